@@ -1,0 +1,319 @@
+//! The dependency graph between resources: which logical ids a value refers to, and an order in
+//! which resources can be created (deletion is the reverse).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use super::template::ResourceSpec;
+
+/// A resource graph that cannot be ordered.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum GraphError {
+    /// A `Ref`, `Fn::GetAtt` or `${...}` naming nothing the template declares.
+    #[error(
+        "Resources.{resource} refers to `{name}`, which is neither a resource nor a parameter of this template"
+    )]
+    UnknownReference {
+        /// The resource holding the reference.
+        resource: String,
+        /// The unknown name.
+        name: String,
+    },
+    /// `DependsOn` naming a resource the template does not declare.
+    #[error(
+        "Resources.{resource}.DependsOn names `{name}`, which is not a resource of this template"
+    )]
+    UnknownDependsOn {
+        /// The resource holding the `DependsOn`.
+        resource: String,
+        /// The unknown name.
+        name: String,
+    },
+    /// Resources that depend on each other in a loop.
+    #[error("resources depend on each other in a cycle: {}", resources.join(" -> "))]
+    Cycle {
+        /// The resources in the cycle, the first repeated at the end.
+        resources: Vec<String>,
+    },
+}
+
+/// Logical ids a resource (its Properties, DependsOn, Fn::If/Sub contents...) refers to.
+///
+/// Collects `Ref` targets, `Fn::GetAtt` targets and the names inside `Fn::Sub` strings
+/// (`${X}` and `${X.Attr}`), leaving out `${!x}` escapes, `AWS::` pseudo parameters and names
+/// defined in the `Fn::Sub` variable map. Parameters are included: callers tell them apart.
+pub(crate) fn references(value: &Value) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    collect(value, &mut out);
+    out
+}
+
+/// Adds the references inside `value` to `out`.
+fn collect(value: &Value, out: &mut BTreeSet<String>) {
+    match value {
+        Value::Object(map) if map.len() == 1 => {
+            let Some((key, arg)) = map.iter().next() else {
+                return;
+            };
+            match (key.as_str(), arg) {
+                ("Ref", Value::String(target)) => add(target, out),
+                ("Fn::GetAtt", Value::String(target)) => {
+                    add(
+                        target.split_once('.').map_or(target.as_str(), |(r, _)| r),
+                        out,
+                    );
+                }
+                ("Fn::GetAtt", Value::Array(items)) => {
+                    if let Some(Value::String(target)) = items.first() {
+                        add(target, out);
+                    }
+                    items.iter().skip(1).for_each(|item| collect(item, out));
+                }
+                ("Fn::Sub", Value::String(template)) => sub_names(template, None, out),
+                ("Fn::Sub", Value::Array(items)) => {
+                    let variables = items.get(1).and_then(Value::as_object);
+                    match items.first() {
+                        Some(Value::String(template)) => sub_names(template, variables, out),
+                        Some(other) => collect(other, out),
+                        None => {}
+                    }
+                    items.iter().skip(1).for_each(|item| collect(item, out));
+                }
+                _ => collect(arg, out),
+            }
+        }
+        Value::Object(map) => map.values().for_each(|item| collect(item, out)),
+        Value::Array(items) => items.iter().for_each(|item| collect(item, out)),
+        _ => {}
+    }
+}
+
+/// Records a referenced name unless it is a pseudo parameter.
+fn add(name: &str, out: &mut BTreeSet<String>) {
+    if !name.starts_with("AWS::") && !name.is_empty() {
+        out.insert(name.to_owned());
+    }
+}
+
+/// The logical ids named by `${...}` in an `Fn::Sub` template.
+fn sub_names(
+    template: &str,
+    variables: Option<&serde_json::Map<String, Value>>,
+    out: &mut BTreeSet<String>,
+) {
+    let mut rest = template;
+    while let Some(start) = rest.find("${") {
+        let after = &rest[start + 2..];
+        if let Some(literal) = after.strip_prefix('!') {
+            rest = literal;
+            continue;
+        }
+        let Some(end) = after.find('}') else {
+            break;
+        };
+        let name = after[..end].trim();
+        rest = &after[end + 1..];
+        if variables.is_some_and(|v| v.contains_key(name)) || name.starts_with("AWS::") {
+            continue;
+        }
+        add(name.split_once('.').map_or(name, |(r, _)| r), out);
+    }
+}
+
+/// Orders resources so that each comes after everything it depends on (`DependsOn` and
+/// references in its Properties and Metadata). Ties are broken by name; deletion is the reverse.
+/// `parameters` are the template's parameter names (references to them are not dependencies).
+pub(crate) fn creation_order(
+    resources: &BTreeMap<String, ResourceSpec>,
+    parameters: &BTreeSet<String>,
+) -> Result<Vec<String>, GraphError> {
+    let mut dependencies: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for (id, spec) in resources {
+        let mut deps = BTreeSet::new();
+        for name in &spec.depends_on {
+            let Some((known, _)) = resources.get_key_value(name) else {
+                return Err(GraphError::UnknownDependsOn {
+                    resource: id.clone(),
+                    name: name.clone(),
+                });
+            };
+            deps.insert(known.as_str());
+        }
+        let mut referenced = references(&spec.properties);
+        referenced.extend(references(&spec.metadata));
+        for name in referenced {
+            if let Some((known, _)) = resources.get_key_value(&name) {
+                deps.insert(known.as_str());
+            } else if !parameters.contains(&name) {
+                return Err(GraphError::UnknownReference {
+                    resource: id.clone(),
+                    name,
+                });
+            }
+        }
+        dependencies.insert(id.as_str(), deps);
+    }
+
+    let mut dependents: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    let mut waiting: BTreeMap<&str, usize> = BTreeMap::new();
+    for (id, deps) in &dependencies {
+        waiting.insert(id, deps.len());
+        for dep in deps {
+            dependents.entry(dep).or_default().push(id);
+        }
+    }
+    let mut ready: BTreeSet<&str> = waiting
+        .iter()
+        .filter(|(_, n)| **n == 0)
+        .map(|(id, _)| *id)
+        .collect();
+    let mut order = Vec::with_capacity(resources.len());
+    while let Some(id) = ready.pop_first() {
+        order.push(id.to_owned());
+        for dependent in dependents.get(id).into_iter().flatten() {
+            if let Some(n) = waiting.get_mut(dependent) {
+                *n -= 1;
+                if *n == 0 {
+                    ready.insert(dependent);
+                }
+            }
+        }
+    }
+    if order.len() == resources.len() {
+        return Ok(order);
+    }
+
+    // Every resource left waits on another one left: walking dependencies must loop.
+    let done: BTreeSet<&str> = order.iter().map(String::as_str).collect();
+    let remaining = |id: &&str| !done.contains(id);
+    let mut walk: Vec<&str> = Vec::new();
+    let mut current = dependencies.keys().copied().find(remaining);
+    while let Some(id) = current {
+        if let Some(pos) = walk.iter().position(|seen| *seen == id) {
+            let mut cycle: Vec<String> = walk[pos..].iter().map(|s| (*s).to_owned()).collect();
+            cycle.push(id.to_owned());
+            return Err(GraphError::Cycle { resources: cycle });
+        }
+        walk.push(id);
+        current = dependencies
+            .get(id)
+            .and_then(|deps| deps.iter().copied().find(remaining));
+    }
+    Err(GraphError::Cycle {
+        resources: walk.iter().map(|s| (*s).to_owned()).collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deploy::template::{Template, parse_document};
+
+    #[test]
+    fn references_are_found() {
+        let cases: &[(&str, &[&str])] = &[
+            ("{A: !Ref Queue, B: !Ref AWS::Region}", &["Queue"]),
+            ("!GetAtt Db.Endpoint.Address", &["Db"]),
+            ("!GetAtt [Db, !Ref AttrParam]", &["AttrParam", "Db"]),
+            ("{'Fn::GetAtt': 'Topic.Arn'}", &["Topic"]),
+            (
+                "!Sub '${Queue}/${Db.Arn}/${AWS::Region}/${!Literal}/${ Spaced }'",
+                &["Db", "Queue", "Spaced"],
+            ),
+            (
+                "!Sub ['${Local}-${Queue}', {Local: !Ref Bucket}]",
+                &["Bucket", "Queue"],
+            ),
+            ("!If [Cond, !Ref A, !GetAtt B.Arn]", &["A", "B"]),
+            ("!Join ['', [!Ref A, !Select [0, !GetAZs '']]]", &["A"]),
+            ("{Ref: X, Other: 1}", &[]),
+            ("[plain, 1, true, {Condition: C}]", &[]),
+        ];
+        for (yaml, expected) in cases {
+            let value = parse_document(yaml).expect("yaml");
+            let got = references(&value);
+            let expected: BTreeSet<String> = expected.iter().map(|s| s.to_string()).collect();
+            assert_eq!(got, expected, "{yaml}");
+        }
+    }
+
+    /// Orders the resources of a template given as YAML `Resources` body.
+    fn order(resources_yaml: &str) -> Result<Vec<String>, GraphError> {
+        let text = format!("Parameters:\n  Env: {{Type: String}}\nResources:\n{resources_yaml}");
+        let template = Template::parse(&text).expect("template");
+        let parameters = template.parameters.keys().cloned().collect();
+        creation_order(&template.resources, &parameters)
+    }
+
+    #[test]
+    fn creation_order_respects_dependencies() {
+        let cases: &[(&str, &[&str])] = &[
+            (
+                "  B: {Type: T}\n  A: {Type: T}\n  C: {Type: T}\n",
+                &["A", "B", "C"],
+            ),
+            (
+                "  A: {Type: T, DependsOn: B}\n  B: {Type: T}\n",
+                &["B", "A"],
+            ),
+            (
+                "  A: {Type: T, DependsOn: [C, B]}\n  B: {Type: T}\n  C: {Type: T}\n",
+                &["B", "C", "A"],
+            ),
+            (
+                "  Fn: {Type: T, Properties: {Role: !GetAtt Role.Arn, Q: !Sub '${Queue}-${Env}-${AWS::Region}'}}\n  Role: {Type: T}\n  Queue: {Type: T, Properties: {Name: !Ref Env}}\n",
+                &["Queue", "Role", "Fn"],
+            ),
+            (
+                "  Map: {Type: T, Properties: {Fn: !Ref Fn, Q: !GetAtt Queue.Arn}}\n  Fn: {Type: T, Properties: {Role: !GetAtt Role.Arn}}\n  Role: {Type: T}\n  Queue: {Type: T}\n",
+                &["Queue", "Role", "Fn", "Map"],
+            ),
+            (
+                "  A: {Type: T, Metadata: {x: !Ref B}}\n  B: {Type: T}\n",
+                &["B", "A"],
+            ),
+            (
+                "  A: {Type: T, Properties: {x: !If [C, !Ref B, !Ref AWS::NoValue]}}\n  B: {Type: T}\n",
+                &["B", "A"],
+            ),
+        ];
+        for (yaml, expected) in cases {
+            let got = order(yaml).unwrap_or_else(|e| panic!("{yaml}: {e}"));
+            assert_eq!(got, expected.to_vec(), "{yaml}");
+        }
+    }
+
+    #[test]
+    fn creation_order_errors() {
+        let cases: &[(&str, &[&str])] = &[
+            (
+                "  A: {Type: T, Properties: {x: !Ref Nope}}\n",
+                &["Resources.A", "`Nope`"],
+            ),
+            (
+                "  A: {Type: T, Properties: {x: !Sub '${Nope.Arn}'}}\n",
+                &["Resources.A", "`Nope`"],
+            ),
+            (
+                "  A: {Type: T, DependsOn: Nope}\n",
+                &["Resources.A.DependsOn", "`Nope`"],
+            ),
+            (
+                "  A: {Type: T, Properties: {x: !Ref B}}\n  B: {Type: T, Properties: {x: !GetAtt A.Arn}}\n  C: {Type: T}\n",
+                &["cycle: A -> B -> A"],
+            ),
+            (
+                "  A: {Type: T, DependsOn: B}\n  B: {Type: T, DependsOn: C}\n  C: {Type: T, DependsOn: B}\n",
+                &["cycle: B -> C -> B"],
+            ),
+            ("  A: {Type: T, DependsOn: A}\n", &["cycle: A -> A"]),
+        ];
+        for (yaml, needles) in cases {
+            let err = order(yaml).expect_err(yaml).to_string();
+            for needle in *needles {
+                assert!(err.contains(needle), "{yaml}: `{err}` lacks `{needle}`");
+            }
+        }
+    }
+}

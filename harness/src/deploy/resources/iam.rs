@@ -1,0 +1,96 @@
+//! `AWS::IAM::Role`.
+
+use super::{Created, Props, ProviderContext, ProviderError, generated_name};
+
+pub(super) async fn create_role(
+    ctx: &ProviderContext<'_>,
+    logical_id: &str,
+    props: Props<'_>,
+) -> Result<Created, ProviderError> {
+    let iam = &ctx.clients.iam;
+    let name = match props.str("RoleName")? {
+        Some(name) => name.to_owned(),
+        None => generated_name(ctx.stack_name, logical_id, 64),
+    };
+    let trust = props
+        .json_string("AssumeRolePolicyDocument")
+        .ok_or_else(|| ProviderError("property AssumeRolePolicyDocument is required".into()))?;
+    let role = iam
+        .create_role()
+        .role_name(&name)
+        .assume_role_policy_document(trust)
+        .set_path(props.str("Path")?.map(str::to_owned))
+        .set_description(props.str("Description")?.map(str::to_owned))
+        .send()
+        .await
+        .map_err(|e| ProviderError::sdk("CreateRole", e))?;
+    let role = role
+        .role()
+        .ok_or_else(|| ProviderError("CreateRole returned no role".into()))?;
+    let created = Created::new("AWS::IAM::Role", name.clone())
+        .with("Arn", role.arn())
+        .with("RoleId", role.role_id());
+    for policy_arn in props.strings("ManagedPolicyArns")? {
+        iam.attach_role_policy()
+            .role_name(&name)
+            .policy_arn(&policy_arn)
+            .send()
+            .await
+            .map_err(|e| ProviderError::sdk(&format!("AttachRolePolicy {policy_arn}"), e))?;
+    }
+    for policy in props.array("Policies") {
+        let policy = Props(policy);
+        let policy_name = policy.required_str("PolicyName")?;
+        let document = policy
+            .json_string("PolicyDocument")
+            .ok_or_else(|| ProviderError(format!("policy {policy_name}: PolicyDocument is required")))?;
+        iam.put_role_policy()
+            .role_name(&name)
+            .policy_name(policy_name)
+            .policy_document(document)
+            .send()
+            .await
+            .map_err(|e| ProviderError::sdk(&format!("PutRolePolicy {policy_name}"), e))?;
+    }
+    Ok(created)
+}
+
+pub(super) async fn delete_role(ctx: &ProviderContext<'_>, name: &str) -> Result<(), ProviderError> {
+    let iam = &ctx.clients.iam;
+    let attached = iam
+        .list_attached_role_policies()
+        .role_name(name)
+        .send()
+        .await
+        .map_err(|e| ProviderError::sdk("ListAttachedRolePolicies", e))?;
+    for policy in attached.attached_policies() {
+        if let Some(arn) = policy.policy_arn() {
+            iam.detach_role_policy()
+                .role_name(name)
+                .policy_arn(arn)
+                .send()
+                .await
+                .map_err(|e| ProviderError::sdk("DetachRolePolicy", e))?;
+        }
+    }
+    let inline = iam
+        .list_role_policies()
+        .role_name(name)
+        .send()
+        .await
+        .map_err(|e| ProviderError::sdk("ListRolePolicies", e))?;
+    for policy_name in inline.policy_names() {
+        iam.delete_role_policy()
+            .role_name(name)
+            .policy_name(policy_name)
+            .send()
+            .await
+            .map_err(|e| ProviderError::sdk("DeleteRolePolicy", e))?;
+    }
+    iam.delete_role()
+        .role_name(name)
+        .send()
+        .await
+        .map(drop)
+        .map_err(|e| ProviderError::sdk("DeleteRole", e))
+}

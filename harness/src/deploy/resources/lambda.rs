@@ -1,0 +1,266 @@
+//! `AWS::Lambda::Function`, `AWS::Lambda::EventSourceMapping` and `AWS::Lambda::Permission`.
+
+use std::{collections::HashMap, time::Duration};
+
+use aws_sdk_lambda::{
+    primitives::Blob,
+    types::{
+        Architecture, DeadLetterConfig, Environment, FunctionCode, FunctionResponseType, Runtime,
+        State, VpcConfig,
+    },
+};
+
+use super::{Created, Props, ProviderContext, ProviderError, generated_name, wait_until};
+use crate::deploy::artifacts::ARTIFACT_BUCKET;
+
+const ACTIVE_WAIT: Duration = Duration::from_secs(60);
+const MAPPING_WAIT: Duration = Duration::from_secs(30);
+
+pub(super) async fn create_function(
+    ctx: &ProviderContext<'_>,
+    logical_id: &str,
+    props: Props<'_>,
+) -> Result<Created, ProviderError> {
+    let name = match props.str("FunctionName")? {
+        Some(name) => name.to_owned(),
+        None => generated_name(ctx.stack_name, logical_id, 64),
+    };
+    let code = function_code(ctx, props)?;
+    let mut request = ctx
+        .clients
+        .lambda
+        .create_function()
+        .function_name(&name)
+        .role(props.required_str("Role")?)
+        .code(code)
+        .set_handler(props.str("Handler")?.map(str::to_owned))
+        .set_runtime(props.str("Runtime")?.map(Runtime::from))
+        .set_timeout(props.i32("Timeout")?)
+        .set_memory_size(props.i32("MemorySize")?)
+        .set_description(props.str("Description")?.map(str::to_owned));
+    if let Some(variables) = props
+        .0
+        .get("Environment")
+        .and_then(|e| e.get("Variables"))
+        .and_then(|v| v.as_object())
+    {
+        let variables: HashMap<String, String> = variables
+            .iter()
+            .map(|(k, v)| {
+                let text = match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                (k.clone(), text)
+            })
+            .collect();
+        request = request.environment(Environment::builder().set_variables(Some(variables)).build());
+    }
+    let architectures = props.strings("Architectures")?;
+    if !architectures.is_empty() {
+        request = request.set_architectures(Some(
+            architectures.iter().map(|a| Architecture::from(a.as_str())).collect(),
+        ));
+    }
+    if let Some(vpc) = props.0.get("VpcConfig") {
+        let vpc = Props(vpc);
+        request = request.vpc_config(
+            VpcConfig::builder()
+                .set_subnet_ids(Some(vpc.strings("SubnetIds")?))
+                .set_security_group_ids(Some(vpc.strings("SecurityGroupIds")?))
+                .build(),
+        );
+    }
+    if let Some(target) = props
+        .0
+        .get("DeadLetterConfig")
+        .and_then(|d| d.get("TargetArn"))
+        .and_then(|t| t.as_str())
+    {
+        request = request.dead_letter_config(DeadLetterConfig::builder().target_arn(target).build());
+    }
+    let arn = request
+        .send()
+        .await
+        .map_err(|e| ProviderError::sdk("CreateFunction", e))?
+        .function_arn()
+        .unwrap_or_default()
+        .to_owned();
+    let lambda = &ctx.clients.lambda;
+    let state = wait_until(
+        &format!("function {name} to leave state Pending"),
+        ACTIVE_WAIT,
+        || async {
+            let config = lambda
+                .get_function_configuration()
+                .function_name(&name)
+                .send()
+                .await
+                .map_err(|e| ProviderError::sdk("GetFunctionConfiguration", e))?;
+            Ok(match config.state() {
+                Some(State::Pending) | None => None,
+                Some(state) => Some((state.clone(), config.state_reason().map(str::to_owned))),
+            })
+        },
+    )
+    .await?;
+    if state.0 != State::Active {
+        return Err(ProviderError(format!(
+            "function {name} is {} ({})\n{}",
+            state.0,
+            state.1.unwrap_or_default(),
+            ctx.emulator.diagnose()
+        )));
+    }
+    if !ctx.emulator.executor().was_prepared(&arn) {
+        return Err(ProviderError(format!(
+            "function {name} became Active without the vpclab executor: the emulator runs its \
+             functions elsewhere and they would never reach the harness\n{}",
+            ctx.emulator.diagnose()
+        )));
+    }
+    Ok(Created::new("AWS::Lambda::Function", name).with("Arn", arn))
+}
+
+/// The function's zip: built by vpclab (the artifact bucket) or inline; other S3 locations
+/// cannot be fetched here.
+fn function_code(ctx: &ProviderContext<'_>, props: Props<'_>) -> Result<FunctionCode, ProviderError> {
+    let code = Props(
+        props
+            .0
+            .get("Code")
+            .ok_or_else(|| ProviderError("property Code is required".into()))?,
+    );
+    if let (Some(bucket), Some(key)) = (code.str("S3Bucket")?, code.str("S3Key")?) {
+        if bucket != ARTIFACT_BUCKET {
+            return Err(ProviderError(format!(
+                "Code s3://{bucket}/{key}: vpclab deploys code it builds itself; point the \
+                 function's CodeUri at a Rust crate folder instead"
+            )));
+        }
+        let zip = ctx.artifacts.get(key).ok_or_else(|| {
+            ProviderError(format!("Code s3://{bucket}/{key}: no such built artifact"))
+        })?;
+        return Ok(FunctionCode::builder().zip_file(Blob::new(zip)).build());
+    }
+    if code.str("ZipFile")?.is_some() {
+        return Err(ProviderError(
+            "Code.ZipFile (inline source) needs an interpreted runtime; vpclab runs custom-runtime \
+             functions: point CodeUri at a Rust crate folder"
+                .into(),
+        ));
+    }
+    Err(ProviderError("Code needs S3Bucket and S3Key".into()))
+}
+
+pub(super) async fn delete_function(ctx: &ProviderContext<'_>, name: &str) -> Result<(), ProviderError> {
+    ctx.clients
+        .lambda
+        .delete_function()
+        .function_name(name)
+        .send()
+        .await
+        .map(drop)
+        .map_err(|e| ProviderError::sdk("DeleteFunction", e))
+}
+
+pub(super) async fn create_event_source_mapping(
+    ctx: &ProviderContext<'_>,
+    props: Props<'_>,
+) -> Result<Created, ProviderError> {
+    let response_types = props.strings("FunctionResponseTypes")?;
+    let lambda = &ctx.clients.lambda;
+    let created = lambda
+        .create_event_source_mapping()
+        .event_source_arn(props.required_str("EventSourceArn")?)
+        .function_name(props.required_str("FunctionName")?)
+        .set_batch_size(props.i32("BatchSize")?)
+        .set_maximum_batching_window_in_seconds(props.i32("MaximumBatchingWindowInSeconds")?)
+        .set_enabled(props.bool("Enabled")?)
+        .set_function_response_types(if response_types.is_empty() {
+            None
+        } else {
+            Some(
+                response_types
+                    .iter()
+                    .map(|t| FunctionResponseType::from(t.as_str()))
+                    .collect(),
+            )
+        })
+        .send()
+        .await
+        .map_err(|e| ProviderError::sdk("CreateEventSourceMapping", e))?;
+    let uuid = created.uuid().unwrap_or_default().to_owned();
+    let wanted = if props.bool("Enabled")? == Some(false) { "Disabled" } else { "Enabled" };
+    wait_until(
+        &format!("event source mapping {uuid} to become {wanted}"),
+        MAPPING_WAIT,
+        || async {
+            let mapping = lambda
+                .get_event_source_mapping()
+                .uuid(&uuid)
+                .send()
+                .await
+                .map_err(|e| ProviderError::sdk("GetEventSourceMapping", e))?;
+            Ok((mapping.state() == Some(wanted)).then_some(()))
+        },
+    )
+    .await?;
+    Ok(Created::new("AWS::Lambda::EventSourceMapping", uuid.clone()).with("Id", uuid))
+}
+
+pub(super) async fn delete_event_source_mapping(
+    ctx: &ProviderContext<'_>,
+    uuid: &str,
+) -> Result<(), ProviderError> {
+    ctx.clients
+        .lambda
+        .delete_event_source_mapping()
+        .uuid(uuid)
+        .send()
+        .await
+        .map(drop)
+        .map_err(|e| ProviderError::sdk("DeleteEventSourceMapping", e))
+}
+
+pub(super) async fn create_permission(
+    ctx: &ProviderContext<'_>,
+    logical_id: &str,
+    props: Props<'_>,
+) -> Result<Created, ProviderError> {
+    let function = props.required_str("FunctionName")?;
+    let statement = generated_name(ctx.stack_name, logical_id, 100);
+    ctx.clients
+        .lambda
+        .add_permission()
+        .function_name(function)
+        .statement_id(&statement)
+        .action(props.required_str("Action")?)
+        .principal(props.required_str("Principal")?)
+        .set_source_arn(props.str("SourceArn")?.map(str::to_owned))
+        .set_source_account(props.str("SourceAccount")?.map(str::to_owned))
+        .send()
+        .await
+        .map_err(|e| ProviderError::sdk("AddPermission", e))?;
+    Ok(Created::new("AWS::Lambda::Permission", statement).with("FunctionName", function))
+}
+
+pub(super) async fn delete_permission(
+    ctx: &ProviderContext<'_>,
+    created: &Created,
+) -> Result<(), ProviderError> {
+    let function = created
+        .attributes
+        .get("FunctionName")
+        .and_then(|f| f.as_str())
+        .unwrap_or_default();
+    ctx.clients
+        .lambda
+        .remove_permission()
+        .function_name(function)
+        .statement_id(&created.physical_id)
+        .send()
+        .await
+        .map(drop)
+        .map_err(|e| ProviderError::sdk("RemovePermission", e))
+}

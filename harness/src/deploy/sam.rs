@@ -1,0 +1,120 @@
+//! The SAM transform: Rust functions are built and packaged (as `sam build` and `sam package`
+//! would), then the official `aws-sam-translator` turns the template into plain CloudFormation.
+
+use std::{
+    collections::BTreeMap,
+    io::Write,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+};
+
+use serde_json::{Value, json};
+
+use super::{
+    DeployError,
+    artifacts::{ARTIFACT_BUCKET, ArtifactStore},
+    intrinsics::Pseudo,
+};
+use crate::{emulator::host::provision, lambda::build};
+
+/// Whether a parsed document asks for the SAM transform.
+pub(crate) fn is_sam(document: &Value) -> bool {
+    match document.get("Transform") {
+        Some(Value::String(t)) => t.starts_with("AWS::Serverless"),
+        Some(Value::Array(ts)) => ts
+            .iter()
+            .any(|t| t.as_str().is_some_and(|t| t.starts_with("AWS::Serverless"))),
+        _ => false,
+    }
+}
+
+/// Builds every `AWS::Serverless::Function` whose `CodeUri` is a local Rust crate and points
+/// its `CodeUri` at the built artifact.
+pub(crate) async fn package_functions(
+    document: &mut Value,
+    template_dir: &Path,
+    artifacts: &ArtifactStore,
+    template: &Path,
+) -> Result<(), DeployError> {
+    let Some(resources) = document.get_mut("Resources").and_then(Value::as_object_mut) else {
+        return Ok(());
+    };
+    for (logical_id, resource) in resources.iter_mut() {
+        if resource.get("Type").and_then(Value::as_str) != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let Some(code_uri) = resource
+            .pointer("/Properties/CodeUri")
+            .and_then(Value::as_str)
+            .filter(|uri| !uri.starts_with("s3://"))
+            .map(str::to_owned)
+        else {
+            continue;
+        };
+        let crate_dir: PathBuf = template_dir.join(&code_uri);
+        let built = build::build_function(&crate_dir)
+            .await
+            .map_err(|e| DeployError::Resource {
+                template: template.display().to_string(),
+                logical_id: logical_id.clone(),
+                resource_type: "AWS::Serverless::Function".into(),
+                reason: format!("CodeUri {code_uri}: {e}"),
+            })?;
+        let key = artifacts.put(&built.package, built.zip);
+        resource["Properties"]["CodeUri"] = json!({ "Bucket": ARTIFACT_BUCKET, "Key": key });
+    }
+    Ok(())
+}
+
+/// Runs the official translator in the provisioned Python.
+pub(crate) async fn transform(
+    document: Value,
+    parameters: &BTreeMap<String, String>,
+    pseudo: &Pseudo,
+    template: &Path,
+) -> Result<Value, DeployError> {
+    let mut values: serde_json::Map<String, Value> = parameters
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    for (name, value) in [
+        ("AWS::AccountId", &pseudo.account_id),
+        ("AWS::Region", &pseudo.region),
+        ("AWS::StackName", &pseudo.stack_name),
+        ("AWS::StackId", &pseudo.stack_id),
+        ("AWS::Partition", &pseudo.partition),
+        ("AWS::URLSuffix", &pseudo.url_suffix),
+    ] {
+        values.insert(name.to_owned(), Value::String(value.clone()));
+    }
+    let request = json!({ "template": document, "parameters": values }).to_string();
+    let template = template.display().to_string();
+    let sam_error = move |reason: String| DeployError::Sam {
+        template: template.clone(),
+        reason,
+    };
+    let provisioned = tokio::task::spawn_blocking(provision::ensure_provisioned)
+        .await
+        .map_err(|e| sam_error.clone()(e.to_string()))?
+        .map_err(|e| sam_error.clone()(e.to_string()))?;
+    let output = tokio::task::spawn_blocking(move || -> std::io::Result<std::process::Output> {
+        let mut child = Command::new(&provisioned.python)
+            .args(["-c", provision::SAM_TRANSLATE_PY])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(request.as_bytes())?;
+        }
+        child.wait_with_output()
+    })
+    .await
+    .map_err(|e| sam_error.clone()(e.to_string()))?
+    .map_err(|e| sam_error.clone()(format!("could not run the translator: {e}")))?;
+    if !output.status.success() {
+        return Err(sam_error(String::from_utf8_lossy(&output.stderr).trim().to_owned()));
+    }
+    serde_json::from_slice(&output.stdout)
+        .map_err(|e| sam_error(format!("the translator wrote no JSON template: {e}")))
+}

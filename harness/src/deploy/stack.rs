@@ -1,0 +1,362 @@
+//! A stack's life: create in dependency order (rolling back on failure), outputs and exports,
+//! delete in reverse order.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    path::{Path, PathBuf},
+    sync::Mutex,
+};
+
+use serde_json::Value;
+
+use super::{
+    DeployError, graph,
+    intrinsics::{self, EvalContext, Pseudo, ResourceLookup},
+    parameters,
+    resources::{self, Created, ProviderContext},
+    sam,
+    template::{ResourceSpec, Template},
+};
+
+/// What to deploy: a stack name, a template file and its parameter values.
+#[derive(Debug, Clone)]
+pub struct StackRequest {
+    /// The stack's name.
+    pub name: String,
+    /// The template file (YAML or JSON, SAM or plain CloudFormation).
+    pub template: PathBuf,
+    /// Parameter values by name; missing ones take the template's defaults.
+    pub parameters: BTreeMap<String, String>,
+}
+
+/// A deployed stack.
+#[derive(Debug, Clone)]
+pub struct Stack {
+    name: String,
+    id: String,
+    outputs: BTreeMap<String, String>,
+    exports: Vec<String>,
+    /// Created resources in creation order.
+    created: Vec<(String, Created)>,
+}
+
+impl Stack {
+    /// The stack's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The stack's ARN.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Every output, by key.
+    pub fn outputs(&self) -> &BTreeMap<String, String> {
+        &self.outputs
+    }
+
+    /// One output; the error lists the outputs the stack has.
+    pub fn output(&self, key: &str) -> Result<&str, DeployError> {
+        self.outputs
+            .get(key)
+            .map(String::as_str)
+            .ok_or_else(|| DeployError::MissingOutput {
+                stack: self.name.clone(),
+                key: key.to_owned(),
+                available: self.outputs.keys().cloned().collect::<Vec<_>>().join(", "),
+            })
+    }
+
+    /// The physical id (`Ref`) of a resource by logical id.
+    pub fn physical_id(&self, logical_id: &str) -> Option<&str> {
+        self.created
+            .iter()
+            .find(|(id, _)| id == logical_id)
+            .map(|(_, c)| c.physical_id.as_str())
+    }
+}
+
+/// The exports of one world (account and region), shared by its stacks.
+pub(crate) type Exports = Mutex<BTreeMap<String, Value>>;
+
+struct CreatedLookup<'a> {
+    created: &'a BTreeMap<String, Created>,
+    declared: &'a BTreeMap<String, ResourceSpec>,
+}
+
+impl ResourceLookup for CreatedLookup<'_> {
+    fn physical_id(&self, logical_id: &str) -> Option<Value> {
+        self.created
+            .get(logical_id)
+            .map(|c| Value::String(c.physical_id.clone()))
+    }
+
+    fn attribute(&self, logical_id: &str, attribute: &str) -> Result<Value, String> {
+        let created = self
+            .created
+            .get(logical_id)
+            .ok_or_else(|| format!("{logical_id} has not been created"))?;
+        created.attributes.get(attribute).cloned().ok_or_else(|| {
+            format!(
+                "{} has no attribute {attribute} (it has: {})",
+                created.resource_type,
+                created.attributes.keys().cloned().collect::<Vec<_>>().join(", ")
+            )
+        })
+    }
+
+    fn is_declared(&self, logical_id: &str) -> bool {
+        self.declared.contains_key(logical_id)
+    }
+}
+
+/// Availability zones of a region, named as AWS names them.
+fn availability_zones(region: &str) -> Vec<String> {
+    ["a", "b", "c"].iter().map(|z| format!("{region}{z}")).collect()
+}
+
+/// Creates a stack. On failure, what was created is deleted again and the error names the
+/// failing resource, its type and the reason.
+pub(crate) async fn create_stack(
+    ctx: &ProviderContext<'_>,
+    request: &StackRequest,
+    account_id: &str,
+    region: &str,
+    exports: &Exports,
+) -> Result<Stack, DeployError> {
+    let template_name = request.template.display().to_string();
+    let text = std::fs::read_to_string(&request.template).map_err(|source| DeployError::Read {
+        template: template_name.clone(),
+        source,
+    })?;
+    let template_error = |source| DeployError::Template {
+        template: template_name.clone(),
+        source,
+    };
+    let mut document = super::template::parse_document(&text).map_err(template_error)?;
+    let pseudo = Pseudo {
+        account_id: account_id.to_owned(),
+        region: region.to_owned(),
+        stack_name: request.name.clone(),
+        stack_id: format!(
+            "arn:aws:cloudformation:{region}:{account_id}:stack/{}/vpclab-{}",
+            request.name,
+            resources::generated_name("", "", 13).trim_start_matches('-')
+        ),
+        partition: "aws".to_owned(),
+        url_suffix: "amazonaws.com".to_owned(),
+    };
+    if sam::is_sam(&document) {
+        let template_dir = request.template.parent().unwrap_or(Path::new("."));
+        sam::package_functions(&mut document, template_dir, ctx.artifacts, &request.template).await?;
+        document = sam::transform(document, &request.parameters, &pseudo, &request.template).await?;
+    }
+    let template = Template::from_document(document).map_err(template_error)?;
+    let parameters = parameters::resolve_parameters(&template.parameters, &request.parameters, &|_| None)
+        .map_err(|source| DeployError::Parameters {
+            template: template_name.clone(),
+            source,
+        })?;
+    let intrinsic_error = |source| DeployError::Intrinsic {
+        template: template_name.clone(),
+        source,
+    };
+    let conditions = intrinsics::evaluate_conditions(
+        &template.conditions,
+        &parameters,
+        &pseudo,
+        &template.mappings,
+    )
+    .map_err(intrinsic_error)?;
+    let parameter_names: BTreeSet<String> = parameters.keys().cloned().collect();
+    let order = graph::creation_order(&template.resources, &parameter_names).map_err(|source| {
+        DeployError::Graph {
+            template: template_name.clone(),
+            source,
+        }
+    })?;
+    let enabled = |spec: &ResourceSpec| {
+        spec.condition
+            .as_ref()
+            .is_none_or(|c| conditions.get(c).copied().unwrap_or(false))
+    };
+    // Validate everything before changing anything.
+    let unsupported: Vec<String> = template
+        .resources
+        .iter()
+        .filter(|(_, spec)| enabled(spec))
+        .filter(|(_, spec)| !resources::SUPPORTED_TYPES.contains(&spec.resource_type.as_str()))
+        .map(|(id, spec)| format!("{id} ({})", spec.resource_type))
+        .collect();
+    if !unsupported.is_empty() {
+        return Err(DeployError::UnsupportedTypes {
+            template: template_name,
+            resources: unsupported.join(", "),
+            supported: resources::SUPPORTED_TYPES.join(", "),
+        });
+    }
+
+    let exported = |name: &str| {
+        exports
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
+    };
+    let mut created: BTreeMap<String, Created> = BTreeMap::new();
+    let mut created_order: Vec<String> = Vec::new();
+    for logical_id in &order {
+        let spec = &template.resources[logical_id];
+        if !enabled(spec) {
+            continue;
+        }
+        let lookup = CreatedLookup {
+            created: &created,
+            declared: &template.resources,
+        };
+        let eval = EvalContext {
+            parameters: &parameters,
+            pseudo: &pseudo,
+            mappings: &template.mappings,
+            conditions: &conditions,
+            resources: &lookup,
+            exports: &exported,
+            availability_zones: &availability_zones,
+        };
+        let outcome = match intrinsics::evaluate_at(
+            &spec.properties,
+            &eval,
+            &format!("Resources.{logical_id}.Properties"),
+        ) {
+            Ok(properties) => {
+                tracing::debug!(stack = %request.name, %logical_id, "create {}", spec.resource_type);
+                resources::create(ctx, logical_id, &spec.resource_type, &properties)
+                    .await
+                    .map_err(|e| e.0)
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        match outcome {
+            Ok(resource) => {
+                created.insert(logical_id.clone(), resource);
+                created_order.push(logical_id.clone());
+            }
+            Err(reason) => {
+                let mut ordered: Vec<(String, Created)> = Vec::new();
+                for id in &created_order {
+                    if let Some(c) = created.remove(id) {
+                        ordered.push((id.clone(), c));
+                    }
+                }
+                let rollback_errors = delete_resources(ctx, &ordered).await;
+                return Err(DeployError::ResourceFailed {
+                    stack: request.name.clone(),
+                    template: template_name,
+                    logical_id: logical_id.clone(),
+                    resource_type: spec.resource_type.clone(),
+                    reason,
+                    rolled_back: ordered.len(),
+                    rollback_errors: rollback_errors.join("\n"),
+                });
+            }
+        }
+    }
+
+    let lookup = CreatedLookup {
+        created: &created,
+        declared: &template.resources,
+    };
+    let eval = EvalContext {
+        parameters: &parameters,
+        pseudo: &pseudo,
+        mappings: &template.mappings,
+        conditions: &conditions,
+        resources: &lookup,
+        exports: &exported,
+        availability_zones: &availability_zones,
+    };
+    let mut outputs = BTreeMap::new();
+    let mut new_exports = BTreeMap::new();
+    for (key, output) in &template.outputs {
+        if output
+            .condition
+            .as_ref()
+            .is_some_and(|c| !conditions.get(c).copied().unwrap_or(false))
+        {
+            continue;
+        }
+        let value = intrinsics::evaluate_at(&output.value, &eval, &format!("Outputs.{key}.Value"))
+            .map_err(intrinsic_error)?;
+        let text = match &value {
+            Value::String(s) => s.clone(),
+            Value::Array(items) => items
+                .iter()
+                .map(|i| i.as_str().map(str::to_owned).unwrap_or_else(|| i.to_string()))
+                .collect::<Vec<_>>()
+                .join(","),
+            other => other.to_string(),
+        };
+        if let Some(name) = &output.export_name {
+            let name = intrinsics::evaluate_at(name, &eval, &format!("Outputs.{key}.Export.Name"))
+                .map_err(intrinsic_error)?;
+            new_exports.insert(name.as_str().unwrap_or_default().to_owned(), value.clone());
+        }
+        outputs.insert(key.clone(), text);
+    }
+    let mut all_exports = exports.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(taken) = new_exports.keys().find(|k| all_exports.contains_key(*k)) {
+        return Err(DeployError::DuplicateExport {
+            stack: request.name.clone(),
+            export: taken.clone(),
+        });
+    }
+    let export_names = new_exports.keys().cloned().collect();
+    all_exports.extend(new_exports);
+    drop(all_exports);
+    let created = created_order
+        .into_iter()
+        .filter_map(|id| created.remove(&id).map(|c| (id, c)))
+        .collect();
+    Ok(Stack {
+        name: request.name.clone(),
+        id: pseudo.stack_id,
+        outputs,
+        exports: export_names,
+        created,
+    })
+}
+
+/// Deletes a stack's resources in reverse creation order and withdraws its exports. Best
+/// effort: every failure is collected and returned, and deletion goes on.
+pub(crate) async fn delete_stack(
+    ctx: &ProviderContext<'_>,
+    stack: &Stack,
+    exports: &Exports,
+) -> Vec<String> {
+    {
+        let mut all = exports.lock().unwrap_or_else(|e| e.into_inner());
+        for name in &stack.exports {
+            all.remove(name);
+        }
+    }
+    delete_resources(ctx, &stack.created).await
+}
+
+async fn delete_resources(ctx: &ProviderContext<'_>, created: &[(String, Created)]) -> Vec<String> {
+    let mut errors = Vec::new();
+    for (logical_id, resource) in created.iter().rev() {
+        if let Err(e) = resources::delete(ctx, resource).await {
+            let message = e.0;
+            let gone = ["NotFound", "NonExistent", "NoSuchEntity", "does not exist"]
+                .iter()
+                .any(|m| message.contains(m));
+            if gone {
+                tracing::warn!("vpclab: {logical_id} was already gone: {message}");
+            } else {
+                errors.push(format!("{logical_id} ({}): {message}", resource.resource_type));
+            }
+        }
+    }
+    errors
+}

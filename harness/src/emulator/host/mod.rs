@@ -1,0 +1,213 @@
+//! LocalStack as a host process: the embedded default.
+
+mod java;
+pub(crate) mod provision;
+mod python;
+
+use std::{
+    fs,
+    net::TcpListener,
+    os::unix::{fs::symlink, process::CommandExt},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use nix::{
+    sys::signal::{Signal, killpg},
+    unistd::Pid,
+};
+use tempfile::TempDir;
+
+use super::EmulatorError;
+
+/// Longest wait for `/_localstack/health` after the process starts.
+const HEALTH_WAIT: Duration = Duration::from_secs(90);
+/// Longest wait for LocalStack to exit after SIGTERM before SIGKILL.
+const STOP_WAIT: Duration = Duration::from_secs(10);
+
+/// A running LocalStack process; stopped (whole process group) on drop.
+#[derive(Debug)]
+pub(crate) struct HostLocalStack {
+    child: Child,
+    endpoint: String,
+    log_path: PathBuf,
+    /// Holds `FILESYSTEM_ROOT`, `TMPDIR` and the log; removed on drop.
+    _root: TempDir,
+}
+
+impl HostLocalStack {
+    /// Provisions LocalStack if needed, starts it on a free loopback port and waits until it
+    /// reports healthy.
+    pub(crate) async fn start(executor_url: &str) -> Result<Self, EmulatorError> {
+        let provisioned = tokio::task::spawn_blocking(provision::ensure_provisioned)
+            .await
+            .map_err(|e| EmulatorError::Provision {
+                step: "provisioning task".into(),
+                output: e.to_string(),
+            })??;
+        let root = tempfile::Builder::new()
+            .prefix("vpclab-localstack-")
+            .tempdir()
+            .map_err(|e| EmulatorError::io("create a temp dir", Path::new("/tmp"), e))?;
+        let filesystem_root = root.path().join("fs");
+        let tmp = root.path().join("tmp");
+        link_offline_packages(&filesystem_root, &provisioned)?;
+        fs::create_dir_all(&tmp).map_err(|e| EmulatorError::io("create", &tmp, e))?;
+        let port = free_port()?;
+        let dynamodb_port = free_port()?;
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let log_path = root.path().join("localstack.log");
+        let log = fs::File::create(&log_path).map_err(|e| EmulatorError::io("create", &log_path, e))?;
+        let log_err = log
+            .try_clone()
+            .map_err(|e| EmulatorError::io("open", &log_path, e))?;
+        let mut command = Command::new(&provisioned.python);
+        command
+            .args(["-m", "localstack.runtime.main"])
+            .current_dir(root.path())
+            .env("OVERRIDE_IN_DOCKER", "0")
+            .env("FILESYSTEM_ROOT", &filesystem_root)
+            .env("TMPDIR", &tmp)
+            .env("GATEWAY_LISTEN", format!("127.0.0.1:{port}"))
+            .env("GATEWAY_SERVER", "hypercorn")
+            .env("LOCALSTACK_HOST", format!("127.0.0.1:{port}"))
+            .env("SQS_ENDPOINT_STRATEGY", "path")
+            .env("DNS_ADDRESS", "0")
+            .env("SKIP_SSL_CERT_DOWNLOAD", "1")
+            .env("DISABLE_EVENTS", "1")
+            .env("DYNAMODB_LOCAL_PORT", dynamodb_port.to_string())
+            .env("DYNAMODB_IN_MEMORY", "1")
+            .env("LAMBDA_RUNTIME_EXECUTOR", "vpclab")
+            .env("VPCLAB_EXECUTOR_URL", executor_url)
+            .env("JAVA_HOME", &provisioned.java_home)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err)
+            .process_group(0);
+        let child = command.spawn().map_err(|e| EmulatorError::Start {
+            reason: format!("could not run {}: {e}", provisioned.python.display()),
+            log: String::new(),
+        })?;
+        let mut localstack = Self {
+            child,
+            endpoint,
+            log_path,
+            _root: root,
+        };
+        localstack.wait_healthy().await?;
+        Ok(localstack)
+    }
+
+    /// The gateway URL, e.g. `http://127.0.0.1:4566`.
+    pub(crate) fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// The last lines of LocalStack's log.
+    pub(crate) fn log_tail(&self, lines: usize) -> String {
+        let text = fs::read_to_string(&self.log_path).unwrap_or_default();
+        provision::tail(&text, lines)
+    }
+
+    /// Whether the log says the executor plug-in was not found (LocalStack then silently
+    /// falls back to Docker).
+    pub(crate) fn fell_back_to_docker(&self) -> bool {
+        fs::read_to_string(&self.log_path)
+            .is_ok_and(|t| t.contains("Falling back to \"docker\" runtime executor"))
+    }
+
+    /// Whether the process is still running.
+    pub(crate) fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    async fn wait_healthy(&mut self) -> Result<(), EmulatorError> {
+        let client = reqwest::Client::new();
+        let url = format!("{}/_localstack/health", self.endpoint);
+        let started = Instant::now();
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                let log = self.log_tail(30);
+                let reason = if log.contains("Address already in use") {
+                    format!("its port is in use ({}); another process took it", self.endpoint)
+                } else {
+                    format!("LocalStack exited with {status} before it was healthy")
+                };
+                return Err(EmulatorError::Start { reason, log });
+            }
+            if let Ok(response) = client
+                .get(&url)
+                .timeout(Duration::from_secs(2))
+                .send()
+                .await
+                && response.status().is_success()
+            {
+                return Ok(());
+            }
+            if started.elapsed() > HEALTH_WAIT {
+                return Err(EmulatorError::Start {
+                    reason: format!("{url} did not answer 200 within {HEALTH_WAIT:?}"),
+                    log: self.log_tail(30),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    fn stop(&mut self) {
+        if !matches!(self.child.try_wait(), Ok(None)) {
+            return;
+        }
+        let group = Pid::from_raw(self.child.id() as i32);
+        if let Err(e) = killpg(group, Signal::SIGTERM) {
+            tracing::warn!("vpclab: SIGTERM to LocalStack's process group: {e}");
+        }
+        let deadline = Instant::now() + STOP_WAIT;
+        while Instant::now() < deadline {
+            if !matches!(self.child.try_wait(), Ok(None)) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // Whatever is left of the group (DynamoDB Local's JVM included) goes now.
+        let _ = killpg(group, Signal::SIGKILL);
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for HostLocalStack {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Puts the offline packages where LocalStack's installers look, so it downloads nothing:
+/// `java/21` (any Java >= 17 serves DynamoDB Local) and `dynamodb-local/2`.
+fn link_offline_packages(
+    filesystem_root: &Path,
+    provisioned: &provision::Provisioned,
+) -> Result<(), EmulatorError> {
+    let libs = filesystem_root.join("var/lib/localstack/lib");
+    let links = [
+        (provisioned.java_home.as_path(), libs.join("java/21")),
+        (provisioned.dynamodb_local.as_path(), libs.join("dynamodb-local/2")),
+    ];
+    for (target, link) in links {
+        if let Some(parent) = link.parent() {
+            fs::create_dir_all(parent).map_err(|e| EmulatorError::io("create", parent, e))?;
+        }
+        symlink(target, &link).map_err(|e| EmulatorError::io("link", &link, e))?;
+    }
+    Ok(())
+}
+
+/// A loopback port that was free a moment ago.
+pub(crate) fn free_port() -> Result<u16, EmulatorError> {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .map_err(|e| EmulatorError::io("bind a loopback port", Path::new("127.0.0.1:0"), e))?;
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|e| EmulatorError::io("read the port of", Path::new("127.0.0.1:0"), e))
+}

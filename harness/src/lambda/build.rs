@@ -1,0 +1,146 @@
+//! Building a Rust Lambda crate for the host and zipping it as `bootstrap`.
+//!
+//! The crate is built with the cargo that runs the tests, in the workspace's target folder, so
+//! it shares compiled dependencies with the harness and is rebuilt only when its sources
+//! change. No cargo-lambda and no cross toolchain: functions run on this machine.
+
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use super::LambdaError;
+
+/// A built function: its zip, ready for `CreateFunction`.
+#[derive(Debug, Clone)]
+pub(crate) struct BuiltFunction {
+    /// The crate's package name.
+    pub(crate) package: String,
+    /// The zip holding `bootstrap`.
+    pub(crate) zip: Vec<u8>,
+}
+
+/// Builds the crate at `crate_dir` and zips its binary as `bootstrap`.
+pub(crate) async fn build_function(crate_dir: &Path) -> Result<BuiltFunction, LambdaError> {
+    let crate_dir = crate_dir.to_path_buf();
+    tokio::task::spawn_blocking(move || build_blocking(&crate_dir))
+        .await
+        .map_err(|e| LambdaError::io("the build task", std::io::Error::other(e)))?
+}
+
+fn build_blocking(crate_dir: &Path) -> Result<BuiltFunction, LambdaError> {
+    let manifest = crate_dir.join("Cargo.toml");
+    let manifest_text = std::fs::read_to_string(&manifest).map_err(|e| LambdaError::Build {
+        manifest: manifest.display().to_string(),
+        output: format!("cannot read it: {e} (CodeUri must name a Rust crate's folder)"),
+    })?;
+    let package = package_name(&manifest_text).ok_or_else(|| LambdaError::Build {
+        manifest: manifest.display().to_string(),
+        output: "no `name = \"...\"` in its [package] section".into(),
+    })?;
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = Command::new(&cargo)
+        .args(["build", "--message-format=json-render-diagnostics", "--bin"])
+        .arg(&package)
+        .arg("--manifest-path")
+        .arg(&manifest)
+        .output()
+        .map_err(|e| LambdaError::Build {
+            manifest: manifest.display().to_string(),
+            output: format!("could not run {cargo:?}: {e}"),
+        })?;
+    if !output.status.success() {
+        return Err(LambdaError::Build {
+            manifest: manifest.display().to_string(),
+            output: String::from_utf8_lossy(&output.stderr).into_owned(),
+        });
+    }
+    let executable = executable_of(&String::from_utf8_lossy(&output.stdout), &package).ok_or_else(
+        || LambdaError::Build {
+            manifest: manifest.display().to_string(),
+            output: format!("cargo reported no executable for binary `{package}`"),
+        },
+    )?;
+    let zip = zip_bootstrap(&executable)?;
+    Ok(BuiltFunction { package, zip })
+}
+
+/// The `name` of the `[package]` section of a Cargo.toml.
+fn package_name(manifest: &str) -> Option<String> {
+    let mut in_package = false;
+    for line in manifest.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_package = line == "[package]";
+        } else if in_package
+            && let Some(rest) = line.strip_prefix("name")
+            && let Some(value) = rest.trim_start().strip_prefix('=')
+        {
+            return Some(value.trim().trim_matches('"').to_owned());
+        }
+    }
+    None
+}
+
+/// The executable cargo built for `binary`, from its JSON messages.
+fn executable_of(messages: &str, binary: &str) -> Option<PathBuf> {
+    messages
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == binary)
+        .filter_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .last()
+}
+
+fn zip_bootstrap(executable: &Path) -> Result<Vec<u8>, LambdaError> {
+    let binary = std::fs::read(executable)
+        .map_err(|e| LambdaError::io(format!("read {}", executable.display()), e))?;
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .compression_level(Some(1))
+        .unix_permissions(0o755);
+    let zip_error = |e: zip::result::ZipError| LambdaError::io("zip bootstrap", std::io::Error::other(e));
+    writer.start_file("bootstrap", options).map_err(zip_error)?;
+    writer
+        .write_all(&binary)
+        .map_err(|e| LambdaError::io("zip bootstrap", e))?;
+    let cursor = writer.finish().map_err(zip_error)?;
+    Ok(cursor.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn package_name_is_read_from_the_package_section() {
+        let manifest = "[workspace]\nname = \"no\"\n[package]\nname = \"sqs-processor\"\nversion = \"0.1.0\"\n";
+        assert_eq!(package_name(manifest).as_deref(), Some("sqs-processor"));
+        assert_eq!(package_name("[dependencies]\nname = \"x\"\n"), None);
+    }
+
+    #[test]
+    fn executable_is_found_among_cargo_messages() {
+        let messages = concat!(
+            r#"{"reason":"compiler-artifact","target":{"name":"serde"},"executable":null}"#,
+            "\n",
+            r#"{"reason":"compiler-artifact","target":{"name":"fn"},"executable":"/t/debug/fn"}"#,
+            "\n",
+            r#"{"reason":"build-finished","success":true}"#,
+        );
+        assert_eq!(executable_of(messages, "fn"), Some(PathBuf::from("/t/debug/fn")));
+        assert_eq!(executable_of(messages, "other"), None);
+    }
+
+    #[test]
+    fn bootstrap_is_zipped_executable() {
+        let dir = tempfile::tempdir().unwrap();
+        let exe = dir.path().join("fn");
+        std::fs::write(&exe, b"#!/bin/sh\n").unwrap();
+        let zip = zip_bootstrap(&exe).unwrap();
+        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
+        let file = archive.by_name("bootstrap").unwrap();
+        assert_eq!(file.unix_mode().map(|m| m & 0o777), Some(0o755));
+    }
+}

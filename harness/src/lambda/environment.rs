@@ -1,0 +1,400 @@
+//! One execution environment: a function's `bootstrap` process and its Runtime API.
+
+use std::{
+    collections::BTreeMap,
+    net::SocketAddr,
+    path::PathBuf,
+    process::Stdio,
+    sync::{Arc, Mutex},
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use base64::Engine as _;
+use bytes::Bytes;
+use nix::{
+    sys::signal::{Signal, killpg},
+    unistd::Pid,
+};
+use serde::{Deserialize, Serialize};
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::Command,
+    sync::watch,
+    task::JoinHandle,
+};
+
+use super::{
+    LambdaError,
+    logs::{LogStore, function_key},
+    runtime_api::{self, Invocation, Outcome, RuntimeState},
+};
+
+/// AWS gives a function's init phase 10 seconds.
+const INIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the plug-in sends to start an environment (`PUT /environments/{id}`).
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct EnvironmentSpec {
+    /// Qualified function ARN.
+    pub(crate) function_arn: String,
+    /// Account of the function.
+    pub(crate) account: String,
+    /// Region of the function.
+    pub(crate) region: String,
+    /// Function name.
+    pub(crate) function_name: String,
+    /// Folder holding the unzipped code.
+    pub(crate) code_dir: PathBuf,
+    /// The zipped code, base64, when the emulator's filesystem is not this machine's.
+    #[serde(default)]
+    pub(crate) code_zip_base64: Option<String>,
+    /// Lambda runtime identifier.
+    pub(crate) runtime: Option<String>,
+    /// Function timeout.
+    pub(crate) timeout_seconds: u64,
+    /// The environment variables LocalStack computed (credentials, names, user variables).
+    pub(crate) env: BTreeMap<String, String>,
+}
+
+/// What the plug-in sends to invoke (`POST /environments/{id}/invocations`).
+#[derive(Debug, Deserialize)]
+pub(crate) struct InvokeRequest {
+    #[serde(rename = "invoke-id")]
+    request_id: String,
+    #[serde(rename = "invoked-function-arn")]
+    invoked_function_arn: String,
+    payload: String,
+    #[serde(rename = "trace-id", default)]
+    trace_id: String,
+}
+
+/// What the executor answers to an invocation.
+#[derive(Debug, Serialize)]
+pub(crate) struct InvokeResult {
+    request_id: String,
+    payload_base64: String,
+    is_error: bool,
+    logs: String,
+}
+
+/// A running environment. Its process group is killed on drop.
+#[derive(Debug)]
+pub(crate) struct Environment {
+    spec: EnvironmentSpec,
+    code_dir: PathBuf,
+    _unpacked: Option<tempfile::TempDir>,
+    state: Arc<RuntimeState>,
+    runtime_api: SocketAddr,
+    server: JoinHandle<()>,
+    process: Mutex<Option<Process>>,
+    lines: Arc<Mutex<Vec<String>>>,
+    logs: LogStore,
+    emulator_endpoint: String,
+}
+
+#[derive(Debug)]
+struct Process {
+    pid: Pid,
+    exited: watch::Receiver<Option<String>>,
+}
+
+impl Environment {
+    /// Starts the Runtime API and the bootstrap, and waits for the end of its init phase.
+    pub(crate) async fn start(
+        spec: EnvironmentSpec,
+        logs: LogStore,
+        emulator_endpoint: String,
+    ) -> Result<Self, LambdaError> {
+        let runtime = spec.runtime.clone().unwrap_or_default();
+        if !runtime.starts_with("provided") {
+            return Err(LambdaError::UnsupportedRuntime {
+                function: spec.function_name.clone(),
+                runtime,
+            });
+        }
+        let (code_dir, unpacked) = match &spec.code_zip_base64 {
+            Some(zip) => {
+                let dir = unpack(zip)?;
+                (dir.path().to_path_buf(), Some(dir))
+            }
+            None => (spec.code_dir.clone(), None),
+        };
+        let state = RuntimeState::new();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| LambdaError::io("bind the Runtime API", e))?;
+        let runtime_api = listener
+            .local_addr()
+            .map_err(|e| LambdaError::io("read the Runtime API address", e))?;
+        let app = runtime_api::app(state.clone());
+        let server = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::warn!("vpclab: Runtime API server stopped: {e}");
+            }
+        });
+        let environment = Self {
+            spec,
+            code_dir,
+            _unpacked: unpacked,
+            state,
+            runtime_api,
+            server,
+            process: Mutex::new(None),
+            lines: Arc::default(),
+            logs,
+            emulator_endpoint,
+        };
+        environment.spawn_and_init().await?;
+        Ok(environment)
+    }
+
+    /// Account of the function.
+    pub(crate) fn account(&self) -> &str {
+        &self.spec.account
+    }
+
+    /// The environment's own log so far.
+    pub(crate) fn log(&self) -> String {
+        self.lines.lock().unwrap_or_else(|e| e.into_inner()).join("\n")
+    }
+
+    /// Runs one invocation to its end: response, error, crash or timeout.
+    pub(crate) async fn invoke(&self, request: InvokeRequest) -> Result<InvokeResult, LambdaError> {
+        if !self.is_alive() {
+            // The previous process timed out or crashed: AWS starts a fresh one.
+            self.spawn_and_init().await?;
+        }
+        let exited = self.exit_watch();
+        let first_line = self.line_count();
+        let timeout = Duration::from_secs(self.spec.timeout_seconds.max(1));
+        let request_id = request.request_id.clone();
+        self.log_line(format!(
+            "START RequestId: {request_id} Version: $LATEST"
+        ));
+        let started = std::time::Instant::now();
+        let deadline = SystemTime::now() + timeout;
+        let outcome = self
+            .state
+            .submit(Invocation {
+                request_id: request_id.clone(),
+                payload: Bytes::from(request.payload),
+                deadline_ms: deadline
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_millis(),
+                invoked_function_arn: request.invoked_function_arn,
+                trace_id: request.trace_id,
+            })
+            .await;
+        let ended = tokio::select! {
+            outcome = outcome => match outcome {
+                Ok(Outcome::Response(body)) => (body, false),
+                Ok(Outcome::Error { error_type, body }) => (error_body(error_type, body), true),
+                Err(_) => (exit_error("the environment was stopped"), true),
+            },
+            status = wait_exit(exited) => {
+                self.state.abandon_pending();
+                (exit_error(&format!("Runtime exited with error: {status}")), true)
+            },
+            () = tokio::time::sleep(timeout) => {
+                self.kill();
+                self.state.abandon_pending();
+                let message = format!(
+                    "{request_id} Task timed out after {:.2} seconds",
+                    timeout.as_secs_f64()
+                );
+                self.log_line(message.clone());
+                let body = serde_json::json!({"errorType": "Sandbox.Timedout", "errorMessage": message});
+                (Bytes::from(body.to_string()), true)
+            },
+        };
+        self.log_line(format!("END RequestId: {request_id}"));
+        self.log_line(format!(
+            "REPORT RequestId: {request_id}\tDuration: {:.2} ms",
+            started.elapsed().as_secs_f64() * 1000.0
+        ));
+        let logs = self.lines_since(first_line);
+        Ok(InvokeResult {
+            request_id,
+            payload_base64: base64::engine::general_purpose::STANDARD.encode(&ended.0),
+            is_error: ended.1,
+            logs,
+        })
+    }
+
+    async fn spawn_and_init(&self) -> Result<(), LambdaError> {
+        self.state.reset_init();
+        let bootstrap = self.code_dir.join("bootstrap");
+        let mut command = Command::new(&bootstrap);
+        command
+            .current_dir(&self.code_dir)
+            .env_clear()
+            .envs(&self.spec.env)
+            .env("AWS_LAMBDA_RUNTIME_API", self.runtime_api.to_string())
+            .env("AWS_ENDPOINT_URL", &self.emulator_endpoint)
+            .env("LAMBDA_TASK_ROOT", &self.code_dir)
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .env("LANG", "en_US.UTF-8")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        for inherited in ["SSL_CERT_FILE", "SSL_CERT_DIR", "RUST_LOG"] {
+            if let Some(value) = std::env::var_os(inherited) {
+                command.env(inherited, value);
+            }
+        }
+        let mut child = command.spawn().map_err(|e| LambdaError::Spawn {
+            function: self.spec.function_name.clone(),
+            bootstrap: bootstrap.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        let pid = Pid::from_raw(child.id().unwrap_or_default() as i32);
+        for stream in [
+            child.stdout.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+            child.stderr.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let lines = self.lines.clone();
+            let logs = self.logs.clone();
+            let key = self.log_key();
+            tokio::spawn(async move {
+                let mut reader = BufReader::new(stream).lines();
+                while let Ok(Some(line)) = reader.next_line().await {
+                    logs.push(&key, line.clone());
+                    lines.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+                }
+            });
+        }
+        let (exit_tx, exited) = watch::channel(None);
+        tokio::spawn(async move {
+            let status = match child.wait().await {
+                Ok(status) => status.to_string(),
+                Err(e) => e.to_string(),
+            };
+            exit_tx.send_replace(Some(status));
+        });
+        *self.process.lock().unwrap_or_else(|e| e.into_inner()) = Some(Process {
+            pid,
+            exited: exited.clone(),
+        });
+        let mut initialised = self.state.initialised();
+        let mut init_error = self.state.init_error();
+        let failure = tokio::select! {
+            _ = initialised.wait_for(|done| *done) => None,
+            reported = init_error.wait_for(Option::is_some) => {
+                Some(format!("the function reported: {}", reported.map(|r| r.clone().unwrap_or_default()).unwrap_or_default()))
+            },
+            status = wait_exit(exited) => Some(format!("bootstrap exited during init: {status}")),
+            () = tokio::time::sleep(INIT_TIMEOUT) => {
+                Some(format!("no call to /runtime/invocation/next within {INIT_TIMEOUT:?}"))
+            },
+        };
+        match failure {
+            None => Ok(()),
+            Some(reason) => {
+                self.kill();
+                // Let the readers drain what the process printed before it died.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                Err(LambdaError::Init {
+                    function: self.spec.function_name.clone(),
+                    reason,
+                    log: self.log(),
+                })
+            }
+        }
+    }
+
+    fn is_alive(&self) -> bool {
+        let process = self.process.lock().unwrap_or_else(|e| e.into_inner());
+        process.as_ref().is_some_and(|p| p.exited.borrow().is_none())
+    }
+
+    fn exit_watch(&self) -> watch::Receiver<Option<String>> {
+        let process = self.process.lock().unwrap_or_else(|e| e.into_inner());
+        match process.as_ref() {
+            Some(p) => p.exited.clone(),
+            None => watch::channel(Some("not started".to_owned())).1,
+        }
+    }
+
+    /// Kills the bootstrap's whole process group.
+    pub(crate) fn kill(&self) {
+        let process = self.process.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = process.as_ref()
+            && p.exited.borrow().is_none()
+            && let Err(e) = killpg(p.pid, Signal::SIGKILL)
+        {
+            tracing::debug!("vpclab: kill bootstrap {}: {e}", p.pid);
+        }
+    }
+
+    fn log_key(&self) -> String {
+        function_key(&self.spec.account, &self.spec.region, &self.spec.function_name)
+    }
+
+    fn log_line(&self, line: String) {
+        self.logs.push(&self.log_key(), line.clone());
+        self.lines.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+    }
+
+    fn line_count(&self) -> usize {
+        self.lines.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    fn lines_since(&self, first: usize) -> String {
+        let lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());
+        lines.get(first..).unwrap_or_default().join("\n")
+    }
+}
+
+impl Drop for Environment {
+    fn drop(&mut self) {
+        self.kill();
+        self.state.abandon_pending();
+        self.server.abort();
+    }
+}
+
+async fn wait_exit(mut exited: watch::Receiver<Option<String>>) -> String {
+    match exited.wait_for(Option::is_some).await {
+        Ok(status) => status.clone().unwrap_or_default(),
+        Err(_) => "unknown status".to_owned(),
+    }
+}
+
+fn exit_error(message: &str) -> Bytes {
+    let body = serde_json::json!({"errorType": "Runtime.ExitError", "errorMessage": message});
+    Bytes::from(body.to_string())
+}
+
+fn error_body(error_type: Option<String>, body: Bytes) -> Bytes {
+    if serde_json::from_slice::<serde_json::Value>(&body).is_ok() {
+        return body;
+    }
+    let body = serde_json::json!({
+        "errorType": error_type.unwrap_or_else(|| "Unhandled".to_owned()),
+        "errorMessage": String::from_utf8_lossy(&body),
+    });
+    Bytes::from(body.to_string())
+}
+
+/// Unpacks a base64 zip into a new temporary folder, keeping the files' modes.
+fn unpack(zip_base64: &str) -> Result<tempfile::TempDir, LambdaError> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(zip_base64)
+        .map_err(|e| LambdaError::io("decode the function's code", std::io::Error::other(e)))?;
+    let dir = tempfile::Builder::new()
+        .prefix("vpclab-code-")
+        .tempdir()
+        .map_err(|e| LambdaError::io("create a code folder", e))?;
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
+        .map_err(|e| LambdaError::io("read the function's zip", std::io::Error::other(e)))?;
+    archive
+        .extract(dir.path())
+        .map_err(|e| LambdaError::io("unzip the function's code", std::io::Error::other(e)))?;
+    Ok(dir)
+}

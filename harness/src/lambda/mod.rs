@@ -1,0 +1,71 @@
+//! The Lambda executor: LocalStack's `vpclab` runtime-executor plug-in hands each execution
+//! environment to the [`service`] here, which runs the function's `bootstrap` as a process
+//! ([`environment`]) and serves it the Lambda Runtime API ([`runtime_api`]), enforces its
+//! timeout and keeps its logs ([`logs`]). [`build`] compiles and zips Rust functions.
+
+pub(crate) mod build;
+pub(crate) mod environment;
+pub(crate) mod logs;
+pub(crate) mod runtime_api;
+pub(crate) mod service;
+
+/// Errors of the Lambda executor and of function builds.
+#[derive(Debug, thiserror::Error)]
+pub enum LambdaError {
+    /// The function's `bootstrap` could not be started.
+    #[error("function {function}: could not start {bootstrap}: {reason}")]
+    Spawn {
+        /// Function name.
+        function: String,
+        /// Path of the bootstrap.
+        bootstrap: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The function failed or timed out during its init phase.
+    #[error("function {function}: init failed: {reason}\n--- function log ---\n{log}")]
+    Init {
+        /// Function name.
+        function: String,
+        /// What went wrong.
+        reason: String,
+        /// The function's output so far.
+        log: String,
+    },
+    /// The runtime is not a custom runtime (`provided.*`): only those run as processes.
+    #[error(
+        "function {function}: runtime {runtime} is not supported; vpclab runs custom-runtime \
+         functions (provided.al2023, provided.al2) whose zip holds a `bootstrap` executable"
+    )]
+    UnsupportedRuntime {
+        /// Function name.
+        function: String,
+        /// Its runtime.
+        runtime: String,
+    },
+    /// `cargo build` of a Lambda crate failed.
+    #[error("building Lambda crate {manifest} failed:\n{output}")]
+    Build {
+        /// The crate's Cargo.toml.
+        manifest: String,
+        /// The compiler's output.
+        output: String,
+    },
+    /// A filesystem or socket operation failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}
+
+impl LambdaError {
+    pub(crate) fn io(what: impl Into<String>, source: std::io::Error) -> Self {
+        Self::Io {
+            what: what.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,285 @@
+//! The executor service: the HTTP API the LocalStack plug-in calls, on its own thread and
+//! runtime so that it outlives any one test's runtime.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::{Arc, Mutex, RwLock},
+    thread::JoinHandle,
+};
+
+use axum::{
+    Json, Router,
+    extract::{Path, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::{get, post, put},
+};
+use serde::Deserialize;
+use tokio::sync::oneshot;
+
+use super::{
+    LambdaError,
+    environment::{Environment, EnvironmentSpec, InvokeRequest},
+    logs::LogStore,
+};
+
+/// Shared state of the service.
+#[derive(Debug, Default)]
+struct Shared {
+    environments: Mutex<BTreeMap<String, Arc<Environment>>>,
+    prepared: Mutex<BTreeSet<String>>,
+    logs: LogStore,
+    emulator_endpoint: RwLock<String>,
+}
+
+/// The running service; it stops, with every environment it runs, on drop.
+#[derive(Debug)]
+pub(crate) struct ExecutorService {
+    url: String,
+    shared: Arc<Shared>,
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl ExecutorService {
+    /// Starts the service on a loopback port (on every address for a containerised emulator).
+    pub(crate) fn start(for_container: bool) -> Result<Self, LambdaError> {
+        let shared = Arc::new(Shared::default());
+        // A containerised emulator reaches the service through Docker's host gateway, not loopback.
+        let bind = if for_container { "0.0.0.0:0" } else { "127.0.0.1:0" };
+        let listener = std::net::TcpListener::bind(bind)
+            .map_err(|e| LambdaError::io("bind the executor service", e))?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| LambdaError::io("configure the executor service socket", e))?;
+        let url = format!(
+            "http://{}",
+            listener
+                .local_addr()
+                .map_err(|e| LambdaError::io("read the executor service address", e))?
+        );
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("vpclab-executor")
+            .enable_all()
+            .build()
+            .map_err(|e| LambdaError::io("start the executor runtime", e))?;
+        let (shutdown, shutdown_rx) = oneshot::channel::<()>();
+        let app = app(shared.clone());
+        let serving = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("vpclab-executor".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let listener = match tokio::net::TcpListener::from_std(listener) {
+                        Ok(l) => l,
+                        Err(e) => {
+                            tracing::error!("vpclab: executor service socket: {e}");
+                            return;
+                        }
+                    };
+                    let served = axum::serve(listener, app)
+                        .with_graceful_shutdown(async {
+                            let _ = shutdown_rx.await;
+                        })
+                        .await;
+                    if let Err(e) = served {
+                        tracing::error!("vpclab: executor service stopped: {e}");
+                    }
+                    // Environments hold tasks of this runtime: drop them while it runs.
+                    serving
+                        .environments
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .clear();
+                });
+                runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+            })
+            .map_err(|e| LambdaError::io("spawn the executor thread", e))?;
+        Ok(Self {
+            url,
+            shared,
+            shutdown: Some(shutdown),
+            thread: Some(thread),
+        })
+    }
+
+    /// The base URL the plug-in calls (`VPCLAB_EXECUTOR_URL`).
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Sets the emulator endpoint functions are given as `AWS_ENDPOINT_URL`.
+    pub(crate) fn set_emulator_endpoint(&self, endpoint: &str) {
+        *self
+            .shared
+            .emulator_endpoint
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = endpoint.to_owned();
+    }
+
+    /// The functions' logs.
+    pub(crate) fn logs(&self) -> &LogStore {
+        &self.shared.logs
+    }
+
+    /// Whether the plug-in prepared this function (a function that became Active without
+    /// it ran on another executor).
+    pub(crate) fn was_prepared(&self, function_arn_prefix: &str) -> bool {
+        self.shared
+            .prepared
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .any(|arn| arn.starts_with(function_arn_prefix))
+    }
+
+    /// Kills every environment of an account (a world ending).
+    pub(crate) fn stop_account(&self, account: &str) {
+        let mut environments = self
+            .shared
+            .environments
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        environments.retain(|_, env| {
+            let keep = env.account() != account;
+            if !keep {
+                env.kill();
+            }
+            keep
+        });
+    }
+
+    /// How many environments run now.
+    pub(crate) fn environment_count(&self) -> usize {
+        self.shared
+            .environments
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+}
+
+impl Drop for ExecutorService {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::warn!("vpclab: the executor thread panicked");
+        }
+    }
+}
+
+fn app(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route(
+            "/environments/{id}",
+            put(start_environment).delete(stop_environment),
+        )
+        .route("/environments/{id}/invocations", post(invoke))
+        .route("/environments/{id}/logs", get(environment_logs))
+        .route("/versions", post(prepare_version).delete(cleanup_version))
+        .with_state(shared)
+}
+
+fn failure(status: StatusCode, message: String) -> Response {
+    (status, Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+async fn start_environment(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    Json(spec): Json<EnvironmentSpec>,
+) -> Response {
+    tracing::debug!(environment = %id, function = %spec.function_arn, "start");
+    let endpoint = shared
+        .emulator_endpoint
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    match Environment::start(spec, shared.logs.clone(), endpoint).await {
+        Ok(environment) => {
+            shared
+                .environments
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(id, Arc::new(environment));
+            Json(serde_json::json!({})).into_response()
+        }
+        Err(e) => failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+async fn stop_environment(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
+    let removed = shared
+        .environments
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&id);
+    if let Some(environment) = removed {
+        environment.kill();
+    }
+    Json(serde_json::json!({})).into_response()
+}
+
+fn environment(shared: &Shared, id: &str) -> Option<Arc<Environment>> {
+    shared
+        .environments
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(id)
+        .cloned()
+}
+
+async fn invoke(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    Json(request): Json<InvokeRequest>,
+) -> Response {
+    let Some(environment) = environment(&shared, &id) else {
+        return failure(StatusCode::NOT_FOUND, format!("no environment {id}"));
+    };
+    match environment.invoke(request).await {
+        Ok(result) => Json(result).into_response(),
+        Err(e) => failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+async fn environment_logs(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
+    let logs = environment(&shared, &id)
+        .map(|e| e.log())
+        .unwrap_or_default();
+    Json(serde_json::json!({ "logs": logs })).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct VersionBody {
+    function_arn: String,
+}
+
+async fn prepare_version(
+    State(shared): State<Arc<Shared>>,
+    Json(body): Json<VersionBody>,
+) -> Response {
+    shared
+        .prepared
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(body.function_arn);
+    Json(serde_json::json!({})).into_response()
+}
+
+async fn cleanup_version(
+    State(shared): State<Arc<Shared>>,
+    Json(body): Json<VersionBody>,
+) -> Response {
+    shared
+        .prepared
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&body.function_arn);
+    Json(serde_json::json!({})).into_response()
+}

@@ -1,0 +1,63 @@
+//! vpclab's harness: one test's world on one Linux machine.
+//!
+//! A [`World`] starts (or joins) an AWS emulator, deploys CloudFormation/SAM templates with
+//! vpclab's own engine, runs Rust Lambdas as real processes behind the Lambda Runtime API, and
+//! tears everything down when dropped, on panic too.
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | `emulator` | the backends: LocalStack as a host process (default) or in a container |
+//! | `deploy` | the CloudFormation engine: templates, intrinsics, SAM transform, providers |
+//! | `lambda` | the executor: builds functions, runs `bootstrap`, serves the Runtime API |
+//! | `world` | one test's world: account, emulator handle, stacks, teardown |
+//!
+//! Environment variables: `VPCLAB_EMULATOR` (`localstack-host`, `localstack-container`, or
+//! unset for automatic), `VPCLAB_CACHE_DIR` (provisioned emulator; default
+//! `~/.cache/vpclab`), `VPCLAB_PYTHON` (a Python >= 3.12), `VPCLAB_KEEP=1` (keep the world
+//! for debugging), `LOCALSTACK_AUTH_TOKEN` and `VPCLAB_LOCALSTACK_IMAGE` (container backend).
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), vpclab_harness::Error> {
+//! let mut world = vpclab_harness::World::start().await?;
+//! let stack = world
+//!     .deploy_template("demo", "scenarios/private-serverless/template.yaml", &[])
+//!     .await?;
+//! println!("queue: {}", stack.output("QueueUrl")?);
+//! # Ok(()) }
+//! ```
+
+pub(crate) mod deploy;
+pub(crate) mod emulator;
+pub(crate) mod lambda;
+pub(crate) mod world;
+
+pub use deploy::{
+    DeployError,
+    stack::{Stack, StackRequest},
+};
+pub use emulator::{Backend, EmulatorError};
+pub use lambda::LambdaError;
+pub use world::{
+    World, WorldBuilder,
+    scenario::{Scenario, ScenarioError, known as known_scenarios},
+};
+
+/// Any error of the harness.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The emulator could not be provisioned or started.
+    #[error(transparent)]
+    Emulator(#[from] EmulatorError),
+    /// A deploy failed.
+    #[error(transparent)]
+    Deploy(#[from] DeployError),
+    /// A scenario could not be loaded.
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    /// Teardown left resources behind.
+    #[error("teardown could not remove everything:\n{errors}")]
+    Teardown {
+        /// One line per resource.
+        errors: String,
+    },
+}

@@ -1,0 +1,361 @@
+//! One test's world: an account of its own on the shared emulator, the stacks deployed into
+//! it, and a teardown that runs on drop, panic included.
+
+pub(crate) mod clients;
+pub(crate) mod scenario;
+
+use std::{
+    collections::BTreeMap,
+    path::Path,
+    sync::{
+        Arc,
+        atomic::{AtomicU32, Ordering},
+    },
+    time::Duration,
+};
+
+use aws_config::SdkConfig;
+
+use crate::{
+    Error,
+    deploy::{
+        artifacts::ArtifactStore,
+        resources::ProviderContext,
+        stack::{self, Exports, Stack, StackRequest},
+    },
+    emulator::{self, Backend, Choice, shared::RunningEmulator},
+    lambda::logs::function_key,
+    world::{clients::Clients, scenario::Scenario},
+};
+
+/// Longest a teardown on drop may take before it gives up (and says so).
+const DROP_TEARDOWN_LIMIT: Duration = Duration::from_secs(120);
+
+/// Settings of a world, consumed by [`WorldBuilder::start`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct WorldBuilder {
+    backend: Option<Backend>,
+    region: String,
+    keep: bool,
+}
+
+impl Default for WorldBuilder {
+    fn default() -> Self {
+        Self {
+            backend: None,
+            region: "us-east-1".to_owned(),
+            keep: std::env::var("VPCLAB_KEEP").is_ok_and(|v| v == "1"),
+        }
+    }
+}
+
+impl WorldBuilder {
+    /// Uses this emulator backend (default: `VPCLAB_EMULATOR`, else automatic).
+    pub fn with_backend(mut self, backend: Backend) -> Self {
+        self.backend = Some(backend);
+        self
+    }
+
+    /// Deploys into this region (default `us-east-1`).
+    pub fn with_region(mut self, region: impl Into<String>) -> Self {
+        self.region = region.into();
+        self
+    }
+
+    /// Keeps the world's resources and the emulator after the world ends, for debugging
+    /// (default: `VPCLAB_KEEP=1`).
+    pub fn with_keep(mut self, keep: bool) -> Self {
+        self.keep = keep;
+        self
+    }
+
+    /// Starts (or joins) the emulator and opens a fresh account in it.
+    pub async fn start(self) -> Result<World, Error> {
+        let choice = match self.backend {
+            Some(backend) => Choice::Explicit(backend),
+            None => emulator::choice_from_env()?,
+        };
+        let emulator = emulator::shared::acquire(choice).await?;
+        let account_id = next_account_id();
+        let sdk_config = clients::sdk_config(emulator.endpoint(), &account_id, &self.region);
+        Ok(World {
+            inner: Some(Inner {
+                clients: Clients::new(&sdk_config),
+                sdk_config,
+                account_id,
+                region: self.region,
+                emulator,
+                artifacts: ArtifactStore::default(),
+                exports: Exports::default(),
+                stacks: Vec::new(),
+                keep: self.keep,
+            }),
+        })
+    }
+}
+
+/// A world: an account on a running emulator, and what was deployed into it.
+///
+/// Dropping it deletes its stacks in reverse order, stops its functions' processes and, when
+/// it was the last world of the process, stops the emulator. [`World::shutdown`] does the same
+/// and reports errors.
+#[derive(Debug)]
+pub struct World {
+    inner: Option<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    account_id: String,
+    region: String,
+    sdk_config: SdkConfig,
+    clients: Clients,
+    emulator: Arc<RunningEmulator>,
+    artifacts: ArtifactStore,
+    exports: Exports,
+    stacks: Vec<Stack>,
+    keep: bool,
+}
+
+/// A 12-digit account id unique to this process and world.
+fn next_account_id() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(1);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("{:06}{:06}", std::process::id() % 1_000_000, n % 1_000_000)
+}
+
+impl World {
+    /// Settings for a world.
+    pub fn builder() -> WorldBuilder {
+        WorldBuilder::default()
+    }
+
+    /// A world with default settings.
+    pub async fn start() -> Result<Self, Error> {
+        Self::builder().start().await
+    }
+
+    fn inner(&self) -> &Inner {
+        // `inner` is only taken by `shutdown(self)` and `drop`.
+        self.inner.as_ref().expect("world used after shutdown")
+    }
+
+    /// The world's account id.
+    pub fn account_id(&self) -> &str {
+        &self.inner().account_id
+    }
+
+    /// The world's region.
+    pub fn region(&self) -> &str {
+        &self.inner().region
+    }
+
+    /// The emulator's endpoint URL.
+    pub fn endpoint_url(&self) -> &str {
+        self.inner().emulator.endpoint()
+    }
+
+    /// The emulator backend that runs this world.
+    pub fn backend(&self) -> Backend {
+        self.inner().emulator.backend()
+    }
+
+    /// An SDK configuration for this world's account: build any `aws-sdk-*` client from it.
+    pub fn sdk_config(&self) -> &SdkConfig {
+        &self.inner().sdk_config
+    }
+
+    /// Deploys a template as a stack; on failure nothing of it is left.
+    pub async fn deploy(&mut self, request: StackRequest) -> Result<&Stack, Error> {
+        let inner = self.inner.as_mut().expect("world used after shutdown");
+        let ctx = ProviderContext {
+            clients: &inner.clients,
+            emulator: &inner.emulator,
+            artifacts: &inner.artifacts,
+            stack_name: &request.name,
+        };
+        let stack = stack::create_stack(
+            &ctx,
+            &request,
+            &inner.account_id,
+            &inner.region,
+            &inner.exports,
+        )
+        .await?;
+        inner.stacks.push(stack);
+        Ok(inner.stacks.last().expect("just pushed"))
+    }
+
+    /// Deploys a template file with parameters.
+    pub async fn deploy_template(
+        &mut self,
+        stack_name: &str,
+        template: impl AsRef<Path>,
+        parameters: &[(&str, &str)],
+    ) -> Result<&Stack, Error> {
+        self.deploy(StackRequest {
+            name: stack_name.to_owned(),
+            template: template.as_ref().to_path_buf(),
+            parameters: parameters
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        })
+        .await
+    }
+
+    /// Deploys every stack of a scenario, in order.
+    pub async fn deploy_scenario(&mut self, scenario: &Scenario) -> Result<(), Error> {
+        for stack in &scenario.stacks {
+            self.deploy(StackRequest {
+                name: stack.name.clone(),
+                template: scenario.dir().join(&stack.template),
+                parameters: stack.parameters.clone(),
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// A deployed stack by name.
+    pub fn stack(&self, name: &str) -> Option<&Stack> {
+        self.inner().stacks.iter().find(|s| s.name() == name)
+    }
+
+    /// Every deployed stack's outputs, by stack.
+    pub fn outputs(&self) -> BTreeMap<String, BTreeMap<String, String>> {
+        self.inner()
+            .stacks
+            .iter()
+            .map(|s| (s.name().to_owned(), s.outputs().clone()))
+            .collect()
+    }
+
+    /// The log of one function of this world (its output, START/END/REPORT lines).
+    pub fn function_log(&self, function_name: &str) -> String {
+        let inner = self.inner();
+        inner
+            .emulator
+            .logs()
+            .get(&function_key(&inner.account_id, &inner.region, function_name))
+    }
+
+    /// The logs of every function of this world, each under a heading.
+    pub fn function_logs(&self) -> String {
+        let inner = self.inner();
+        inner
+            .emulator
+            .logs()
+            .all_under(&format!("{}/", inner.account_id))
+    }
+
+    /// A diagnosis for a failing test: the world's function logs and the emulator's state.
+    pub fn diagnose(&self) -> String {
+        format!(
+            "{}\n{}",
+            self.function_logs(),
+            self.inner().emulator.diagnose()
+        )
+    }
+
+    /// How many Lambda environments (bootstrap processes) of all worlds run now.
+    pub fn running_function_environments(&self) -> usize {
+        self.inner().emulator.executor().environment_count()
+    }
+
+    /// Tears the world down now and reports what could not be removed.
+    pub async fn shutdown(mut self) -> Result<(), Error> {
+        match self.inner.take() {
+            Some(inner) => teardown(inner).await,
+            None => Ok(()),
+        }
+    }
+}
+
+async fn teardown(inner: Inner) -> Result<(), Error> {
+    if inner.keep {
+        eprintln!(
+            "vpclab: VPCLAB_KEEP=1: keeping world {} at {} (stacks: {}); the emulator stays \
+             up until this process is killed",
+            inner.account_id,
+            inner.emulator.endpoint(),
+            inner
+                .stacks
+                .iter()
+                .map(Stack::name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        std::mem::forget(inner.emulator);
+        return Ok(());
+    }
+    let mut errors = Vec::new();
+    if inner.emulator.is_running() {
+        let ctx = ProviderContext {
+            clients: &inner.clients,
+            emulator: &inner.emulator,
+            artifacts: &inner.artifacts,
+            stack_name: "",
+        };
+        for stack in inner.stacks.iter().rev() {
+            errors.extend(stack::delete_stack(&ctx, stack, &inner.exports).await);
+        }
+    }
+    inner.emulator.executor().stop_account(&inner.account_id);
+    drop(inner.emulator);
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Teardown {
+            errors: errors.join("\n"),
+        })
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        let Some(inner) = self.inner.take() else {
+            return;
+        };
+        if std::thread::panicking() {
+            let account = format!("{}/", inner.account_id);
+            eprintln!(
+                "vpclab: the test panicked; logs of world {}:\n{}\n{}",
+                inner.account_id,
+                inner.emulator.logs().all_under(&account),
+                inner.emulator.diagnose()
+            );
+        }
+        // The test's runtime may be the one being dropped: tear down on a thread of our own.
+        let worker = std::thread::spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    eprintln!("vpclab: teardown could not start a runtime: {e}");
+                    return;
+                }
+            };
+            // Fresh clients: the world's may hold connections of the test's runtime.
+            let clients = Clients::new(&inner.sdk_config);
+            let inner = Inner { clients, ..inner };
+            let outcome = runtime.block_on(async {
+                tokio::time::timeout(DROP_TEARDOWN_LIMIT, teardown(inner)).await
+            });
+            match outcome {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => eprintln!("vpclab: teardown: {e}"),
+                Err(_) => eprintln!(
+                    "vpclab: teardown did not finish within {DROP_TEARDOWN_LIMIT:?}; some \
+                     resources of the world may remain in the emulator"
+                ),
+            }
+        });
+        if worker.join().is_err() {
+            eprintln!("vpclab: the teardown thread panicked");
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! `vpclab`: keep a world running to reproduce a bug by hand.
+//!
+//! `vpclab up <scenario>` starts a world, deploys the scenario, prints its endpoints and a
+//! command that sends a message, and tears everything down on Ctrl-C (or `vpclab down`).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use vpclab_harness::{Scenario, World};
+
+#[derive(Debug, Parser)]
+#[command(name = "vpclab", about = "AWS serverless network patterns on one Linux machine")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start a world with a scenario deployed, until Ctrl-C or `vpclab down`.
+    Up {
+        /// The scenario (a folder of scenarios/).
+        scenario: String,
+    },
+    /// Stop the world that `vpclab up` keeps running.
+    Down,
+    /// List the scenarios.
+    List,
+}
+
+/// Where `up` records its process id, for `down`.
+fn pid_file() -> PathBuf {
+    std::env::temp_dir().join("vpclab-up.pid")
+}
+
+fn scenarios_dir() -> PathBuf {
+    std::env::var_os("VPCLAB_SCENARIOS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios"))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("VPCLAB_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Up { scenario } => up(&scenario).await,
+        Command::Down => down(),
+        Command::List => {
+            for name in vpclab_harness::known_scenarios(&scenarios_dir()) {
+                println!("{name}");
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn up(name: &str) -> anyhow::Result<()> {
+    let scenario = Scenario::load(&scenarios_dir(), name)?;
+    eprintln!("vpclab: starting a world for `{name}` ({})", scenario.description);
+    let mut world = World::start().await?;
+    if let Err(e) = world.deploy_scenario(&scenario).await {
+        eprintln!("{}", world.diagnose());
+        return Err(e.into());
+    }
+    std::fs::write(pid_file(), std::process::id().to_string())
+        .with_context(|| format!("write {}", pid_file().display()))?;
+    println!("world up: scenario {name}, backend {}", world.backend().name());
+    println!("  endpoint   {}", world.endpoint_url());
+    println!("  account    {}", world.account_id());
+    println!("  region     {}", world.region());
+    for (stack, outputs) in world.outputs() {
+        println!("  stack {stack}");
+        for (key, value) in outputs {
+            println!("    {key:<22} {value}");
+        }
+    }
+    if let Some(queue) = world
+        .outputs()
+        .values()
+        .find_map(|o| o.get("QueueUrl").cloned())
+    {
+        println!("\nsend a message (any AWS CLI; LocalStack's venv has one):");
+        println!(
+            "  AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION={} \\\n    \
+             aws --endpoint-url {} sqs send-message --queue-url {queue} \\\n    \
+             --message-body '{{\"Insert\":\"DynamoDB\"}}'",
+            world.account_id(),
+            world.region(),
+            world.endpoint_url()
+        );
+    }
+    println!("\nCtrl-C (or `vpclab down`) tears the world down.");
+    wait_for_stop_signal().await?;
+    eprintln!("vpclab: tearing down");
+    let log = world.function_logs();
+    let outcome = world.shutdown().await;
+    let _ = std::fs::remove_file(pid_file());
+    if !log.is_empty() {
+        eprintln!("{log}");
+    }
+    outcome.map_err(Into::into)
+}
+
+async fn wait_for_stop_signal() -> anyhow::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("install the SIGTERM handler")?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result.context("wait for Ctrl-C"),
+        _ = terminate.recv() => Ok(()),
+    }
+}
+
+fn down() -> anyhow::Result<()> {
+    let path = pid_file();
+    let pid = std::fs::read_to_string(&path)
+        .with_context(|| format!("no world is up ({} is missing)", path.display()))?;
+    let status = std::process::Command::new("kill")
+        .args(["-INT", pid.trim()])
+        .status()
+        .context("run kill")?;
+    anyhow::ensure!(status.success(), "no process {} (stale {})", pid.trim(), path.display());
+    println!("asked vpclab up (pid {}) to tear its world down", pid.trim());
+    Ok(())
+}
