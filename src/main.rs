@@ -10,7 +10,10 @@ use clap::{Parser, Subcommand};
 use vpclab_harness::{Scenario, World};
 
 #[derive(Debug, Parser)]
-#[command(name = "vpclab", about = "AWS serverless network patterns on one Linux machine")]
+#[command(
+    name = "vpclab",
+    about = "AWS serverless network patterns on one Linux machine"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -63,7 +66,10 @@ async fn main() -> anyhow::Result<()> {
 
 async fn up(name: &str) -> anyhow::Result<()> {
     let scenario = Scenario::load(&scenarios_dir(), name)?;
-    eprintln!("vpclab: starting a world for `{name}` ({})", scenario.description);
+    eprintln!(
+        "vpclab: starting a world for `{name}` ({})",
+        scenario.description
+    );
     let mut world = World::start().await?;
     if let Err(e) = world.deploy_scenario(&scenario).await {
         eprintln!("{}", world.diagnose());
@@ -71,7 +77,10 @@ async fn up(name: &str) -> anyhow::Result<()> {
     }
     std::fs::write(pid_file(), std::process::id().to_string())
         .with_context(|| format!("write {}", pid_file().display()))?;
-    println!("world up: scenario {name}, backend {}", world.backend().name());
+    println!(
+        "world up: scenario {name}, backend {}",
+        world.backend().name()
+    );
     println!("  endpoint   {}", world.endpoint_url());
     println!("  account    {}", world.account_id());
     println!("  region     {}", world.region());
@@ -125,7 +134,15 @@ fn down() -> anyhow::Result<()> {
         .args(["-INT", pid.trim()])
         .status()
         .context("run kill")?;
-    anyhow::ensure!(status.success(), "no process {} (stale {})", pid.trim(), path.display());
-    println!("asked vpclab up (pid {}) to tear its world down", pid.trim());
+    anyhow::ensure!(
+        status.success(),
+        "no process {} (stale {})",
+        pid.trim(),
+        path.display()
+    );
+    println!(
+        "asked vpclab up (pid {}) to tear its world down",
+        pid.trim()
+    );
     Ok(())
 }

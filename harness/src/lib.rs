@@ -32,7 +32,7 @@ pub(crate) mod lambda;
 pub(crate) mod world;
 
 pub use deploy::{
-    DeployError,
+    DeployError, GraphError, IntrinsicError, ParameterError, TemplateError,
     stack::{Stack, StackRequest},
 };
 pub use emulator::{Backend, EmulatorError};

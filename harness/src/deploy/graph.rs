@@ -9,7 +9,7 @@ use super::template::ResourceSpec;
 
 /// A resource graph that cannot be ordered.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum GraphError {
+pub enum GraphError {
     /// A `Ref`, `Fn::GetAtt` or `${...}` naming nothing the template declares.
     #[error(
         "Resources.{resource} refers to `{name}`, which is neither a resource nor a parameter of this template"

@@ -11,7 +11,7 @@ use super::template::type_name;
 /// An intrinsic function that cannot be evaluated. `at` is the path of the failing function,
 /// e.g. `Resources.MyQueue.Properties.QueueName.Fn::Sub`.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum IntrinsicError {
+pub enum IntrinsicError {
     /// `Ref` (or a `${Name}` in `Fn::Sub`) to a name that is nothing the template declares.
     #[error("{at}: `{name}` is not a parameter, a pseudo parameter or a resource")]
     UnknownRef {
@@ -191,6 +191,7 @@ pub(crate) struct EvalContext<'a> {
 /// Evaluates every intrinsic function inside `value`. `Ref: AWS::NoValue` (directly or through
 /// `Fn::If`) removes the object key or list element holding it; a whole value that is
 /// `AWS::NoValue` becomes `Null`.
+#[cfg(test)]
 pub(crate) fn evaluate(value: &Value, ctx: &EvalContext<'_>) -> Result<Value, IntrinsicError> {
     evaluate_at(value, ctx, "")
 }

@@ -15,6 +15,11 @@ pub(crate) mod sam;
 pub(crate) mod stack;
 pub(crate) mod template;
 
+pub use graph::GraphError;
+pub use intrinsics::IntrinsicError;
+pub use parameters::ParameterError;
+pub use template::TemplateError;
+
 /// Errors of a deploy. Each names the template or stack, and the resource where there is one.
 #[derive(Debug, thiserror::Error)]
 pub enum DeployError {

@@ -10,7 +10,7 @@ use super::template::ParameterSpec;
 
 /// A parameter value that cannot be used, naming the parameter and what to change.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum ParameterError {
+pub enum ParameterError {
     /// A value was given for a parameter the template does not declare.
     #[error(
         "a value was given for parameter `{name}`, but the template declares no such parameter"

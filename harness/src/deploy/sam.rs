@@ -17,17 +17,6 @@ use super::{
 };
 use crate::{emulator::host::provision, lambda::build};
 
-/// Whether a parsed document asks for the SAM transform.
-pub(crate) fn is_sam(document: &Value) -> bool {
-    match document.get("Transform") {
-        Some(Value::String(t)) => t.starts_with("AWS::Serverless"),
-        Some(Value::Array(ts)) => ts
-            .iter()
-            .any(|t| t.as_str().is_some_and(|t| t.starts_with("AWS::Serverless"))),
-        _ => false,
-    }
-}
-
 /// Builds every `AWS::Serverless::Function` whose `CodeUri` is a local Rust crate and points
 /// its `CodeUri` at the built artifact.
 pub(crate) async fn package_functions(
@@ -88,6 +77,7 @@ pub(crate) async fn transform(
         values.insert(name.to_owned(), Value::String(value.clone()));
     }
     let request = json!({ "template": document, "parameters": values }).to_string();
+    let region = pseudo.region.clone();
     let template = template.display().to_string();
     let sam_error = move |reason: String| DeployError::Sam {
         template: template.clone(),
@@ -100,6 +90,8 @@ pub(crate) async fn transform(
     let output = tokio::task::spawn_blocking(move || -> std::io::Result<std::process::Output> {
         let mut child = Command::new(&provisioned.python)
             .args(["-c", provision::SAM_TRANSLATE_PY])
+            // The translator reads the region (for ARNs) from the environment.
+            .env("AWS_DEFAULT_REGION", &region)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -113,7 +105,9 @@ pub(crate) async fn transform(
     .map_err(|e| sam_error.clone()(e.to_string()))?
     .map_err(|e| sam_error.clone()(format!("could not run the translator: {e}")))?;
     if !output.status.success() {
-        return Err(sam_error(String::from_utf8_lossy(&output.stderr).trim().to_owned()));
+        return Err(sam_error(
+            String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+        ));
     }
     serde_json::from_slice(&output.stdout)
         .map_err(|e| sam_error(format!("the translator wrote no JSON template: {e}")))

@@ -101,7 +101,12 @@ impl ResourceLookup for CreatedLookup<'_> {
             format!(
                 "{} has no attribute {attribute} (it has: {})",
                 created.resource_type,
-                created.attributes.keys().cloned().collect::<Vec<_>>().join(", ")
+                created
+                    .attributes
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )
         })
     }
@@ -113,7 +118,10 @@ impl ResourceLookup for CreatedLookup<'_> {
 
 /// Availability zones of a region, named as AWS names them.
 fn availability_zones(region: &str) -> Vec<String> {
-    ["a", "b", "c"].iter().map(|z| format!("{region}{z}")).collect()
+    ["a", "b", "c"]
+        .iter()
+        .map(|z| format!("{region}{z}"))
+        .collect()
 }
 
 /// Creates a stack. On failure, what was created is deleted again and the error names the
@@ -147,17 +155,31 @@ pub(crate) async fn create_stack(
         partition: "aws".to_owned(),
         url_suffix: "amazonaws.com".to_owned(),
     };
-    if sam::is_sam(&document) {
+    // Validate the structure before anything is built or created.
+    let template = Template::from_document(document.clone()).map_err(template_error)?;
+    if template.is_sam() {
         let template_dir = request.template.parent().unwrap_or(Path::new("."));
-        sam::package_functions(&mut document, template_dir, ctx.artifacts, &request.template).await?;
-        document = sam::transform(document, &request.parameters, &pseudo, &request.template).await?;
+        sam::package_functions(
+            &mut document,
+            template_dir,
+            ctx.artifacts,
+            &request.template,
+        )
+        .await?;
+        document =
+            sam::transform(document, &request.parameters, &pseudo, &request.template).await?;
     }
-    let template = Template::from_document(document).map_err(template_error)?;
-    let parameters = parameters::resolve_parameters(&template.parameters, &request.parameters, &|_| None)
-        .map_err(|source| DeployError::Parameters {
-            template: template_name.clone(),
-            source,
-        })?;
+    let template = if template.is_sam() {
+        Template::from_document(document).map_err(template_error)?
+    } else {
+        template
+    };
+    let parameters =
+        parameters::resolve_parameters(&template.parameters, &request.parameters, &|_| None)
+            .map_err(|source| DeployError::Parameters {
+                template: template_name.clone(),
+                source,
+            })?;
     let intrinsic_error = |source| DeployError::Intrinsic {
         template: template_name.clone(),
         source,
@@ -292,7 +314,11 @@ pub(crate) async fn create_stack(
             Value::String(s) => s.clone(),
             Value::Array(items) => items
                 .iter()
-                .map(|i| i.as_str().map(str::to_owned).unwrap_or_else(|| i.to_string()))
+                .map(|i| {
+                    i.as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| i.to_string())
+                })
                 .collect::<Vec<_>>()
                 .join(","),
             other => other.to_string(),
@@ -354,7 +380,10 @@ async fn delete_resources(ctx: &ProviderContext<'_>, created: &[(String, Created
             if gone {
                 tracing::warn!("vpclab: {logical_id} was already gone: {message}");
             } else {
-                errors.push(format!("{logical_id} ({}): {message}", resource.resource_type));
+                errors.push(format!(
+                    "{logical_id} ({}): {message}",
+                    resource.resource_type
+                ));
             }
         }
     }

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 /// Everything that makes a template document unusable, each naming what to fix.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum TemplateError {
+pub enum TemplateError {
     /// The text is not valid YAML or JSON; the message carries serde_yaml's line and column.
     #[error("template is not valid YAML/JSON: {0}")]
     Syntax(String),
@@ -452,6 +452,7 @@ pub(crate) struct Template {
 
 impl Template {
     /// Parses template text (YAML or JSON) and validates its structure.
+    #[cfg(test)]
     pub(crate) fn parse(text: &str) -> Result<Self, TemplateError> {
         Self::from_document(parse_document(text)?)
     }

@@ -10,11 +10,7 @@ use std::{os::unix::net::UnixStream, path::PathBuf, time::Duration};
 
 use testcontainers_modules::{
     localstack::LocalStack,
-    testcontainers::{
-        ContainerAsync, ImageExt,
-        core::Host,
-        runners::AsyncRunner,
-    },
+    testcontainers::{ContainerAsync, ImageExt, core::Host, runners::AsyncRunner},
 };
 
 use super::{EmulatorError, host::provision};
@@ -61,7 +57,10 @@ pub(crate) fn container_env(executor_url: &str, auth_token: Option<&str>) -> Vec
     let port = executor_url.rsplit(':').next().unwrap_or_default();
     let mut env: Vec<(String, String)> = [
         ("LAMBDA_RUNTIME_EXECUTOR", "vpclab".to_owned()),
-        ("VPCLAB_EXECUTOR_URL", format!("http://host.docker.internal:{port}")),
+        (
+            "VPCLAB_EXECUTOR_URL",
+            format!("http://host.docker.internal:{port}"),
+        ),
         ("VPCLAB_SHIP_CODE", "1".to_owned()),
         ("SQS_ENDPOINT_STRATEGY", "path".to_owned()),
         ("DISABLE_EVENTS", "1".to_owned()),
@@ -106,15 +105,19 @@ impl ContainerLocalStack {
         for (key, value) in container_env(executor_url, token.as_deref()) {
             request = request.with_env_var(key, value);
         }
-        let container = request.start().await.map_err(|e| EmulatorError::Container {
-            reason: e.to_string(),
-        })?;
-        let port = container
-            .get_host_port_ipv4(4566)
+        let container = request
+            .start()
             .await
             .map_err(|e| EmulatorError::Container {
                 reason: e.to_string(),
             })?;
+        let port =
+            container
+                .get_host_port_ipv4(4566)
+                .await
+                .map_err(|e| EmulatorError::Container {
+                    reason: e.to_string(),
+                })?;
         Ok(Self {
             container,
             endpoint: format!("http://127.0.0.1:{port}"),
@@ -151,7 +154,10 @@ mod tests {
 
     #[test]
     fn the_pinned_community_tag_is_the_default_image() {
-        assert_eq!(image_tag(None), ("localstack/localstack".into(), "4.5".into()));
+        assert_eq!(
+            image_tag(None),
+            ("localstack/localstack".into(), "4.5".into())
+        );
         assert_eq!(
             image_tag(Some("localstack/localstack-pro:2026.3")),
             ("localstack/localstack-pro".into(), "2026.3".into())

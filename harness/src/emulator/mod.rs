@@ -50,7 +50,9 @@ impl Backend {
 /// Reads the choice from `VPCLAB_EMULATOR` (unset or empty: automatic).
 pub(crate) fn choice_from_env() -> Result<Choice, EmulatorError> {
     match std::env::var("VPCLAB_EMULATOR") {
-        Ok(value) if !value.trim().is_empty() => Ok(Choice::Explicit(Backend::parse(value.trim())?)),
+        Ok(value) if !value.trim().is_empty() => {
+            Ok(Choice::Explicit(Backend::parse(value.trim())?))
+        }
         _ => Ok(Choice::Automatic),
     }
 }

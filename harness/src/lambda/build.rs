@@ -40,6 +40,7 @@ fn build_blocking(crate_dir: &Path) -> Result<BuiltFunction, LambdaError> {
         output: "no `name = \"...\"` in its [package] section".into(),
     })?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    eprintln!("vpclab: building Lambda crate {package} (cargo build; no-op when up to date)");
     let output = Command::new(&cargo)
         .args(["build", "--message-format=json-render-diagnostics", "--bin"])
         .arg(&package)
@@ -56,12 +57,13 @@ fn build_blocking(crate_dir: &Path) -> Result<BuiltFunction, LambdaError> {
             output: String::from_utf8_lossy(&output.stderr).into_owned(),
         });
     }
-    let executable = executable_of(&String::from_utf8_lossy(&output.stdout), &package).ok_or_else(
-        || LambdaError::Build {
-            manifest: manifest.display().to_string(),
-            output: format!("cargo reported no executable for binary `{package}`"),
-        },
-    )?;
+    let executable =
+        executable_of(&String::from_utf8_lossy(&output.stdout), &package).ok_or_else(|| {
+            LambdaError::Build {
+                manifest: manifest.display().to_string(),
+                output: format!("cargo reported no executable for binary `{package}`"),
+            }
+        })?;
     let zip = zip_bootstrap(&executable)?;
     Ok(BuiltFunction { package, zip })
 }
@@ -100,7 +102,8 @@ fn zip_bootstrap(executable: &Path) -> Result<Vec<u8>, LambdaError> {
         .compression_method(zip::CompressionMethod::Deflated)
         .compression_level(Some(1))
         .unix_permissions(0o755);
-    let zip_error = |e: zip::result::ZipError| LambdaError::io("zip bootstrap", std::io::Error::other(e));
+    let zip_error =
+        |e: zip::result::ZipError| LambdaError::io("zip bootstrap", std::io::Error::other(e));
     writer.start_file("bootstrap", options).map_err(zip_error)?;
     writer
         .write_all(&binary)
@@ -129,7 +132,10 @@ mod tests {
             "\n",
             r#"{"reason":"build-finished","success":true}"#,
         );
-        assert_eq!(executable_of(messages, "fn"), Some(PathBuf::from("/t/debug/fn")));
+        assert_eq!(
+            executable_of(messages, "fn"),
+            Some(PathBuf::from("/t/debug/fn"))
+        );
         assert_eq!(executable_of(messages, "other"), None);
     }
 

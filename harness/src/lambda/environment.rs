@@ -155,7 +155,10 @@ impl Environment {
 
     /// The environment's own log so far.
     pub(crate) fn log(&self) -> String {
-        self.lines.lock().unwrap_or_else(|e| e.into_inner()).join("\n")
+        self.lines
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .join("\n")
     }
 
     /// Runs one invocation to its end: response, error, crash or timeout.
@@ -168,9 +171,7 @@ impl Environment {
         let first_line = self.line_count();
         let timeout = Duration::from_secs(self.spec.timeout_seconds.max(1));
         let request_id = request.request_id.clone();
-        self.log_line(format!(
-            "START RequestId: {request_id} Version: $LATEST"
-        ));
+        self.log_line(format!("START RequestId: {request_id} Version: $LATEST"));
         let started = std::time::Instant::now();
         let deadline = SystemTime::now() + timeout;
         let outcome = self
@@ -252,8 +253,14 @@ impl Environment {
         })?;
         let pid = Pid::from_raw(child.id().unwrap_or_default() as i32);
         for stream in [
-            child.stdout.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
-            child.stderr.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
         ]
         .into_iter()
         .flatten()
@@ -310,7 +317,9 @@ impl Environment {
 
     fn is_alive(&self) -> bool {
         let process = self.process.lock().unwrap_or_else(|e| e.into_inner());
-        process.as_ref().is_some_and(|p| p.exited.borrow().is_none())
+        process
+            .as_ref()
+            .is_some_and(|p| p.exited.borrow().is_none())
     }
 
     fn exit_watch(&self) -> watch::Receiver<Option<String>> {
@@ -333,12 +342,19 @@ impl Environment {
     }
 
     fn log_key(&self) -> String {
-        function_key(&self.spec.account, &self.spec.region, &self.spec.function_name)
+        function_key(
+            &self.spec.account,
+            &self.spec.region,
+            &self.spec.function_name,
+        )
     }
 
     fn log_line(&self, line: String) {
         self.logs.push(&self.log_key(), line.clone());
-        self.lines.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+        self.lines
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(line);
     }
 
     fn line_count(&self) -> usize {

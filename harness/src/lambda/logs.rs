@@ -64,7 +64,10 @@ mod tests {
         store.push(&function_key("111", "us-east-1", "a"), "one".into());
         store.push(&function_key("111", "us-east-1", "a"), "two".into());
         store.push(&function_key("222", "us-east-1", "b"), "other".into());
-        assert_eq!(store.get(&function_key("111", "us-east-1", "a")), "one\ntwo");
+        assert_eq!(
+            store.get(&function_key("111", "us-east-1", "a")),
+            "one\ntwo"
+        );
         let all = store.all_under("111/");
         assert!(all.contains("one\ntwo"), "{all}");
         assert!(!all.contains("other"), "{all}");

@@ -72,8 +72,7 @@ impl RuntimeState {
     /// Queues an invocation; the returned receiver yields the function's outcome.
     pub(crate) async fn submit(&self, invocation: Invocation) -> oneshot::Receiver<Outcome> {
         let (tx, rx) = oneshot::channel();
-        self.pending_map()
-            .insert(invocation.request_id.clone(), tx);
+        self.pending_map().insert(invocation.request_id.clone(), tx);
         // The receiver lives as long as the state, so sending only fails on shutdown, and the
         // caller then sees a closed outcome channel.
         let _ = self.sender.send(invocation).await;
@@ -139,7 +138,10 @@ async fn next(State(state): State<Arc<RuntimeState>>) -> Response {
     let mut headers = HeaderMap::new();
     let pairs = [
         ("lambda-runtime-aws-request-id", invocation.request_id),
-        ("lambda-runtime-deadline-ms", invocation.deadline_ms.to_string()),
+        (
+            "lambda-runtime-deadline-ms",
+            invocation.deadline_ms.to_string(),
+        ),
         (
             "lambda-runtime-invoked-function-arn",
             invocation.invoked_function_arn,
@@ -173,7 +175,10 @@ async fn error(
         .get("lambda-runtime-function-error-type")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    accepted_or_unknown(state.complete(&id, Outcome::Error { error_type, body }), &id)
+    accepted_or_unknown(
+        state.complete(&id, Outcome::Error { error_type, body }),
+        &id,
+    )
 }
 
 async fn init_error(State(state): State<Arc<RuntimeState>>, body: Bytes) -> Response {
@@ -220,7 +225,11 @@ mod tests {
             })
             .await;
         let client = reqwest::Client::new();
-        let next = client.get(format!("{base}/invocation/next")).send().await.unwrap();
+        let next = client
+            .get(format!("{base}/invocation/next"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(next.headers()["lambda-runtime-aws-request-id"], "req-1");
         assert_eq!(next.headers()["lambda-runtime-deadline-ms"], "42");
         assert_eq!(next.text().await.unwrap(), r#"{"a":1}"#);

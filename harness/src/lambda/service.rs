@@ -46,7 +46,11 @@ impl ExecutorService {
     pub(crate) fn start(for_container: bool) -> Result<Self, LambdaError> {
         let shared = Arc::new(Shared::default());
         // A containerised emulator reaches the service through Docker's host gateway, not loopback.
-        let bind = if for_container { "0.0.0.0:0" } else { "127.0.0.1:0" };
+        let bind = if for_container {
+            "0.0.0.0:0"
+        } else {
+            "127.0.0.1:0"
+        };
         let listener = std::net::TcpListener::bind(bind)
             .map_err(|e| LambdaError::io("bind the executor service", e))?;
         listener

@@ -235,10 +235,11 @@ impl World {
     /// The log of one function of this world (its output, START/END/REPORT lines).
     pub fn function_log(&self, function_name: &str) -> String {
         let inner = self.inner();
-        inner
-            .emulator
-            .logs()
-            .get(&function_key(&inner.account_id, &inner.region, function_name))
+        inner.emulator.logs().get(&function_key(
+            &inner.account_id,
+            &inner.region,
+            function_name,
+        ))
     }
 
     /// The logs of every function of this world, each under a heading.

@@ -2,9 +2,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use aws_lambda_events::event::sqs::{
-    BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage,
-};
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_sdk_dynamodb::types::AttributeValue;
 use lambda_runtime::LambdaEvent;
 use serde_json::Value;
@@ -120,12 +118,23 @@ impl Processor {
                     .put_item()
                     .table_name(&self.settings.table_name)
                     .item("id", AttributeValue::S(id.clone()))
-                    .item("value", AttributeValue::N((now.subsec_nanos() % 1000).to_string()))
-                    .item("message", AttributeValue::S(body.unwrap_or_default().to_owned()))
+                    .item(
+                        "value",
+                        AttributeValue::N((now.subsec_nanos() % 1000).to_string()),
+                    )
+                    .item(
+                        "message",
+                        AttributeValue::S(body.unwrap_or_default().to_owned()),
+                    )
                     .item("timestamp", AttributeValue::N(now.as_millis().to_string()))
                     .send()
                     .await
-                    .map_err(|e| format!("PutItem {id}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+                    .map_err(|e| {
+                        format!(
+                            "PutItem {id}: {}",
+                            aws_sdk_dynamodb::error::DisplayErrorContext(e)
+                        )
+                    })?;
                 tracing::info!(message_id, item = %id, "inserted");
             }
             Decision::Notify { reason } => {
@@ -141,7 +150,9 @@ impl Processor {
                     .message(notification.to_string())
                     .send()
                     .await
-                    .map_err(|e| format!("Publish: {}", aws_sdk_sns::error::DisplayErrorContext(e)))?;
+                    .map_err(|e| {
+                        format!("Publish: {}", aws_sdk_sns::error::DisplayErrorContext(e))
+                    })?;
                 tracing::info!(message_id, %reason, "notified");
             }
         }
@@ -166,14 +177,28 @@ mod tests {
             ),
             (
                 Some(r#"{"Insert":"Dynamoooo"}"#),
-                Decision::Notify { reason: "unknown insert target \"Dynamoooo\"".into() },
+                Decision::Notify {
+                    reason: "unknown insert target \"Dynamoooo\"".into(),
+                },
             ),
             (
                 Some(r#"{"Other":1}"#),
-                Decision::Notify { reason: "no \"Insert\" field".into() },
+                Decision::Notify {
+                    reason: "no \"Insert\" field".into(),
+                },
             ),
-            (Some(""), Decision::Notify { reason: "empty body".into() }),
-            (None, Decision::Notify { reason: "empty body".into() }),
+            (
+                Some(""),
+                Decision::Notify {
+                    reason: "empty body".into(),
+                },
+            ),
+            (
+                None,
+                Decision::Notify {
+                    reason: "empty body".into(),
+                },
+            ),
         ];
         for (body, expected) in cases {
             assert_eq!(&decide("m1", *body), expected, "body {body:?}");
@@ -183,7 +208,9 @@ mod tests {
     #[test]
     fn malformed_json_names_the_parse_error() {
         match decide("m1", Some("{not json")) {
-            Decision::Notify { reason } => assert!(reason.starts_with("malformed JSON"), "{reason}"),
+            Decision::Notify { reason } => {
+                assert!(reason.starts_with("malformed JSON"), "{reason}")
+            }
             other => panic!("expected a notification, got {other:?}"),
         }
     }

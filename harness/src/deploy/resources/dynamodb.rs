@@ -84,18 +84,22 @@ pub(super) async fn create_table(
         .await
         .map_err(|e| ProviderError::sdk("CreateTable", e))?;
     let dynamodb = &ctx.clients.dynamodb;
-    let table = wait_until(&format!("table {name} to become ACTIVE"), ACTIVE_WAIT, || async {
-        let described = dynamodb
-            .describe_table()
-            .table_name(&name)
-            .send()
-            .await
-            .map_err(|e| ProviderError::sdk("DescribeTable", e))?;
-        Ok(described
-            .table()
-            .filter(|t| t.table_status() == Some(&TableStatus::Active))
-            .cloned())
-    })
+    let table = wait_until(
+        &format!("table {name} to become ACTIVE"),
+        ACTIVE_WAIT,
+        || async {
+            let described = dynamodb
+                .describe_table()
+                .table_name(&name)
+                .send()
+                .await
+                .map_err(|e| ProviderError::sdk("DescribeTable", e))?;
+            Ok(described
+                .table()
+                .filter(|t| t.table_status() == Some(&TableStatus::Active))
+                .cloned())
+        },
+    )
     .await?;
     let mut created = Created::new("AWS::DynamoDB::Table", name)
         .with("Arn", table.table_arn().unwrap_or_default());
@@ -105,7 +109,10 @@ pub(super) async fn create_table(
     Ok(created)
 }
 
-pub(super) async fn delete_table(ctx: &ProviderContext<'_>, name: &str) -> Result<(), ProviderError> {
+pub(super) async fn delete_table(
+    ctx: &ProviderContext<'_>,
+    name: &str,
+) -> Result<(), ProviderError> {
     ctx.clients
         .dynamodb
         .delete_table()

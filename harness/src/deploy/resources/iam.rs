@@ -42,8 +42,12 @@ pub(super) async fn create_role(
         let policy = Props(policy);
         let policy_name = policy.required_str("PolicyName")?;
         let document = policy
-            .json_string("PolicyDocument")
-            .ok_or_else(|| ProviderError(format!("policy {policy_name}: PolicyDocument is required")))?;
+            .0
+            .get("PolicyDocument")
+            .map(with_version)
+            .ok_or_else(|| {
+                ProviderError(format!("policy {policy_name}: PolicyDocument is required"))
+            })?;
         iam.put_role_policy()
             .role_name(&name)
             .policy_name(policy_name)
@@ -55,7 +59,25 @@ pub(super) async fn create_role(
     Ok(created)
 }
 
-pub(super) async fn delete_role(ctx: &ProviderContext<'_>, name: &str) -> Result<(), ProviderError> {
+/// The policy document as JSON, with `Version: 2012-10-17` when it has none. AWS accepts a
+/// document without a version (and reads it as 2008-10-17); LocalStack refuses it, and SAM's
+/// policy templates produce such documents.
+fn with_version(document: &serde_json::Value) -> String {
+    match document {
+        serde_json::Value::String(text) => text.clone(),
+        serde_json::Value::Object(map) if !map.contains_key("Version") => {
+            let mut map = map.clone();
+            map.insert("Version".into(), "2012-10-17".into());
+            serde_json::Value::Object(map).to_string()
+        }
+        other => other.to_string(),
+    }
+}
+
+pub(super) async fn delete_role(
+    ctx: &ProviderContext<'_>,
+    name: &str,
+) -> Result<(), ProviderError> {
     let iam = &ctx.clients.iam;
     let attached = iam
         .list_attached_role_policies()
@@ -93,4 +115,18 @@ pub(super) async fn delete_role(ctx: &ProviderContext<'_>, name: &str) -> Result
         .await
         .map(drop)
         .map_err(|e| ProviderError::sdk("DeleteRole", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_versionless_policy_gets_the_current_version() {
+        let doc = serde_json::json!({"Statement": []});
+        let text = with_version(&doc);
+        assert!(text.contains(r#""Version":"2012-10-17""#), "{text}");
+        let versioned = serde_json::json!({"Version": "2008-10-17", "Statement": []});
+        assert!(with_version(&versioned).contains("2008-10-17"));
+    }
 }

@@ -54,12 +54,19 @@ pub(super) async fn create_function(
                 (k.clone(), text)
             })
             .collect();
-        request = request.environment(Environment::builder().set_variables(Some(variables)).build());
+        request = request.environment(
+            Environment::builder()
+                .set_variables(Some(variables))
+                .build(),
+        );
     }
     let architectures = props.strings("Architectures")?;
     if !architectures.is_empty() {
         request = request.set_architectures(Some(
-            architectures.iter().map(|a| Architecture::from(a.as_str())).collect(),
+            architectures
+                .iter()
+                .map(|a| Architecture::from(a.as_str()))
+                .collect(),
         ));
     }
     if let Some(vpc) = props.0.get("VpcConfig") {
@@ -77,7 +84,8 @@ pub(super) async fn create_function(
         .and_then(|d| d.get("TargetArn"))
         .and_then(|t| t.as_str())
     {
-        request = request.dead_letter_config(DeadLetterConfig::builder().target_arn(target).build());
+        request =
+            request.dead_letter_config(DeadLetterConfig::builder().target_arn(target).build());
     }
     let arn = request
         .send()
@@ -124,7 +132,10 @@ pub(super) async fn create_function(
 
 /// The function's zip: built by vpclab (the artifact bucket) or inline; other S3 locations
 /// cannot be fetched here.
-fn function_code(ctx: &ProviderContext<'_>, props: Props<'_>) -> Result<FunctionCode, ProviderError> {
+fn function_code(
+    ctx: &ProviderContext<'_>,
+    props: Props<'_>,
+) -> Result<FunctionCode, ProviderError> {
     let code = Props(
         props
             .0
@@ -153,7 +164,10 @@ fn function_code(ctx: &ProviderContext<'_>, props: Props<'_>) -> Result<Function
     Err(ProviderError("Code needs S3Bucket and S3Key".into()))
 }
 
-pub(super) async fn delete_function(ctx: &ProviderContext<'_>, name: &str) -> Result<(), ProviderError> {
+pub(super) async fn delete_function(
+    ctx: &ProviderContext<'_>,
+    name: &str,
+) -> Result<(), ProviderError> {
     ctx.clients
         .lambda
         .delete_function()
@@ -191,7 +205,11 @@ pub(super) async fn create_event_source_mapping(
         .await
         .map_err(|e| ProviderError::sdk("CreateEventSourceMapping", e))?;
     let uuid = created.uuid().unwrap_or_default().to_owned();
-    let wanted = if props.bool("Enabled")? == Some(false) { "Disabled" } else { "Enabled" };
+    let wanted = if props.bool("Enabled")? == Some(false) {
+        "Disabled"
+    } else {
+        "Enabled"
+    };
     wait_until(
         &format!("event source mapping {uuid} to become {wanted}"),
         MAPPING_WAIT,

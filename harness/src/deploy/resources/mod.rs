@@ -112,7 +112,10 @@ pub(crate) async fn create(
 }
 
 /// Deletes one resource; an already deleted resource is not an error.
-pub(crate) async fn delete(ctx: &ProviderContext<'_>, created: &Created) -> Result<(), ProviderError> {
+pub(crate) async fn delete(
+    ctx: &ProviderContext<'_>,
+    created: &Created,
+) -> Result<(), ProviderError> {
     let id = created.physical_id.as_str();
     match created.resource_type.as_str() {
         "AWS::DynamoDB::Table" => dynamodb::delete_table(ctx, id).await,
@@ -225,11 +228,18 @@ pub(crate) fn generated_name(stack: &str, logical_id: &str, max_len: usize) -> S
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_nanos() as u64;
-    let mut seed = nanos ^ COUNTER.fetch_add(1, Ordering::Relaxed).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let mut seed = nanos
+        ^ COUNTER
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
     let mut suffix = String::new();
     for _ in 0..12 {
         let digit = (seed % 36) as u8;
-        suffix.push(char::from(if digit < 10 { b'0' + digit } else { b'A' + digit - 10 }));
+        suffix.push(char::from(if digit < 10 {
+            b'0' + digit
+        } else {
+            b'A' + digit - 10
+        }));
         seed /= 36;
         seed ^= nanos.rotate_left(17);
     }
@@ -280,6 +290,12 @@ mod tests {
         assert!(props.i32("Timeout").unwrap_err().0.contains("Timeout"));
         assert!(props.str("Name").unwrap_err().0.contains("Name"));
         assert_eq!(props.i32("Count").unwrap(), Some(12));
-        assert!(props.required_str("Missing").unwrap_err().0.contains("Missing"));
+        assert!(
+            props
+                .required_str("Missing")
+                .unwrap_err()
+                .0
+                .contains("Missing")
+        );
     }
 }

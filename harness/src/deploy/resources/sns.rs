@@ -38,15 +38,24 @@ pub(super) async fn create_topic(
         .to_owned();
     for subscription in props.array("Subscription") {
         let sub = Props(subscription);
-        subscribe(ctx, &arn, sub.required_str("Protocol")?, sub.required_str("Endpoint")?, sub)
-            .await?;
+        subscribe(
+            ctx,
+            &arn,
+            sub.required_str("Protocol")?,
+            sub.required_str("Endpoint")?,
+            sub,
+        )
+        .await?;
     }
     Ok(Created::new("AWS::SNS::Topic", arn.clone())
         .with("TopicArn", arn)
         .with("TopicName", name))
 }
 
-pub(super) async fn delete_topic(ctx: &ProviderContext<'_>, arn: &str) -> Result<(), ProviderError> {
+pub(super) async fn delete_topic(
+    ctx: &ProviderContext<'_>,
+    arn: &str,
+) -> Result<(), ProviderError> {
     ctx.clients
         .sns
         .delete_topic()

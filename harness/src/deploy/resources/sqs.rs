@@ -78,7 +78,10 @@ pub(super) async fn create_queue(
         .with("QueueUrl", url))
 }
 
-pub(super) async fn delete_queue(ctx: &ProviderContext<'_>, url: &str) -> Result<(), ProviderError> {
+pub(super) async fn delete_queue(
+    ctx: &ProviderContext<'_>,
+    url: &str,
+) -> Result<(), ProviderError> {
     ctx.clients
         .sqs
         .delete_queue()

@@ -58,7 +58,8 @@ impl HostLocalStack {
         let dynamodb_port = free_port()?;
         let endpoint = format!("http://127.0.0.1:{port}");
         let log_path = root.path().join("localstack.log");
-        let log = fs::File::create(&log_path).map_err(|e| EmulatorError::io("create", &log_path, e))?;
+        let log =
+            fs::File::create(&log_path).map_err(|e| EmulatorError::io("create", &log_path, e))?;
         let log_err = log
             .try_clone()
             .map_err(|e| EmulatorError::io("open", &log_path, e))?;
@@ -130,7 +131,10 @@ impl HostLocalStack {
             if let Ok(Some(status)) = self.child.try_wait() {
                 let log = self.log_tail(30);
                 let reason = if log.contains("Address already in use") {
-                    format!("its port is in use ({}); another process took it", self.endpoint)
+                    format!(
+                        "its port is in use ({}); another process took it",
+                        self.endpoint
+                    )
                 } else {
                     format!("LocalStack exited with {status} before it was healthy")
                 };
@@ -191,7 +195,10 @@ fn link_offline_packages(
     let libs = filesystem_root.join("var/lib/localstack/lib");
     let links = [
         (provisioned.java_home.as_path(), libs.join("java/21")),
-        (provisioned.dynamodb_local.as_path(), libs.join("dynamodb-local/2")),
+        (
+            provisioned.dynamodb_local.as_path(),
+            libs.join("dynamodb-local/2"),
+        ),
     ];
     for (target, link) in links {
         if let Some(parent) = link.parent() {

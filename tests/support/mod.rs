@@ -1,0 +1,307 @@
+//! What the scenario tests share: deploying a scenario, acting as its user (sending messages),
+//! and bounded waits for what the user would observe.
+
+#![allow(dead_code)]
+
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_sqs::types::{MessageSystemAttributeName, SendMessageBatchRequestEntry};
+use serde_json::Value;
+use vpclab_harness::{Scenario, World};
+
+/// The repository's `scenarios/` folder.
+pub fn scenarios_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")
+}
+
+/// A test fixture file under `tests/fixtures/`.
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// A world with a scenario deployed; panics with the harness's diagnosis when it cannot.
+pub async fn world_with(scenario: &str) -> World {
+    let scenario = Scenario::load(&scenarios_dir(), scenario).unwrap_or_else(|e| panic!("{e}"));
+    let mut world = World::start().await.unwrap_or_else(|e| panic!("{e}"));
+    if let Err(e) = world.deploy_scenario(&scenario).await {
+        panic!("deploying {}: {e}\n{}", scenario.name, world.diagnose());
+    }
+    world
+}
+
+/// The outputs of the private-serverless stack.
+pub struct PrivateServerless {
+    pub queue_url: String,
+    pub dead_letter_queue_url: String,
+    pub table_name: String,
+    pub inbox_url: String,
+    pub function_name: String,
+}
+
+impl PrivateServerless {
+    pub fn of(world: &World) -> Self {
+        let stack = world.stack("private-serverless").expect("stack deployed");
+        let output = |key| {
+            stack
+                .output(key)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .to_owned()
+        };
+        Self {
+            queue_url: output("QueueUrl"),
+            dead_letter_queue_url: output("DeadLetterQueueUrl"),
+            table_name: output("TableName"),
+            inbox_url: output("NotificationInboxUrl"),
+            function_name: output("FunctionName"),
+        }
+    }
+}
+
+pub fn sqs(world: &World) -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::new(world.sdk_config())
+}
+
+pub fn dynamodb(world: &World) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(world.sdk_config())
+}
+
+/// Sends messages (in batches of ten, as a producer would); returns their message ids in order.
+pub async fn send_all(world: &World, queue_url: &str, bodies: &[&str]) -> Vec<String> {
+    let client = sqs(world);
+    let mut ids = Vec::new();
+    for chunk in bodies.chunks(10) {
+        let entries = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, body)| {
+                SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(*body)
+                    .build()
+                    .expect("id and body are set")
+            })
+            .collect();
+        let sent = client
+            .send_message_batch()
+            .queue_url(queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "SendMessageBatch: {}",
+                    aws_sdk_sqs::error::DisplayErrorContext(e)
+                )
+            });
+        assert!(
+            sent.failed().is_empty(),
+            "messages refused: {:?}",
+            sent.failed()
+        );
+        let mut by_entry: Vec<(usize, String)> = sent
+            .successful()
+            .iter()
+            .map(|s| {
+                (
+                    s.id().parse().expect("numeric entry id"),
+                    s.message_id().to_owned(),
+                )
+            })
+            .collect();
+        by_entry.sort();
+        ids.extend(by_entry.into_iter().map(|(_, id)| id));
+    }
+    ids
+}
+
+/// Waits until every id is an item of the table; returns the items by id.
+pub async fn wait_for_items(
+    world: &World,
+    table: &str,
+    ids: &[String],
+    within: Duration,
+) -> HashMap<String, HashMap<String, AttributeValue>> {
+    let client = dynamodb(world);
+    let started = Instant::now();
+    loop {
+        let items = scan(&client, table).await;
+        let found: HashMap<String, HashMap<String, AttributeValue>> = items
+            .into_iter()
+            .filter_map(|item| {
+                let id = item.get("id")?.as_s().ok()?.clone();
+                Some((id, item))
+            })
+            .collect();
+        if ids.iter().all(|id| found.contains_key(id)) {
+            return found;
+        }
+        if started.elapsed() > within {
+            let missing: Vec<&String> = ids.iter().filter(|id| !found.contains_key(*id)).collect();
+            panic!(
+                "waited {within:?} for {} item(s) in table {table}; {} missing: {missing:?}\n{}",
+                ids.len(),
+                missing.len(),
+                world.diagnose()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Every item of a table.
+pub async fn scan(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> Vec<HashMap<String, AttributeValue>> {
+    client
+        .scan()
+        .table_name(table)
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "Scan {table}: {}",
+                aws_sdk_dynamodb::error::DisplayErrorContext(e)
+            )
+        })
+        .items()
+        .to_vec()
+}
+
+/// A notification as it reached the inbox subscribed to the topic.
+#[derive(Debug, Clone)]
+pub struct Notification {
+    pub subject: String,
+    pub message_id: String,
+    pub reason: String,
+    pub body: String,
+}
+
+/// A message taken from a queue.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub body: String,
+    pub receive_count: u32,
+}
+
+/// Receives (and deletes) messages until `count` arrived or `within` passed.
+pub async fn receive(
+    world: &World,
+    queue_url: &str,
+    count: usize,
+    within: Duration,
+) -> Vec<Received> {
+    let client = sqs(world);
+    let started = Instant::now();
+    let mut received = Vec::new();
+    while received.len() < count && started.elapsed() < within {
+        let batch = client
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .send()
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "ReceiveMessage: {}",
+                    aws_sdk_sqs::error::DisplayErrorContext(e)
+                )
+            });
+        for message in batch.messages() {
+            let receive_count = message
+                .attributes()
+                .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0);
+            received.push(Received {
+                body: message.body().unwrap_or_default().to_owned(),
+                receive_count,
+            });
+            if let Some(handle) = message.receipt_handle() {
+                client
+                    .delete_message()
+                    .queue_url(queue_url)
+                    .receipt_handle(handle)
+                    .send()
+                    .await
+                    .unwrap_or_else(|e| {
+                        panic!(
+                            "DeleteMessage: {}",
+                            aws_sdk_sqs::error::DisplayErrorContext(e)
+                        )
+                    });
+            }
+        }
+    }
+    received
+}
+
+/// Receives exactly `count` notifications within `within`, then checks for `quiet` that no
+/// further one arrives (a duplicate would mean a message was processed twice).
+pub async fn exactly_notifications(
+    world: &World,
+    inbox_url: &str,
+    count: usize,
+    within: Duration,
+    quiet: Duration,
+) -> Vec<Notification> {
+    let mut received = receive(world, inbox_url, count, within).await;
+    assert!(
+        received.len() >= count,
+        "waited {within:?} for {count} notification(s) on {inbox_url}; got {}: {received:?}\n{}",
+        received.len(),
+        world.diagnose()
+    );
+    received.extend(receive(world, inbox_url, 1, quiet).await);
+    assert_eq!(
+        received.len(),
+        count,
+        "expected exactly {count} notification(s), got {}: {received:?}",
+        received.len()
+    );
+    received.iter().map(parse_notification).collect()
+}
+
+fn parse_notification(received: &Received) -> Notification {
+    let envelope: Value = serde_json::from_str(&received.body)
+        .unwrap_or_else(|e| panic!("an SNS envelope is JSON ({e}): {}", received.body));
+    let message = envelope["Message"]
+        .as_str()
+        .expect("the envelope has a Message");
+    let inner: Value = serde_json::from_str(message)
+        .unwrap_or_else(|e| panic!("the notification is JSON ({e}): {message}"));
+    Notification {
+        subject: envelope["Subject"].as_str().unwrap_or_default().to_owned(),
+        message_id: inner["messageId"].as_str().unwrap_or_default().to_owned(),
+        reason: inner["reason"].as_str().unwrap_or_default().to_owned(),
+        body: inner["body"].as_str().unwrap_or_default().to_owned(),
+    }
+}
+
+/// Process ids of running Lambda processes of a function (by its environment).
+pub fn processes_of_function(function_name: &str) -> Vec<u32> {
+    let needle = format!("AWS_LAMBDA_FUNCTION_NAME={function_name}");
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let environ = std::fs::read(entry.path().join("environ")).ok()?;
+            environ
+                .split(|b| *b == 0)
+                .any(|var| var == needle.as_bytes())
+                .then_some(pid)
+        })
+        .collect()
+}
