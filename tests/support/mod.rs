@@ -1,7 +1,7 @@
 //! What the scenario tests share: deploying a scenario, acting as its user (sending messages),
 //! and bounded waits for what the user would observe.
 
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub, missing_docs)]
 
 use std::{
     collections::HashMap,

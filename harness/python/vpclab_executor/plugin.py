@@ -7,6 +7,8 @@ class VpclabRuntimeExecutorPlugin(RuntimeExecutorPlugin):
     name = "vpclab"
 
     def load(self, *args, **kwargs):
+        from vpclab_executor import fidelity
         from vpclab_executor.executor import VpclabRuntimeExecutor
 
+        fidelity.apply()
         return VpclabRuntimeExecutor

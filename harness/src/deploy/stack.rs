@@ -233,24 +233,28 @@ pub(crate) async fn create_stack(
         if !enabled(spec) {
             continue;
         }
-        let lookup = CreatedLookup {
-            created: &created,
-            declared: &template.resources,
+        // The evaluation context borrows non-Send trait objects: keep it out of the await.
+        let properties = {
+            let lookup = CreatedLookup {
+                created: &created,
+                declared: &template.resources,
+            };
+            let eval = EvalContext {
+                parameters: &parameters,
+                pseudo: &pseudo,
+                mappings: &template.mappings,
+                conditions: &conditions,
+                resources: &lookup,
+                exports: &exported,
+                availability_zones: &availability_zones,
+            };
+            intrinsics::evaluate_at(
+                &spec.properties,
+                &eval,
+                &format!("Resources.{logical_id}.Properties"),
+            )
         };
-        let eval = EvalContext {
-            parameters: &parameters,
-            pseudo: &pseudo,
-            mappings: &template.mappings,
-            conditions: &conditions,
-            resources: &lookup,
-            exports: &exported,
-            availability_zones: &availability_zones,
-        };
-        let outcome = match intrinsics::evaluate_at(
-            &spec.properties,
-            &eval,
-            &format!("Resources.{logical_id}.Properties"),
-        ) {
+        let outcome = match properties {
             Ok(properties) => {
                 tracing::debug!(stack = %request.name, %logical_id, "create {}", spec.resource_type);
                 resources::create(ctx, logical_id, &spec.resource_type, &properties)

@@ -46,6 +46,10 @@ const PLUGIN_FILES: &[(&str, &str)] = &[
         "vpclab_executor/executor.py",
         include_str!("../../../python/vpclab_executor/executor.py"),
     ),
+    (
+        "vpclab_executor/fidelity.py",
+        include_str!("../../../python/vpclab_executor/fidelity.py"),
+    ),
 ];
 
 /// The plug-in's files, as `(path inside the package folder, contents)`.
@@ -92,12 +96,18 @@ pub(crate) fn ensure_provisioned() -> Result<Provisioned, EmulatorError> {
         dynamodb_local: dir.join("dynamodb-local"),
         java_home,
     };
-    if ready_marker.exists() {
+    let plugin_marker = dir.join(plugin_key());
+    if ready_marker.exists() && plugin_marker.exists() {
         return Ok(provisioned);
     }
     fs::create_dir_all(&dir).map_err(|e| EmulatorError::io("create the cache folder", &dir, e))?;
-    let _lock = lock(&dir.with_extension("lock"))?;
+    let _lock = lock(&dir.with_file_name(format!("{}.lock", version_key())))?;
     if ready_marker.exists() {
+        if !plugin_marker.exists() {
+            install_plugin(&dir, &provisioned)?;
+            fs::write(&plugin_marker, b"")
+                .map_err(|e| EmulatorError::io("write", &plugin_marker, e))?;
+        }
         return Ok(provisioned);
     }
     eprintln!(
@@ -106,7 +116,9 @@ pub(crate) fn ensure_provisioned() -> Result<Provisioned, EmulatorError> {
     );
     let started = Instant::now();
     install_venv(&dir, &provisioned)?;
+    install_plugin(&dir, &provisioned)?;
     install_dynamodb_local(&dir, &provisioned)?;
+    fs::write(&plugin_marker, b"").map_err(|e| EmulatorError::io("write", &plugin_marker, e))?;
     fs::write(&ready_marker, b"").map_err(|e| EmulatorError::io("write", &ready_marker, e))?;
     eprintln!(
         "vpclab: LocalStack provisioned in {:.0?}",
@@ -115,21 +127,27 @@ pub(crate) fn ensure_provisioned() -> Result<Provisioned, EmulatorError> {
     Ok(provisioned)
 }
 
-/// A key that changes with the pins and the plug-in's sources, so an edit re-provisions.
+/// A key that changes with the pins, so a new pin set provisions a new environment.
 fn version_key() -> String {
+    let parts = LOCALSTACK_PINS.iter().copied().chain([DYNAMODB_LOCAL_NPM]);
+    format!("2026.3.0-{:016x}", fnv1a(parts))
+}
+
+/// A key that changes with the plug-in's sources, so an edit reinstalls only the plug-in.
+fn plugin_key() -> String {
+    let parts = PLUGIN_FILES.iter().flat_map(|(name, body)| [*name, *body]);
+    format!("plugin-{:016x}", fnv1a(parts))
+}
+
+fn fnv1a<'a>(parts: impl Iterator<Item = &'a str>) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let parts = LOCALSTACK_PINS
-        .iter()
-        .copied()
-        .chain([DYNAMODB_LOCAL_NPM])
-        .chain(PLUGIN_FILES.iter().flat_map(|(name, body)| [*name, *body]));
     for part in parts {
         for byte in part.bytes().chain([0]) {
             hash ^= u64::from(byte);
             hash = hash.wrapping_mul(0x0100_0000_01b3);
         }
     }
-    format!("2026.3.0-{hash:016x}")
+    hash
 }
 
 fn lock(path: &Path) -> Result<Flock<fs::File>, EmulatorError> {
@@ -184,8 +202,15 @@ fn install_venv(dir: &Path, provisioned: &Provisioned) -> Result<(), EmulatorErr
             .args(["-m", "pip", "install", "--disable-pip-version-check", "-q"])
             .args(LOCALSTACK_PINS),
         "pip install localstack-core (needs PyPI)",
-    )?;
+    )
+}
+
+/// Installs (or replaces) the executor plug-in in the virtual environment.
+fn install_plugin(dir: &Path, provisioned: &Provisioned) -> Result<(), EmulatorError> {
     let plugin_dir = dir.join("vpclab-executor");
+    if plugin_dir.exists() {
+        fs::remove_dir_all(&plugin_dir).map_err(|e| EmulatorError::io("remove", &plugin_dir, e))?;
+    }
     for (name, body) in PLUGIN_FILES {
         let path = plugin_dir.join(name);
         if let Some(parent) = path.parent() {
@@ -196,7 +221,7 @@ fn install_venv(dir: &Path, provisioned: &Provisioned) -> Result<(), EmulatorErr
     run(
         Command::new(&provisioned.python)
             .args(["-m", "pip", "install", "--disable-pip-version-check", "-q"])
-            .args(["--no-deps", "--no-build-isolation"])
+            .args(["--no-deps", "--no-build-isolation", "--force-reinstall"])
             .arg(&plugin_dir),
         "pip install the vpclab executor plug-in",
     )?;
@@ -336,6 +361,7 @@ mod tests {
     fn version_key_is_stable_and_names_the_release() {
         assert_eq!(version_key(), version_key());
         assert!(version_key().starts_with("2026.3.0-"));
+        assert_ne!(version_key(), plugin_key());
     }
 
     #[test]

@@ -1,0 +1,54 @@
+"""Fixes for emulator behaviour that differs from AWS, applied when the executor loads.
+
+Each fix is small, names the AWS behaviour it restores, and leaves LocalStack alone when its
+internals no longer look as expected (it then logs a warning instead).
+"""
+
+import logging
+
+LOG = logging.getLogger(__name__)
+_RAW_BODY = "_vpclab_raw_body"
+_applied = False
+
+
+def apply() -> None:
+    """Applies every fix once."""
+    global _applied
+    if _applied:
+        return
+    _applied = True
+    _keep_sqs_bodies_verbatim()
+
+
+def _keep_sqs_bodies_verbatim() -> None:
+    """AWS hands a function each SQS message body byte for byte. LocalStack's SQS event source
+    parses JSON bodies to evaluate filter criteria and serialises them again, so
+    ``{"a":1}`` reaches the function as ``{"a": 1}``. Filtering still sees the parsed body;
+    the events sent on carry the original text."""
+    try:
+        from localstack.services.lambda_.event_source_mapping.pollers import sqs_poller
+        from localstack.services.lambda_.event_source_mapping.pollers.poller import Poller
+    except ImportError as e:
+        LOG.warning("vpclab: SQS body fix not applied: %s", e)
+        return
+    original_transform = getattr(sqs_poller, "transform_into_events", None)
+    if original_transform is None or not hasattr(sqs_poller, "SqsPoller"):
+        LOG.warning("vpclab: SQS body fix not applied: LocalStack's SQS poller changed")
+        return
+
+    def transform_into_events(messages):
+        events = original_transform(messages)
+        for event in events:
+            event[_RAW_BODY] = event.get("body")
+        return events
+
+    def filter_events(self, events):
+        matching = Poller.filter_events(self, events)
+        for event in events:
+            raw = event.pop(_RAW_BODY, None)
+            if raw is not None:
+                event["body"] = raw
+        return matching
+
+    sqs_poller.transform_into_events = transform_into_events
+    sqs_poller.SqsPoller.filter_events = filter_events
