@@ -37,7 +37,7 @@ pub enum DeployError {
         /// The template path.
         template: String,
         /// What is wrong.
-        source: template::TemplateError,
+        source: Box<template::TemplateError>,
     },
     /// A parameter value is missing or invalid.
     #[error("template {template}: {source}")]
@@ -45,7 +45,7 @@ pub enum DeployError {
         /// The template path.
         template: String,
         /// What is wrong.
-        source: parameters::ParameterError,
+        source: Box<parameters::ParameterError>,
     },
     /// An intrinsic function or condition cannot be evaluated.
     #[error("template {template}: {source}")]
@@ -53,7 +53,7 @@ pub enum DeployError {
         /// The template path.
         template: String,
         /// What is wrong.
-        source: intrinsics::IntrinsicError,
+        source: Box<intrinsics::IntrinsicError>,
     },
     /// The resources' dependencies are inconsistent.
     #[error("template {template}: {source}")]
@@ -61,7 +61,7 @@ pub enum DeployError {
         /// The template path.
         template: String,
         /// What is wrong.
-        source: graph::GraphError,
+        source: Box<graph::GraphError>,
     },
     /// The SAM transform failed.
     #[error("template {template}: SAM transform failed: {reason}")]
@@ -127,13 +127,18 @@ pub enum DeployError {
         export: String,
     },
     /// A test asked for an output the stack does not have.
-    #[error("stack {stack} has no output {key}; it has: {available}")]
-    MissingOutput {
-        /// The stack.
-        stack: String,
-        /// The key asked for.
-        key: String,
-        /// The keys it has.
-        available: String,
-    },
+    #[error(transparent)]
+    MissingOutput(#[from] MissingOutput),
+}
+
+/// A stack has no output of the name asked for.
+#[derive(Debug, thiserror::Error)]
+#[error("stack {stack} has no output {key}; it has: {available}")]
+pub struct MissingOutput {
+    /// The stack.
+    pub stack: String,
+    /// The key asked for.
+    pub key: String,
+    /// The keys it has.
+    pub available: String,
 }

@@ -10,7 +10,7 @@ use std::{
 use serde_json::Value;
 
 use super::{
-    DeployError, graph,
+    DeployError, MissingOutput, graph,
     intrinsics::{self, EvalContext, Pseudo, ResourceLookup},
     parameters,
     resources::{self, Created, ProviderContext},
@@ -57,11 +57,11 @@ impl Stack {
     }
 
     /// One output; the error lists the outputs the stack has.
-    pub fn output(&self, key: &str) -> Result<&str, DeployError> {
+    pub fn output(&self, key: &str) -> Result<&str, MissingOutput> {
         self.outputs
             .get(key)
             .map(String::as_str)
-            .ok_or_else(|| DeployError::MissingOutput {
+            .ok_or_else(|| MissingOutput {
                 stack: self.name.clone(),
                 key: key.to_owned(),
                 available: self.outputs.keys().cloned().collect::<Vec<_>>().join(", "),
@@ -140,7 +140,7 @@ pub(crate) async fn create_stack(
     })?;
     let template_error = |source| DeployError::Template {
         template: template_name.clone(),
-        source,
+        source: Box::new(source),
     };
     let mut document = super::template::parse_document(&text).map_err(template_error)?;
     let pseudo = Pseudo {
@@ -178,11 +178,11 @@ pub(crate) async fn create_stack(
         parameters::resolve_parameters(&template.parameters, &request.parameters, &|_| None)
             .map_err(|source| DeployError::Parameters {
                 template: template_name.clone(),
-                source,
+                source: Box::new(source),
             })?;
     let intrinsic_error = |source| DeployError::Intrinsic {
         template: template_name.clone(),
-        source,
+        source: Box::new(source),
     };
     let conditions = intrinsics::evaluate_conditions(
         &template.conditions,
@@ -195,7 +195,7 @@ pub(crate) async fn create_stack(
     let order = graph::creation_order(&template.resources, &parameter_names).map_err(|source| {
         DeployError::Graph {
             template: template_name.clone(),
-            source,
+            source: Box::new(source),
         }
     })?;
     let enabled = |spec: &ResourceSpec| {

@@ -88,10 +88,10 @@ fn package_name(manifest: &str) -> Option<String> {
 fn executable_of(messages: &str, binary: &str) -> Option<PathBuf> {
     messages
         .lines()
+        .rev()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
         .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == binary)
-        .filter_map(|m| m["executable"].as_str().map(PathBuf::from))
-        .last()
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
 }
 
 fn zip_bootstrap(executable: &Path) -> Result<Vec<u8>, LambdaError> {
