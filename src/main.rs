@@ -3,6 +3,8 @@
 //! `vpclab up <scenario>` starts a world, deploys the scenario, prints its endpoints and a
 //! command that sends a message, and tears everything down on Ctrl-C (or `vpclab down`).
 
+mod bench;
+
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -30,6 +32,14 @@ enum Command {
     Down,
     /// List the scenarios.
     List,
+    /// Provision the embedded LocalStack now (first use does it otherwise).
+    Provision,
+    /// Measure start, deploy, latency and invoke times (for BENCHMARKS.md).
+    Bench {
+        /// The scenario to measure.
+        #[arg(default_value = "private-serverless")]
+        scenario: String,
+    },
 }
 
 /// Where `up` records its process id, for `down`.
@@ -55,6 +65,14 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Up { scenario } => up(&scenario).await,
         Command::Down => down(),
+        Command::Bench { scenario } => {
+            bench::run(&Scenario::load(&scenarios_dir(), &scenario)?).await
+        }
+        Command::Provision => {
+            vpclab_harness::provision().await?;
+            println!("LocalStack is provisioned");
+            Ok(())
+        }
         Command::List => {
             for name in vpclab_harness::known_scenarios(&scenarios_dir()) {
                 println!("{name}");
@@ -95,10 +113,13 @@ async fn up(name: &str) -> anyhow::Result<()> {
         .values()
         .find_map(|o| o.get("QueueUrl").cloned())
     {
-        println!("\nsend a message (any AWS CLI; LocalStack's venv has one):");
+        let aws = world
+            .aws_cli()
+            .map_or_else(|| "aws".to_owned(), |p| p.display().to_string());
+        println!("\nsend a message:");
         println!(
             "  AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION={} \\\n    \
-             aws --endpoint-url {} sqs send-message --queue-url {queue} \\\n    \
+             {aws} --endpoint-url {} sqs send-message --queue-url {queue} \\\n    \
              --message-body '{{\"Insert\":\"DynamoDB\"}}'",
             world.account_id(),
             world.region(),

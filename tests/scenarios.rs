@@ -253,6 +253,31 @@ async fn bad_templates_name_what_to_fix(#[case] file: &str, #[case] named: &str)
     );
 }
 
+/// A Lambda crate that does not compile fails the deploy with the compiler's message, naming
+/// the function and its CodeUri; nothing is created.
+#[rstest]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lambda_that_does_not_build_names_the_function_and_the_compiler_error() {
+    let mut world = World::start().await.unwrap_or_else(|e| panic!("{e}"));
+    let error = world
+        .deploy_template("broken", support::fixture("broken-lambda.yaml"), &[])
+        .await
+        .expect_err("the crate does not compile");
+    let message = error.to_string();
+    assert!(message.contains("BrokenFunction"), "{message}");
+    assert!(message.contains("CodeUri broken-lambda"), "{message}");
+    assert!(
+        message.contains("mismatched types"),
+        "the compiler's error: {message}"
+    );
+    let functions = aws_sdk_lambda::Client::new(world.sdk_config())
+        .list_functions()
+        .send()
+        .await
+        .expect("ListFunctions");
+    assert!(functions.functions().is_empty(), "nothing was created");
+}
+
 /// An unknown scenario name lists the scenarios there are.
 #[test]
 fn unknown_scenario_lists_known_ones() {

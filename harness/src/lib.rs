@@ -29,6 +29,7 @@
 pub(crate) mod deploy;
 pub(crate) mod emulator;
 pub(crate) mod lambda;
+pub(crate) mod watchdog;
 pub(crate) mod world;
 
 pub use deploy::{
@@ -60,4 +61,18 @@ pub enum Error {
         /// One line per resource.
         errors: String,
     },
+}
+
+/// Provisions the embedded LocalStack (host backend) if it is not in the cache yet: what the
+/// first world would otherwise do, with its progress on standard error.
+pub async fn provision() -> Result<(), Error> {
+    tokio::task::spawn_blocking(emulator::host::provision::ensure_provisioned)
+        .await
+        .map_err(|e| {
+            Error::Emulator(EmulatorError::Provision {
+                step: "provisioning task".into(),
+                output: e.to_string(),
+            })
+        })??;
+    Ok(())
 }

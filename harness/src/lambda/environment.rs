@@ -252,6 +252,7 @@ impl Environment {
             reason: e.to_string(),
         })?;
         let pid = Pid::from_raw(child.id().unwrap_or_default() as i32);
+        crate::watchdog::watch_group(pid);
         for stream in [
             child
                 .stdout
@@ -413,4 +414,216 @@ fn unpack(zip_base64: &str) -> Result<tempfile::TempDir, LambdaError> {
         .extract(dir.path())
         .map_err(|e| LambdaError::io("unzip the function's code", std::io::Error::other(e)))?;
     Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    //! The executor against a real process: a small Python custom runtime that speaks the
+    //! Runtime API with the standard library only.
+
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    /// A custom runtime: answers `{"pid", "env", "headers", "event"}`; `"sleep"` sleeps 30 s,
+    /// `"exit"` exits mid-invocation, `"fail"` posts an error.
+    const BOOTSTRAP: &str = r#"#!/usr/bin/python3
+import json, os, sys, time, urllib.request
+api = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2018-06-01/runtime"
+if os.environ.get("FAIL_INIT"):
+    print("init is failing on purpose", flush=True)
+    urllib.request.urlopen(urllib.request.Request(api + "/init/error", data=b'{"errorType":"Init.Test","errorMessage":"no"}', method="POST"))
+    sys.exit(1)
+while True:
+    with urllib.request.urlopen(api + "/invocation/next") as r:
+        headers = {k.lower(): v for k, v in r.headers.items()}
+        event = json.loads(r.read())
+    rid = headers["lambda-runtime-aws-request-id"]
+    print("handling", event, flush=True)
+    if event == "sleep":
+        time.sleep(30)
+    if event == "exit":
+        sys.exit(3)
+    if event == "fail":
+        body, path = b'{"errorType":"Handler.Test","errorMessage":"asked to fail"}', "/error"
+    else:
+        env = {k: os.environ.get(k) for k in ("AWS_LAMBDA_FUNCTION_NAME", "AWS_REGION", "AWS_ENDPOINT_URL", "LAMBDA_TASK_ROOT")}
+        body, path = json.dumps({"pid": os.getpid(), "env": env, "headers": headers, "event": event}).encode(), "/response"
+    urllib.request.urlopen(urllib.request.Request(api + "/invocation/" + rid + path, data=body, method="POST"))
+"#;
+
+    fn spec(
+        code_dir: &std::path::Path,
+        timeout_seconds: u64,
+        env: &[(&str, &str)],
+    ) -> EnvironmentSpec {
+        let mut vars: BTreeMap<String, String> = [
+            ("AWS_LAMBDA_FUNCTION_NAME", "probe"),
+            ("AWS_REGION", "us-east-1"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        vars.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        EnvironmentSpec {
+            function_arn: "arn:aws:lambda:us-east-1:000000000001:function:probe:$LATEST".into(),
+            account: "000000000001".into(),
+            region: "us-east-1".into(),
+            function_name: "probe".into(),
+            code_dir: code_dir.to_path_buf(),
+            code_zip_base64: None,
+            runtime: Some("provided.al2023".into()),
+            timeout_seconds,
+            env: vars,
+        }
+    }
+
+    fn code_dir() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("bootstrap");
+        std::fs::write(&path, BOOTSTRAP).expect("write bootstrap");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        dir
+    }
+
+    fn request(id: &str, event: &str) -> InvokeRequest {
+        InvokeRequest {
+            request_id: id.into(),
+            invoked_function_arn: "arn:aws:lambda:us-east-1:000000000001:function:probe".into(),
+            payload: event.into(),
+            trace_id: "Root=1-00000000-000000000000000000000001".into(),
+        }
+    }
+
+    fn payload(result: &InvokeResult) -> serde_json::Value {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(&result.payload_base64)
+            .expect("base64");
+        serde_json::from_slice(&bytes).expect("JSON payload")
+    }
+
+    async fn start(dir: &tempfile::TempDir, timeout: u64, env: &[(&str, &str)]) -> Environment {
+        Environment::start(
+            spec(dir.path(), timeout, env),
+            LogStore::default(),
+            "http://127.0.0.1:4566".into(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[tokio::test]
+    async fn the_function_gets_the_runtime_api_headers_and_lambda_environment() {
+        let dir = code_dir();
+        let environment = start(&dir, 5, &[]).await;
+        let result = environment
+            .invoke(request("req-1", r#""hello""#))
+            .await
+            .unwrap();
+        assert!(!result.is_error);
+        let answer = payload(&result);
+        assert_eq!(answer["event"], "hello");
+        assert_eq!(answer["headers"]["lambda-runtime-aws-request-id"], "req-1");
+        assert_eq!(
+            answer["headers"]["lambda-runtime-invoked-function-arn"],
+            "arn:aws:lambda:us-east-1:000000000001:function:probe"
+        );
+        assert!(
+            answer["headers"]["lambda-runtime-deadline-ms"]
+                .as_str()
+                .is_some()
+        );
+        assert!(
+            answer["headers"]["lambda-runtime-trace-id"]
+                .as_str()
+                .is_some()
+        );
+        assert_eq!(answer["env"]["AWS_LAMBDA_FUNCTION_NAME"], "probe");
+        assert_eq!(answer["env"]["AWS_ENDPOINT_URL"], "http://127.0.0.1:4566");
+        assert_eq!(
+            answer["env"]["LAMBDA_TASK_ROOT"],
+            dir.path().to_str().unwrap()
+        );
+        assert!(
+            result.logs.contains("START RequestId: req-1"),
+            "{}",
+            result.logs
+        );
+        assert!(
+            result.logs.contains("REPORT RequestId: req-1"),
+            "{}",
+            result.logs
+        );
+    }
+
+    #[tokio::test]
+    async fn warm_invocations_reuse_the_process() {
+        let dir = code_dir();
+        let environment = start(&dir, 5, &[]).await;
+        let first = payload(&environment.invoke(request("a", "1")).await.unwrap());
+        let second = payload(&environment.invoke(request("b", "2")).await.unwrap());
+        assert_eq!(first["pid"], second["pid"]);
+    }
+
+    #[tokio::test]
+    async fn a_timeout_is_an_error_and_the_next_invocation_gets_a_fresh_process() {
+        let dir = code_dir();
+        let environment = start(&dir, 1, &[]).await;
+        let before = payload(&environment.invoke(request("a", "1")).await.unwrap());
+        let timed_out = environment
+            .invoke(request("slow", r#""sleep""#))
+            .await
+            .unwrap();
+        assert!(timed_out.is_error);
+        assert_eq!(payload(&timed_out)["errorType"], "Sandbox.Timedout");
+        assert_eq!(
+            payload(&timed_out)["errorMessage"],
+            "slow Task timed out after 1.00 seconds"
+        );
+        let after = payload(&environment.invoke(request("b", "2")).await.unwrap());
+        assert_ne!(
+            before["pid"], after["pid"],
+            "a timed-out process is replaced"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_handler_error_and_a_crash_are_reported_as_errors() {
+        let dir = code_dir();
+        let environment = start(&dir, 5, &[]).await;
+        let failed = environment.invoke(request("f", r#""fail""#)).await.unwrap();
+        assert!(failed.is_error);
+        assert_eq!(payload(&failed)["errorType"], "Handler.Test");
+        let crashed = environment.invoke(request("c", r#""exit""#)).await.unwrap();
+        assert!(crashed.is_error);
+        assert_eq!(payload(&crashed)["errorType"], "Runtime.ExitError");
+        let recovered = environment.invoke(request("r", "3")).await.unwrap();
+        assert!(!recovered.is_error, "a crashed process is replaced");
+    }
+
+    #[tokio::test]
+    async fn an_init_error_fails_the_start_and_carries_the_functions_output() {
+        let dir = code_dir();
+        let error = Environment::start(
+            spec(dir.path(), 5, &[("FAIL_INIT", "1")]),
+            LogStore::default(),
+            "http://127.0.0.1:4566".into(),
+        )
+        .await
+        .expect_err("init fails");
+        let message = error.to_string();
+        assert!(message.contains("init failed"), "{message}");
+        assert!(message.contains("init is failing on purpose"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn an_interpreted_runtime_is_refused_with_what_is_supported() {
+        let dir = code_dir();
+        let mut spec = spec(dir.path(), 5, &[]);
+        spec.runtime = Some("python3.12".into());
+        let error = Environment::start(spec, LogStore::default(), String::new())
+            .await
+            .expect_err("python3.12 is not a custom runtime");
+        assert!(error.to_string().contains("provided.al2023"), "{error}");
+    }
 }

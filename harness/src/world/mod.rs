@@ -161,6 +161,12 @@ impl World {
         self.inner().emulator.backend()
     }
 
+    /// The AWS CLI of the provisioned LocalStack environment, if there is one (handy for
+    /// commands printed to a user; any AWS CLI works).
+    pub fn aws_cli(&self) -> Option<std::path::PathBuf> {
+        emulator::host::provision::provisioned_aws_cli()
+    }
+
     /// An SDK configuration for this world's account: build any `aws-sdk-*` client from it.
     pub fn sdk_config(&self) -> &SdkConfig {
         &self.inner().sdk_config

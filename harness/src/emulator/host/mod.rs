@@ -90,6 +90,7 @@ impl HostLocalStack {
             reason: format!("could not run {}: {e}", provisioned.python.display()),
             log: String::new(),
         })?;
+        crate::watchdog::watch_group(Pid::from_raw(child.id() as i32));
         let mut localstack = Self {
             child,
             endpoint,

@@ -127,6 +127,15 @@ pub(crate) fn ensure_provisioned() -> Result<Provisioned, EmulatorError> {
     Ok(provisioned)
 }
 
+/// The `aws` command of the provisioned environment, when it is provisioned.
+pub(crate) fn provisioned_aws_cli() -> Option<PathBuf> {
+    let aws = cache_root()
+        .join("localstack")
+        .join(version_key())
+        .join("venv/bin/aws");
+    aws.exists().then_some(aws)
+}
+
 /// A key that changes with the pins, so a new pin set provisions a new environment.
 fn version_key() -> String {
     let parts = LOCALSTACK_PINS.iter().copied().chain([DYNAMODB_LOCAL_NPM]);

@@ -1,0 +1,33 @@
+//! A watchdog for the process groups vpclab starts (LocalStack, Lambda bootstraps): if this
+//! process dies without cleaning up (SIGINT, SIGKILL, an aborted test run), the group is killed
+//! within a second or two. It lives in the group it watches, so a normal stop of the group
+//! stops it too.
+
+use std::{
+    os::unix::process::CommandExt,
+    process::{Command, Stdio},
+};
+
+use nix::unistd::Pid;
+
+/// Starts a watchdog that kills process group `group` once this process is gone.
+pub(crate) fn watch_group(group: Pid) {
+    let script = format!(
+        "while kill -0 {owner} 2>/dev/null; do sleep 1; done; kill -KILL -{group} 2>/dev/null",
+        owner = std::process::id(),
+    );
+    let spawned = Command::new("sh")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(group.as_raw())
+        .spawn();
+    match spawned {
+        // Reaped on a thread of its own, so no zombie is left once the group is killed.
+        Ok(mut child) => {
+            std::thread::spawn(move || child.wait());
+        }
+        Err(e) => tracing::warn!("vpclab: no watchdog for process group {group}: {e}"),
+    }
+}

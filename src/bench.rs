@@ -1,0 +1,222 @@
+//! `vpclab bench`: measures what the suite's users wait for, on this machine, and prints a
+//! Markdown table for BENCHMARKS.md. Measured here, never asserted in tests.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use aws_sdk_dynamodb::types::AttributeValue;
+use vpclab_harness::{Scenario, World};
+
+/// Messages for the SQS -> DynamoDB latency.
+const MESSAGES: usize = 100;
+/// Cold and warm invocations.
+const INVOCATIONS: usize = 5;
+const WAIT: Duration = Duration::from_secs(120);
+
+struct Row {
+    what: &'static str,
+    value: String,
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.0} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+fn now_ms() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis()
+}
+
+/// Runs every measurement against the scenario and prints the table.
+pub(crate) async fn run(scenario: &Scenario) -> anyhow::Result<()> {
+    let mut rows = Vec::new();
+
+    let started = Instant::now();
+    let mut world = World::start().await?;
+    rows.push(Row {
+        what: "LocalStack start, provisioned (first world of the process)",
+        value: ms(started.elapsed()),
+    });
+
+    let started = Instant::now();
+    let second = World::start().await?;
+    rows.push(Row {
+        what: "world up on a running emulator",
+        value: ms(started.elapsed()),
+    });
+    second.shutdown().await?;
+
+    let started = Instant::now();
+    world.deploy_scenario(scenario).await?;
+    rows.push(Row {
+        what: "deploy of the scenario (Lambda build up to date)",
+        value: ms(started.elapsed()),
+    });
+
+    let stack = world
+        .stack(&scenario.stacks[0].name)
+        .context("the scenario's first stack")?;
+    let queue = stack.output("QueueUrl")?.to_owned();
+    let table = stack.output("TableName")?.to_owned();
+    let function = stack.output("FunctionName")?.to_owned();
+
+    let (p50, p95) = sqs_to_dynamodb(&world, &queue, &table).await?;
+    rows.push(Row {
+        what: "SQS -> Lambda -> DynamoDB latency, p50 (100 messages)",
+        value: format!("{p50:.0} ms"),
+    });
+    rows.push(Row {
+        what: "SQS -> Lambda -> DynamoDB latency, p95 (100 messages)",
+        value: format!("{p95:.0} ms"),
+    });
+
+    let (cold, warm) = invocations(&world, &function).await?;
+    rows.push(Row {
+        what: "Lambda invoke, cold (new environment; median of 5)",
+        value: ms(cold),
+    });
+    rows.push(Row {
+        what: "Lambda invoke, warm (median of 5)",
+        value: ms(warm),
+    });
+
+    let started = Instant::now();
+    world.shutdown().await?;
+    rows.push(Row {
+        what: "teardown of the world and the emulator",
+        value: ms(started.elapsed()),
+    });
+
+    println!("| measurement | value |\n|---|---|");
+    for row in rows {
+        println!("| {} | {} |", row.what, row.value);
+    }
+    Ok(())
+}
+
+/// Sends messages one by one and compares each send time with the item's write time.
+async fn sqs_to_dynamodb(world: &World, queue: &str, table: &str) -> anyhow::Result<(f64, f64)> {
+    let sqs = aws_sdk_sqs::Client::new(world.sdk_config());
+    let dynamodb = aws_sdk_dynamodb::Client::new(world.sdk_config());
+    let mut sent = Vec::new();
+    for _ in 0..MESSAGES {
+        let at = now_ms();
+        let id = sqs
+            .send_message()
+            .queue_url(queue)
+            .message_body(r#"{"Insert":"DynamoDB"}"#)
+            .send()
+            .await?
+            .message_id()
+            .unwrap_or_default()
+            .to_owned();
+        sent.push((id, at));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let deadline = Instant::now() + WAIT;
+    let mut latencies = Vec::new();
+    for (id, at) in &sent {
+        loop {
+            let item = dynamodb
+                .get_item()
+                .table_name(table)
+                .key("id", AttributeValue::S(id.clone()))
+                .consistent_read(true)
+                .send()
+                .await?;
+            if let Some(written) = item
+                .item()
+                .and_then(|i| i.get("timestamp"))
+                .and_then(|t| t.as_n().ok())
+                .and_then(|t| t.parse::<u128>().ok())
+            {
+                latencies.push(written.saturating_sub(*at) as f64);
+                break;
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "waited {WAIT:?} for item {id} in {table}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    latencies.sort_by(f64::total_cmp);
+    Ok((percentile(&latencies, 0.5), percentile(&latencies, 0.95)))
+}
+
+/// Median cold and warm invoke times: a configuration change forces a new environment.
+async fn invocations(world: &World, function: &str) -> anyhow::Result<(Duration, Duration)> {
+    let lambda = aws_sdk_lambda::Client::new(world.sdk_config());
+    let event = r#"{"Records":[{"messageId":"bench","body":"{\"Insert\":\"S3\"}","eventSource":"aws:sqs"}]}"#;
+    let mut cold = Vec::new();
+    let mut warm = Vec::new();
+    for round in 0..INVOCATIONS {
+        let config = lambda
+            .get_function_configuration()
+            .function_name(function)
+            .send()
+            .await?;
+        let mut variables = config
+            .environment()
+            .and_then(|e| e.variables())
+            .cloned()
+            .unwrap_or_default();
+        variables.insert("BENCH_ROUND".into(), round.to_string());
+        lambda
+            .update_function_configuration()
+            .function_name(function)
+            .environment(
+                aws_sdk_lambda::types::Environment::builder()
+                    .set_variables(Some(variables))
+                    .build(),
+            )
+            .send()
+            .await?;
+        wait_updated(&lambda, function).await?;
+        for samples in [&mut cold, &mut warm] {
+            let started = Instant::now();
+            let result = lambda
+                .invoke()
+                .function_name(function)
+                .payload(aws_sdk_lambda::primitives::Blob::new(event))
+                .send()
+                .await?;
+            anyhow::ensure!(
+                result.function_error().is_none(),
+                "invoke failed: {:?}",
+                result.payload()
+            );
+            samples.push(started.elapsed());
+        }
+    }
+    cold.sort();
+    warm.sort();
+    Ok((cold[cold.len() / 2], warm[warm.len() / 2]))
+}
+
+async fn wait_updated(lambda: &aws_sdk_lambda::Client, function: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let config = lambda
+            .get_function_configuration()
+            .function_name(function)
+            .send()
+            .await?;
+        if config.last_update_status() != Some(&aws_sdk_lambda::types::LastUpdateStatus::InProgress)
+        {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "waited {WAIT:?} for {function} to finish updating"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
