@@ -27,6 +27,11 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[index.min(sorted.len() - 1)]
 }
 
+/// An SDK error with its whole chain (the SDK's `Display` says only "service error").
+fn sdk<E: std::error::Error + Send + Sync + 'static>(error: E) -> anyhow::Error {
+    anyhow::anyhow!("{}", aws_sdk_lambda::error::DisplayErrorContext(error))
+}
+
 fn now_ms() -> u128 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -113,7 +118,8 @@ async fn sqs_to_dynamodb(world: &World, queue: &str, table: &str) -> anyhow::Res
             .queue_url(queue)
             .message_body(r#"{"Insert":"DynamoDB"}"#)
             .send()
-            .await?
+            .await
+            .map_err(sdk)?
             .message_id()
             .unwrap_or_default()
             .to_owned();
@@ -130,7 +136,8 @@ async fn sqs_to_dynamodb(world: &World, queue: &str, table: &str) -> anyhow::Res
                 .key("id", AttributeValue::S(id.clone()))
                 .consistent_read(true)
                 .send()
-                .await?;
+                .await
+                .map_err(sdk)?;
             if let Some(written) = item
                 .item()
                 .and_then(|i| i.get("timestamp"))
@@ -162,7 +169,8 @@ async fn invocations(world: &World, function: &str) -> anyhow::Result<(Duration,
             .get_function_configuration()
             .function_name(function)
             .send()
-            .await?;
+            .await
+            .map_err(sdk)?;
         let mut variables = config
             .environment()
             .and_then(|e| e.variables())
@@ -178,7 +186,8 @@ async fn invocations(world: &World, function: &str) -> anyhow::Result<(Duration,
                     .build(),
             )
             .send()
-            .await?;
+            .await
+            .map_err(sdk)?;
         wait_updated(&lambda, function).await?;
         for samples in [&mut cold, &mut warm] {
             let started = Instant::now();
@@ -187,7 +196,8 @@ async fn invocations(world: &World, function: &str) -> anyhow::Result<(Duration,
                 .function_name(function)
                 .payload(aws_sdk_lambda::primitives::Blob::new(event))
                 .send()
-                .await?;
+                .await
+                .map_err(sdk)?;
             anyhow::ensure!(
                 result.function_error().is_none(),
                 "invoke failed: {:?}",
@@ -208,7 +218,8 @@ async fn wait_updated(lambda: &aws_sdk_lambda::Client, function: &str) -> anyhow
             .get_function_configuration()
             .function_name(function)
             .send()
-            .await?;
+            .await
+            .map_err(sdk)?;
         if config.last_update_status() != Some(&aws_sdk_lambda::types::LastUpdateStatus::InProgress)
         {
             return Ok(());

@@ -140,8 +140,8 @@ class VpclabRuntimeExecutor(RuntimeExecutor):
             _call("DELETE", "/versions", _version_body(function_version), CONTROL_WAIT_SECONDS)
         except LambdaRuntimeException as e:
             LOG.debug("vpclab: cleanup of %s: %s", function_version.qualified_arn, e)
-        if function_version.config.code:
-            function_version.config.code.destroy_cached()
+        # The unzipped code is shared by every version of the function: LocalStack removes it
+        # when the function is deleted, not here (an update would otherwise lose it).
 
     @classmethod
     def validate_environment(cls) -> bool:

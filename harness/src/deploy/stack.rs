@@ -7,6 +7,7 @@ use std::{
     sync::Mutex,
 };
 
+use futures_util::future::join_all;
 use serde_json::Value;
 
 use super::{
@@ -116,6 +117,30 @@ impl ResourceLookup for CreatedLookup<'_> {
     }
 }
 
+/// Groups resources (in creation order) into waves: each resource comes in the wave after the
+/// last of its dependencies, so a wave's resources can be created together.
+fn waves(order: &[String], resources: &BTreeMap<String, ResourceSpec>) -> Vec<Vec<String>> {
+    let mut level: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut waves: Vec<Vec<String>> = Vec::new();
+    for logical_id in order {
+        let spec = &resources[logical_id];
+        let mut dependencies = graph::references(&spec.properties);
+        dependencies.extend(spec.depends_on.iter().cloned());
+        let wave = dependencies
+            .iter()
+            .filter_map(|d| level.get(d.as_str()))
+            .map(|l| l + 1)
+            .max()
+            .unwrap_or(0);
+        level.insert(logical_id, wave);
+        if waves.len() <= wave {
+            waves.resize(wave + 1, Vec::new());
+        }
+        waves[wave].push(logical_id.clone());
+    }
+    waves
+}
+
 /// Availability zones of a region, named as AWS names them.
 fn availability_zones(region: &str) -> Vec<String> {
     ["a", "b", "c"]
@@ -159,6 +184,7 @@ pub(crate) async fn create_stack(
     let template = Template::from_document(document.clone()).map_err(template_error)?;
     if template.is_sam() {
         let template_dir = request.template.parent().unwrap_or(Path::new("."));
+        tracing::debug!(stack = %request.name, "build functions");
         sam::package_functions(
             &mut document,
             template_dir,
@@ -166,6 +192,7 @@ pub(crate) async fn create_stack(
             &request.template,
         )
         .await?;
+        tracing::debug!(stack = %request.name, "SAM transform");
         document =
             sam::transform(document, &request.parameters, &pseudo, &request.template).await?;
     }
@@ -226,66 +253,81 @@ pub(crate) async fn create_stack(
             .get(name)
             .cloned()
     };
+    tracing::debug!(stack = %request.name, "create resources");
     let mut created: BTreeMap<String, Created> = BTreeMap::new();
     let mut created_order: Vec<String> = Vec::new();
-    for logical_id in &order {
-        let spec = &template.resources[logical_id];
-        if !enabled(spec) {
-            continue;
+    // As CloudFormation does, resources whose dependencies exist are created together.
+    for wave in waves(&order, &template.resources) {
+        let mut failure: Option<(String, String, String)> = None;
+        let mut jobs = Vec::new();
+        for logical_id in wave {
+            let spec = &template.resources[&logical_id];
+            if !enabled(spec) {
+                continue;
+            }
+            // The evaluation context borrows non-Send trait objects: keep it out of the await.
+            let properties = {
+                let lookup = CreatedLookup {
+                    created: &created,
+                    declared: &template.resources,
+                };
+                let eval = EvalContext {
+                    parameters: &parameters,
+                    pseudo: &pseudo,
+                    mappings: &template.mappings,
+                    conditions: &conditions,
+                    resources: &lookup,
+                    exports: &exported,
+                    availability_zones: &availability_zones,
+                };
+                intrinsics::evaluate_at(
+                    &spec.properties,
+                    &eval,
+                    &format!("Resources.{logical_id}.Properties"),
+                )
+            };
+            match properties {
+                Ok(properties) => jobs.push((logical_id, spec.resource_type.clone(), properties)),
+                Err(e) => {
+                    failure = Some((logical_id, spec.resource_type.clone(), e.to_string()));
+                    break;
+                }
+            }
         }
-        // The evaluation context borrows non-Send trait objects: keep it out of the await.
-        let properties = {
-            let lookup = CreatedLookup {
-                created: &created,
-                declared: &template.resources,
-            };
-            let eval = EvalContext {
-                parameters: &parameters,
-                pseudo: &pseudo,
-                mappings: &template.mappings,
-                conditions: &conditions,
-                resources: &lookup,
-                exports: &exported,
-                availability_zones: &availability_zones,
-            };
-            intrinsics::evaluate_at(
-                &spec.properties,
-                &eval,
-                &format!("Resources.{logical_id}.Properties"),
-            )
-        };
-        let outcome = match properties {
-            Ok(properties) => {
-                tracing::debug!(stack = %request.name, %logical_id, "create {}", spec.resource_type);
-                resources::create(ctx, logical_id, &spec.resource_type, &properties)
-                    .await
-                    .map_err(|e| e.0)
-            }
-            Err(e) => Err(e.to_string()),
-        };
-        match outcome {
-            Ok(resource) => {
-                created.insert(logical_id.clone(), resource);
-                created_order.push(logical_id.clone());
-            }
-            Err(reason) => {
-                let mut ordered: Vec<(String, Created)> = Vec::new();
-                for id in &created_order {
-                    if let Some(c) = created.remove(id) {
-                        ordered.push((id.clone(), c));
+        if failure.is_none() {
+            let outcomes = join_all(jobs.iter().map(|(logical_id, resource_type, properties)| {
+                tracing::debug!(stack = %request.name, %logical_id, "create {resource_type}");
+                resources::create(ctx, logical_id, resource_type, properties)
+            }))
+            .await;
+            for ((logical_id, resource_type, _), outcome) in jobs.into_iter().zip(outcomes) {
+                match outcome {
+                    Ok(resource) => {
+                        created.insert(logical_id.clone(), resource);
+                        created_order.push(logical_id);
+                    }
+                    Err(e) if failure.is_none() => failure = Some((logical_id, resource_type, e.0)),
+                    Err(e) => {
+                        tracing::warn!("vpclab: {logical_id} ({resource_type}) failed too: {}", e.0)
                     }
                 }
-                let rollback_errors = delete_resources(ctx, &ordered).await;
-                return Err(DeployError::ResourceFailed {
-                    stack: request.name.clone(),
-                    template: template_name,
-                    logical_id: logical_id.clone(),
-                    resource_type: spec.resource_type.clone(),
-                    reason,
-                    rolled_back: ordered.len(),
-                    rollback_errors: rollback_errors.join("\n"),
-                });
             }
+        }
+        if let Some((logical_id, resource_type, reason)) = failure {
+            let ordered: Vec<(String, Created)> = created_order
+                .iter()
+                .filter_map(|id| created.remove(id).map(|c| (id.clone(), c)))
+                .collect();
+            let rollback_errors = delete_resources(ctx, &ordered).await;
+            return Err(DeployError::ResourceFailed {
+                stack: request.name.clone(),
+                template: template_name,
+                logical_id,
+                resource_type,
+                reason,
+                rolled_back: ordered.len(),
+                rollback_errors: rollback_errors.join("\n"),
+            });
         }
     }
 
@@ -392,4 +434,34 @@ async fn delete_resources(ctx: &ProviderContext<'_>, created: &[(String, Created
         }
     }
     errors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deploy::template::Template;
+
+    #[test]
+    fn resources_whose_dependencies_exist_share_a_wave() {
+        let document = serde_json::json!({
+            "Resources": {
+                "Queue": {"Type": "AWS::SQS::Queue"},
+                "Table": {"Type": "AWS::DynamoDB::Table"},
+                "Policy": {"Type": "AWS::SQS::QueuePolicy", "Properties": {"Queues": [{"Ref": "Queue"}]}},
+                "Role": {"Type": "AWS::IAM::Role", "DependsOn": "Table"},
+                "Function": {"Type": "AWS::Lambda::Function",
+                             "Properties": {"Role": {"Fn::GetAtt": ["Role", "Arn"]}}}
+            }
+        });
+        let template = Template::from_document(document).expect("valid");
+        let order = graph::creation_order(&template.resources, &BTreeSet::new()).expect("order");
+        assert_eq!(
+            waves(&order, &template.resources),
+            vec![
+                vec!["Queue".to_owned(), "Table".to_owned()],
+                vec!["Policy".to_owned(), "Role".to_owned()],
+                vec!["Function".to_owned()],
+            ]
+        );
+    }
 }

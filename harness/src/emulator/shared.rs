@@ -55,7 +55,27 @@ pub(crate) async fn acquire(choice: Choice) -> Result<Arc<RunningEmulator>, Emul
     };
     let started = Arc::new(started);
     running.push(Arc::downgrade(&started));
+    tokio::spawn(warm_up(started.endpoint.clone()));
     Ok(started)
+}
+
+/// Loads the services a deploy needs while the world builds and translates its templates:
+/// LocalStack loads each service (and starts DynamoDB Local's JVM) on its first request.
+/// Best effort: a failure here shows up, with a clear error, in the deploy itself.
+async fn warm_up(endpoint: String) {
+    let config = crate::world::clients::sdk_config(&endpoint, "000000000000", "us-east-1");
+    let clients = crate::world::clients::Clients::new(&config);
+    // Lambda keeps function code in the emulator's S3: a plain GET of the root loads it.
+    let s3 = reqwest::Client::new().get(format!("{endpoint}/")).send();
+    let _ = tokio::join!(
+        s3,
+        clients.dynamodb.list_tables().send(),
+        clients.lambda.list_functions().send(),
+        clients.sqs.list_queues().send(),
+        clients.sns.list_topics().send(),
+        clients.iam.list_roles().send(),
+    );
+    tracing::debug!("vpclab: emulator services loaded");
 }
 
 async fn start(backend: Backend) -> Result<RunningEmulator, EmulatorError> {

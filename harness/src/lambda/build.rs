@@ -64,7 +64,7 @@ fn build_blocking(crate_dir: &Path) -> Result<BuiltFunction, LambdaError> {
                 output: format!("cargo reported no executable for binary `{package}`"),
             }
         })?;
-    let zip = zip_bootstrap(&executable)?;
+    let zip = cached_zip(&executable)?;
     Ok(BuiltFunction { package, zip })
 }
 
@@ -92,6 +92,24 @@ fn executable_of(messages: &str, binary: &str) -> Option<PathBuf> {
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
         .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == binary)
         .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+}
+
+/// The zip of an executable, made again only when the executable is newer than the zip kept
+/// beside it (zipping a debug build takes seconds; cargo's no-op build does not).
+fn cached_zip(executable: &Path) -> Result<Vec<u8>, LambdaError> {
+    let cached = executable.with_extension("vpclab-bootstrap.zip");
+    let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    if let (Some(zip_time), Some(exe_time)) = (modified(&cached), modified(executable))
+        && zip_time >= exe_time
+        && let Ok(zip) = std::fs::read(&cached)
+    {
+        return Ok(zip);
+    }
+    let zip = zip_bootstrap(executable)?;
+    if let Err(e) = std::fs::write(&cached, &zip) {
+        tracing::debug!("vpclab: could not keep {}: {e}", cached.display());
+    }
+    Ok(zip)
 }
 
 fn zip_bootstrap(executable: &Path) -> Result<Vec<u8>, LambdaError> {
@@ -137,6 +155,26 @@ mod tests {
             Some(PathBuf::from("/t/debug/fn"))
         );
         assert_eq!(executable_of(messages, "other"), None);
+    }
+
+    #[test]
+    fn the_zip_is_made_again_only_for_a_newer_executable() {
+        let dir = tempfile::tempdir().unwrap();
+        let exe = dir.path().join("fn");
+        std::fs::write(&exe, b"first").unwrap();
+        let first = cached_zip(&exe).unwrap();
+        assert_eq!(
+            cached_zip(&exe).unwrap(),
+            first,
+            "reused while the executable is older"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&exe, b"second build").unwrap();
+        assert_ne!(
+            cached_zip(&exe).unwrap(),
+            first,
+            "made again for a newer executable"
+        );
     }
 
     #[test]

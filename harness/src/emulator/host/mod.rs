@@ -79,6 +79,14 @@ impl HostLocalStack {
             .env("DISABLE_EVENTS", "1")
             .env("DYNAMODB_LOCAL_PORT", dynamodb_port.to_string())
             .env("DYNAMODB_IN_MEMORY", "1")
+            // AWS long-polls SQS for a mapping, so messages reach functions within tens of
+            // milliseconds; LocalStack short-polls and backs off up to 10 s when a queue is
+            // empty. Poll often instead.
+            .env("LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC", "0.1")
+            .env(
+                "LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC",
+                "0.5",
+            )
             .env("LAMBDA_RUNTIME_EXECUTOR", "vpclab")
             .env("VPCLAB_EXECUTOR_URL", executor_url)
             .env("JAVA_HOME", &provisioned.java_home)
