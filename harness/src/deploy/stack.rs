@@ -117,6 +117,49 @@ impl ResourceLookup for CreatedLookup<'_> {
     }
 }
 
+/// What intrinsic functions read while a stack is created. The evaluation context it builds
+/// borrows trait objects that are not `Send`, so it lives only inside [`StackScope::evaluate`],
+/// never across an await.
+struct StackScope<'a> {
+    template: &'a Template,
+    parameters: &'a BTreeMap<String, Value>,
+    pseudo: &'a Pseudo,
+    conditions: &'a BTreeMap<String, bool>,
+    exports: &'a Exports,
+}
+
+impl StackScope<'_> {
+    /// Evaluates `value` against what is created so far; `at` names its place in errors.
+    fn evaluate(
+        &self,
+        created: &BTreeMap<String, Created>,
+        value: &Value,
+        at: &str,
+    ) -> Result<Value, intrinsics::IntrinsicError> {
+        let lookup = CreatedLookup {
+            created,
+            declared: &self.template.resources,
+        };
+        let exported = |name: &str| {
+            self.exports
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(name)
+                .cloned()
+        };
+        let eval = EvalContext {
+            parameters: self.parameters,
+            pseudo: self.pseudo,
+            mappings: &self.template.mappings,
+            conditions: self.conditions,
+            resources: &lookup,
+            exports: &exported,
+            availability_zones: &availability_zones,
+        };
+        intrinsics::evaluate_at(value, &eval, at)
+    }
+}
+
 /// Groups resources (in creation order) into waves: each resource comes in the wave after the
 /// last of its dependencies, so a wave's resources can be created together.
 fn waves(order: &[String], resources: &BTreeMap<String, ResourceSpec>) -> Vec<Vec<String>> {
@@ -246,12 +289,12 @@ pub(crate) async fn create_stack(
         });
     }
 
-    let exported = |name: &str| {
-        exports
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(name)
-            .cloned()
+    let scope = StackScope {
+        template: &template,
+        parameters: &parameters,
+        pseudo: &pseudo,
+        conditions: &conditions,
+        exports,
     };
     tracing::debug!(stack = %request.name, "create resources");
     let mut created: BTreeMap<String, Created> = BTreeMap::new();
@@ -265,27 +308,11 @@ pub(crate) async fn create_stack(
             if !enabled(spec) {
                 continue;
             }
-            // The evaluation context borrows non-Send trait objects: keep it out of the await.
-            let properties = {
-                let lookup = CreatedLookup {
-                    created: &created,
-                    declared: &template.resources,
-                };
-                let eval = EvalContext {
-                    parameters: &parameters,
-                    pseudo: &pseudo,
-                    mappings: &template.mappings,
-                    conditions: &conditions,
-                    resources: &lookup,
-                    exports: &exported,
-                    availability_zones: &availability_zones,
-                };
-                intrinsics::evaluate_at(
-                    &spec.properties,
-                    &eval,
-                    &format!("Resources.{logical_id}.Properties"),
-                )
-            };
+            let properties = scope.evaluate(
+                &created,
+                &spec.properties,
+                &format!("Resources.{logical_id}.Properties"),
+            );
             match properties {
                 Ok(properties) => jobs.push((logical_id, spec.resource_type.clone(), properties)),
                 Err(e) => {
@@ -331,19 +358,6 @@ pub(crate) async fn create_stack(
         }
     }
 
-    let lookup = CreatedLookup {
-        created: &created,
-        declared: &template.resources,
-    };
-    let eval = EvalContext {
-        parameters: &parameters,
-        pseudo: &pseudo,
-        mappings: &template.mappings,
-        conditions: &conditions,
-        resources: &lookup,
-        exports: &exported,
-        availability_zones: &availability_zones,
-    };
     let mut outputs = BTreeMap::new();
     let mut new_exports = BTreeMap::new();
     for (key, output) in &template.outputs {
@@ -354,7 +368,8 @@ pub(crate) async fn create_stack(
         {
             continue;
         }
-        let value = intrinsics::evaluate_at(&output.value, &eval, &format!("Outputs.{key}.Value"))
+        let value = scope
+            .evaluate(&created, &output.value, &format!("Outputs.{key}.Value"))
             .map_err(intrinsic_error)?;
         let text = match &value {
             Value::String(s) => s.clone(),
@@ -370,7 +385,8 @@ pub(crate) async fn create_stack(
             other => other.to_string(),
         };
         if let Some(name) = &output.export_name {
-            let name = intrinsics::evaluate_at(name, &eval, &format!("Outputs.{key}.Export.Name"))
+            let name = scope
+                .evaluate(&created, name, &format!("Outputs.{key}.Export.Name"))
                 .map_err(intrinsic_error)?;
             new_exports.insert(name.as_str().unwrap_or_default().to_owned(), value.clone());
         }
