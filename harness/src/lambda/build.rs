@@ -106,7 +106,10 @@ fn cached_zip(executable: &Path) -> Result<Vec<u8>, LambdaError> {
         return Ok(zip);
     }
     let zip = zip_bootstrap(executable)?;
-    if let Err(e) = std::fs::write(&cached, &zip) {
+    // Written aside and renamed, so a parallel build never reads half a zip.
+    let partial = cached.with_extension(format!("partial-{}", std::process::id()));
+    if let Err(e) = std::fs::write(&partial, &zip).and_then(|()| std::fs::rename(&partial, &cached))
+    {
         tracing::debug!("vpclab: could not keep {}: {e}", cached.display());
     }
     Ok(zip)

@@ -83,6 +83,9 @@ pub(crate) struct Environment {
     spec: EnvironmentSpec,
     code_dir: PathBuf,
     _unpacked: Option<tempfile::TempDir>,
+    /// The function's `/tmp` (`TMPDIR`), removed with the environment.
+    _tmp: tempfile::TempDir,
+    tmp_dir: PathBuf,
     state: Arc<RuntimeState>,
     runtime_api: SocketAddr,
     server: JoinHandle<()>,
@@ -119,6 +122,11 @@ impl Environment {
             }
             None => (spec.code_dir.clone(), None),
         };
+        let tmp = tempfile::Builder::new()
+            .prefix("vpclab-fn-tmp-")
+            .tempdir()
+            .map_err(|e| LambdaError::io("create the function's TMPDIR", e))?;
+        let tmp_dir = tmp.path().to_path_buf();
         let state = RuntimeState::new();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -136,6 +144,8 @@ impl Environment {
             spec,
             code_dir,
             _unpacked: unpacked,
+            _tmp: tmp,
+            tmp_dir,
             state,
             runtime_api,
             server,
@@ -236,6 +246,8 @@ impl Environment {
             .env("LAMBDA_TASK_ROOT", &self.code_dir)
             .env("PATH", "/usr/local/bin:/usr/bin:/bin")
             .env("LANG", "en_US.UTF-8")
+            .env("TZ", ":UTC")
+            .env("TMPDIR", &self.tmp_dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -333,10 +345,17 @@ impl Environment {
 
     /// Kills the bootstrap's whole process group.
     pub(crate) fn kill(&self) {
-        let process = self.process.lock().unwrap_or_else(|e| e.into_inner());
+        // Taken out at once, so an invocation arriving now starts a fresh process.
+        let process = self
+            .process
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        // The whole group, even when its leader already exited (its children and the
+        // watchdog may remain); an already empty group is fine.
         if let Some(p) = process.as_ref()
-            && p.exited.borrow().is_none()
             && let Err(e) = killpg(p.pid, Signal::SIGKILL)
+            && e != nix::errno::Errno::ESRCH
         {
             tracing::debug!("vpclab: kill bootstrap {}: {e}", p.pid);
         }

@@ -169,9 +169,6 @@ impl HostLocalStack {
     }
 
     fn stop(&mut self) {
-        if !matches!(self.child.try_wait(), Ok(None)) {
-            return;
-        }
         let group = Pid::from_raw(self.child.id() as i32);
         if let Err(e) = killpg(group, Signal::SIGTERM) {
             tracing::warn!("vpclab: SIGTERM to LocalStack's process group: {e}");

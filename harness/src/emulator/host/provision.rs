@@ -96,16 +96,19 @@ pub(crate) fn ensure_provisioned() -> Result<Provisioned, EmulatorError> {
         dynamodb_local: dir.join("dynamodb-local"),
         java_home,
     };
-    let plugin_marker = dir.join(plugin_key());
-    if ready_marker.exists() && plugin_marker.exists() {
+    // One marker holding the installed plug-in's key: switching branches back and forth
+    // reinstalls whichever plug-in the harness embeds.
+    let plugin_marker = dir.join("plugin");
+    let plugin_current = || fs::read_to_string(&plugin_marker).is_ok_and(|key| key == plugin_key());
+    if ready_marker.exists() && plugin_current() {
         return Ok(provisioned);
     }
     fs::create_dir_all(&dir).map_err(|e| EmulatorError::io("create the cache folder", &dir, e))?;
     let _lock = lock(&dir.with_file_name(format!("{}.lock", version_key())))?;
     if ready_marker.exists() {
-        if !plugin_marker.exists() {
+        if !plugin_current() {
             install_plugin(&dir, &provisioned)?;
-            fs::write(&plugin_marker, b"")
+            fs::write(&plugin_marker, plugin_key())
                 .map_err(|e| EmulatorError::io("write", &plugin_marker, e))?;
         }
         return Ok(provisioned);
@@ -118,7 +121,8 @@ pub(crate) fn ensure_provisioned() -> Result<Provisioned, EmulatorError> {
     install_venv(&dir, &provisioned)?;
     install_plugin(&dir, &provisioned)?;
     install_dynamodb_local(&dir, &provisioned)?;
-    fs::write(&plugin_marker, b"").map_err(|e| EmulatorError::io("write", &plugin_marker, e))?;
+    fs::write(&plugin_marker, plugin_key())
+        .map_err(|e| EmulatorError::io("write", &plugin_marker, e))?;
     fs::write(&ready_marker, b"").map_err(|e| EmulatorError::io("write", &ready_marker, e))?;
     eprintln!(
         "vpclab: LocalStack provisioned in {:.0?}",
