@@ -88,8 +88,16 @@ async fn up(name: &str) -> anyhow::Result<()> {
         "vpclab: starting a world for `{name}` ({})",
         scenario.description
     );
-    let mut world = World::start().await?;
-    if let Err(e) = world.deploy_scenario(&scenario).await {
+    // Ctrl-C during start or deploy still drops the world, so it cleans up.
+    let mut world = tokio::select! {
+        world = World::start() => world?,
+        _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted while starting the emulator"),
+    };
+    let deployed = tokio::select! {
+        deployed = world.deploy_scenario(&scenario) => deployed,
+        _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted during the deploy; tearing down"),
+    };
+    if let Err(e) = deployed {
         eprintln!("{}", world.diagnose());
         return Err(e.into());
     }

@@ -5,19 +5,23 @@
 
 use std::{
     os::unix::process::CommandExt,
+    path::Path,
     process::{Command, Stdio},
 };
 
 use nix::unistd::Pid;
 
-/// Starts a watchdog that kills process group `group` once this process is gone.
-pub(crate) fn watch_group(group: Pid) {
+/// Starts a watchdog that kills process group `group` once this process is gone, then removes
+/// `folder` (the group's temporary files), if given.
+pub(crate) fn watch_group(group: Pid, folder: Option<&Path>) {
     let script = format!(
-        "while kill -0 {owner} 2>/dev/null; do sleep 1; done; kill -KILL -{group} 2>/dev/null",
+        "while kill -0 {owner} 2>/dev/null; do sleep 1; done; \
+         [ -n \"$1\" ] && rm -rf -- \"$1\"; kill -KILL -{group} 2>/dev/null",
         owner = std::process::id(),
     );
     let spawned = Command::new("sh")
-        .args(["-c", &script])
+        .args(["-c", &script, "vpclab-watchdog"])
+        .arg(folder.map(Path::as_os_str).unwrap_or_default())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -38,7 +38,10 @@ def _call(method: str, path: str, body: dict | None, timeout: float) -> dict:
         _service_url() + path,
         data=data,
         method=method,
-        headers={"Content-Type": "application/json"},
+        headers={
+            "Content-Type": "application/json",
+            "X-Vpclab-Token": os.environ.get("VPCLAB_EXECUTOR_TOKEN", ""),
+        },
     )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:

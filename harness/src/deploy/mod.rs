@@ -23,6 +23,15 @@ pub use template::TemplateError;
 /// Errors of a deploy. Each names the template or stack, and the resource where there is one.
 #[derive(Debug, thiserror::Error)]
 pub enum DeployError {
+    /// The stack name is not one AWS accepts.
+    #[error(
+        "stack name {name:?} is invalid: use a letter, then letters, digits and hyphens \
+         (at most 128 characters)"
+    )]
+    StackName {
+        /// The name given.
+        name: String,
+    },
     /// The template file could not be read.
     #[error("cannot read template {template}: {source}")]
     Read {

@@ -202,6 +202,17 @@ pub(crate) async fn create_stack(
     exports: &Exports,
 ) -> Result<Stack, DeployError> {
     let template_name = request.template.display().to_string();
+    let valid_name = request.name.len() <= 128
+        && request.name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && request
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if !valid_name {
+        return Err(DeployError::StackName {
+            name: request.name.clone(),
+        });
+    }
     let text = std::fs::read_to_string(&request.template).map_err(|source| DeployError::Read {
         template: template_name.clone(),
         source,

@@ -84,7 +84,10 @@ pub(crate) fn image_tag(override_value: Option<&str>) -> (String, String) {
 
 impl ContainerLocalStack {
     /// Starts the container and waits for LocalStack to be ready.
-    pub(crate) async fn start(executor_url: &str) -> Result<Self, EmulatorError> {
+    pub(crate) async fn start(
+        executor_url: &str,
+        executor_token: &str,
+    ) -> Result<Self, EmulatorError> {
         let token = std::env::var("LOCALSTACK_AUTH_TOKEN").ok();
         let (name, tag) = image_tag(std::env::var("VPCLAB_LOCALSTACK_IMAGE").ok().as_deref());
         let mut request = LocalStack::default()
@@ -105,6 +108,7 @@ impl ContainerLocalStack {
         for (key, value) in container_env(executor_url, token.as_deref()) {
             request = request.with_env_var(key, value);
         }
+        request = request.with_env_var("VPCLAB_EXECUTOR_TOKEN", executor_token);
         let container = request
             .start()
             .await

@@ -81,10 +81,12 @@ async fn warm_up(endpoint: String) {
 async fn start(backend: Backend) -> Result<RunningEmulator, EmulatorError> {
     let executor = ExecutorService::start(backend == Backend::LocalStackContainer)?;
     let process = match backend {
-        Backend::LocalStackHost => Process::Host(HostLocalStack::start(executor.url()).await?),
-        Backend::LocalStackContainer => {
-            Process::Container(Box::new(ContainerLocalStack::start(executor.url()).await?))
+        Backend::LocalStackHost => {
+            Process::Host(HostLocalStack::start(executor.url(), executor.token()).await?)
         }
+        Backend::LocalStackContainer => Process::Container(Box::new(
+            ContainerLocalStack::start(executor.url(), executor.token()).await?,
+        )),
     };
     let endpoint = match &process {
         Process::Host(p) => p.endpoint().to_owned(),

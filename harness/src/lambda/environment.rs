@@ -264,7 +264,7 @@ impl Environment {
             reason: e.to_string(),
         })?;
         let pid = Pid::from_raw(child.id().unwrap_or_default() as i32);
-        crate::watchdog::watch_group(pid);
+        crate::watchdog::watch_group(pid, None);
         for stream in [
             child
                 .stdout

@@ -26,6 +26,8 @@ use super::{
 /// Shared state of the service.
 #[derive(Debug, Default)]
 struct Shared {
+    /// Every request must carry it (`X-Vpclab-Token`): the API starts processes.
+    token: String,
     environments: Mutex<BTreeMap<String, Arc<Environment>>>,
     prepared: Mutex<BTreeSet<String>>,
     logs: LogStore,
@@ -44,7 +46,10 @@ pub(crate) struct ExecutorService {
 impl ExecutorService {
     /// Starts the service on a loopback port (on every address for a containerised emulator).
     pub(crate) fn start(for_container: bool) -> Result<Self, LambdaError> {
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared {
+            token: random_token()?,
+            ..Shared::default()
+        });
         // A containerised emulator reaches the service through Docker's host gateway, not loopback.
         let bind = if for_container {
             "0.0.0.0:0"
@@ -106,6 +111,11 @@ impl ExecutorService {
             shutdown: Some(shutdown),
             thread: Some(thread),
         })
+    }
+
+    /// The secret the plug-in sends with every call (`VPCLAB_EXECUTOR_TOKEN`).
+    pub(crate) fn token(&self) -> &str {
+        &self.shared.token
     }
 
     /// The base URL the plug-in calls (`VPCLAB_EXECUTOR_URL`).
@@ -186,7 +196,43 @@ fn app(shared: Arc<Shared>) -> Router {
         .route("/environments/{id}/invocations", post(invoke))
         .route("/environments/{id}/logs", get(environment_logs))
         .route("/versions", post(prepare_version).delete(cleanup_version))
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            require_token,
+        ))
         .with_state(shared)
+}
+
+/// Refuses calls without the service's token.
+async fn require_token(
+    State(shared): State<Arc<Shared>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let given = request
+        .headers()
+        .get("x-vpclab-token")
+        .and_then(|v| v.to_str().ok());
+    if given == Some(shared.token.as_str()) {
+        next.run(request).await
+    } else {
+        failure(
+            StatusCode::FORBIDDEN,
+            "missing or wrong X-Vpclab-Token".into(),
+        )
+    }
+}
+
+/// 128 random bits, hex.
+fn random_token() -> Result<String, LambdaError> {
+    let mut bytes = [0u8; 16];
+    std::io::Read::read_exact(
+        &mut std::fs::File::open("/dev/urandom")
+            .map_err(|e| LambdaError::io("open /dev/urandom", e))?,
+        &mut bytes,
+    )
+    .map_err(|e| LambdaError::io("read /dev/urandom", e))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 fn failure(status: StatusCode, message: String) -> Response {
@@ -286,4 +332,32 @@ async fn cleanup_version(
         .unwrap_or_else(|e| e.into_inner())
         .remove(&body.function_arn);
     Json(serde_json::json!({})).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn calls_without_the_token_are_refused() {
+        let service = ExecutorService::start(false).expect("service starts");
+        let client = reqwest::Client::new();
+        let url = format!("{}/environments/e1/logs", service.url());
+        let anonymous = client.get(&url).send().await.expect("answers");
+        assert_eq!(anonymous.status(), StatusCode::FORBIDDEN);
+        let wrong = client
+            .get(&url)
+            .header("x-vpclab-token", "guess")
+            .send()
+            .await
+            .expect("answers");
+        assert_eq!(wrong.status(), StatusCode::FORBIDDEN);
+        let known = client
+            .get(&url)
+            .header("x-vpclab-token", service.token())
+            .send()
+            .await
+            .expect("answers");
+        assert_eq!(known.status(), StatusCode::OK);
+    }
 }

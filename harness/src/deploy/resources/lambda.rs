@@ -94,6 +94,23 @@ pub(super) async fn create_function(
         .function_arn()
         .unwrap_or_default()
         .to_owned();
+    // Created but unusable: delete it again, so a failed deploy leaves nothing behind.
+    if let Err(e) = check_active(ctx, &name, &arn).await {
+        if let Err(cleanup) = delete_function(ctx, &name).await {
+            tracing::warn!("vpclab: deleting half-created function {name}: {cleanup}");
+        }
+        return Err(e);
+    }
+    Ok(Created::new("AWS::Lambda::Function", name).with("Arn", arn))
+}
+
+/// Waits until the function leaves Pending; an error unless it is Active and ran through the
+/// vpclab executor.
+async fn check_active(
+    ctx: &ProviderContext<'_>,
+    name: &str,
+    arn: &str,
+) -> Result<(), ProviderError> {
     let lambda = &ctx.clients.lambda;
     let state = wait_until(
         &format!("function {name} to leave state Pending"),
@@ -101,7 +118,7 @@ pub(super) async fn create_function(
         || async {
             let config = lambda
                 .get_function_configuration()
-                .function_name(&name)
+                .function_name(name)
                 .send()
                 .await
                 .map_err(|e| ProviderError::sdk("GetFunctionConfiguration", e))?;
@@ -120,14 +137,14 @@ pub(super) async fn create_function(
             ctx.emulator.diagnose()
         )));
     }
-    if !ctx.emulator.executor().was_prepared(&arn) {
+    if !ctx.emulator.executor().was_prepared(arn) {
         return Err(ProviderError(format!(
             "function {name} became Active without the vpclab executor: the emulator runs its \
              functions elsewhere and they would never reach the harness\n{}",
             ctx.emulator.diagnose()
         )));
     }
-    Ok(Created::new("AWS::Lambda::Function", name).with("Arn", arn))
+    Ok(())
 }
 
 /// The function's zip: built by vpclab (the artifact bucket) or inline; other S3 locations
@@ -210,7 +227,7 @@ pub(super) async fn create_event_source_mapping(
     } else {
         "Enabled"
     };
-    wait_until(
+    let ready = wait_until(
         &format!("event source mapping {uuid} to become {wanted}"),
         MAPPING_WAIT,
         || async {
@@ -223,7 +240,14 @@ pub(super) async fn create_event_source_mapping(
             Ok((mapping.state() == Some(wanted)).then_some(()))
         },
     )
-    .await?;
+    .await;
+    if let Err(e) = ready {
+        // A mapping left behind would go on polling its queue.
+        if let Err(cleanup) = delete_event_source_mapping(ctx, &uuid).await {
+            tracing::warn!("vpclab: deleting half-created mapping {uuid}: {cleanup}");
+        }
+        return Err(e);
+    }
     Ok(Created::new("AWS::Lambda::EventSourceMapping", uuid.clone()).with("Id", uuid))
 }
 

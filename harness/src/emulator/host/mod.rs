@@ -39,7 +39,10 @@ pub(crate) struct HostLocalStack {
 impl HostLocalStack {
     /// Provisions LocalStack if needed, starts it on a free loopback port and waits until it
     /// reports healthy.
-    pub(crate) async fn start(executor_url: &str) -> Result<Self, EmulatorError> {
+    pub(crate) async fn start(
+        executor_url: &str,
+        executor_token: &str,
+    ) -> Result<Self, EmulatorError> {
         let provisioned = tokio::task::spawn_blocking(provision::ensure_provisioned)
             .await
             .map_err(|e| EmulatorError::Provision {
@@ -89,6 +92,7 @@ impl HostLocalStack {
             )
             .env("LAMBDA_RUNTIME_EXECUTOR", "vpclab")
             .env("VPCLAB_EXECUTOR_URL", executor_url)
+            .env("VPCLAB_EXECUTOR_TOKEN", executor_token)
             .env("JAVA_HOME", &provisioned.java_home)
             .stdin(Stdio::null())
             .stdout(log)
@@ -98,7 +102,7 @@ impl HostLocalStack {
             reason: format!("could not run {}: {e}", provisioned.python.display()),
             log: String::new(),
         })?;
-        crate::watchdog::watch_group(Pid::from_raw(child.id() as i32));
+        crate::watchdog::watch_group(Pid::from_raw(child.id() as i32), Some(root.path()));
         let mut localstack = Self {
             child,
             endpoint,
