@@ -228,6 +228,29 @@ async fn failed_deploy_rolls_back_and_names_the_resource() {
     );
 }
 
+/// An output that cannot be evaluated fails the stack, names the output, and leaves nothing.
+#[rstest]
+#[tokio::test(flavor = "multi_thread")]
+async fn an_output_error_rolls_back_the_stack() {
+    let mut world = World::start().await.unwrap_or_else(|e| panic!("{e}"));
+    let error = world
+        .deploy_template("bad-output", support::fixture("bad-output.yaml"), &[])
+        .await
+        .expect_err("queues have no attribute Nope");
+    let message = error.to_string();
+    assert!(message.contains("Outputs.Broken"), "{message}");
+    assert!(message.contains("Nope"), "{message}");
+    let queues = support::sqs(&world)
+        .list_queues()
+        .send()
+        .await
+        .expect("ListQueues");
+    assert!(
+        queues.queue_urls().is_empty(),
+        "the queue was rolled back: {queues:?}"
+    );
+}
+
 /// Bad templates are refused before anything is created, with what to fix.
 #[rstest]
 #[case::yaml_syntax("bad-syntax.yaml", "line")]

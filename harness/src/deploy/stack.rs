@@ -369,19 +369,61 @@ pub(crate) async fn create_stack(
         }
     }
 
+    let published = publish_outputs(&scope, &created, &request.name, &template_name);
+    let (outputs, export_names) = match published {
+        Ok(published) => published,
+        Err(e) => {
+            // The stack never came to be: remove what it created, as a failed resource would.
+            let ordered: Vec<(String, Created)> = created_order
+                .iter()
+                .filter_map(|id| created.remove(id).map(|c| (id.clone(), c)))
+                .collect();
+            for problem in delete_resources(ctx, &ordered).await {
+                tracing::warn!("vpclab: rollback after an output error: {problem}");
+            }
+            return Err(*e);
+        }
+    };
+    let created = created_order
+        .into_iter()
+        .filter_map(|id| created.remove(&id).map(|c| (id, c)))
+        .collect();
+    Ok(Stack {
+        name: request.name.clone(),
+        id: pseudo.stack_id,
+        outputs,
+        exports: export_names,
+        created,
+    })
+}
+
+/// A stack's outputs by key, and the names it exported.
+type Published = (BTreeMap<String, String>, Vec<String>);
+
+/// Evaluates the outputs and registers the exports; an error names the output.
+fn publish_outputs(
+    scope: &StackScope<'_>,
+    created: &BTreeMap<String, Created>,
+    stack_name: &str,
+    template_name: &str,
+) -> Result<Published, Box<DeployError>> {
+    let intrinsic_error = |source| DeployError::Intrinsic {
+        template: template_name.to_owned(),
+        source: Box::new(source),
+    };
     let mut outputs = BTreeMap::new();
     let mut new_exports = BTreeMap::new();
-    for (key, output) in &template.outputs {
+    for (key, output) in &scope.template.outputs {
         if output
             .condition
             .as_ref()
-            .is_some_and(|c| !conditions.get(c).copied().unwrap_or(false))
+            .is_some_and(|c| !scope.conditions.get(c).copied().unwrap_or(false))
         {
             continue;
         }
         let value = scope
-            .evaluate(&created, &output.value, &format!("Outputs.{key}.Value"))
-            .map_err(intrinsic_error)?;
+            .evaluate(created, &output.value, &format!("Outputs.{key}.Value"))
+            .map_err(|e| Box::new(intrinsic_error(e)))?;
         let text = match &value {
             Value::String(s) => s.clone(),
             Value::Array(items) => items
@@ -397,33 +439,22 @@ pub(crate) async fn create_stack(
         };
         if let Some(name) = &output.export_name {
             let name = scope
-                .evaluate(&created, name, &format!("Outputs.{key}.Export.Name"))
-                .map_err(intrinsic_error)?;
+                .evaluate(created, name, &format!("Outputs.{key}.Export.Name"))
+                .map_err(|e| Box::new(intrinsic_error(e)))?;
             new_exports.insert(name.as_str().unwrap_or_default().to_owned(), value.clone());
         }
         outputs.insert(key.clone(), text);
     }
-    let mut all_exports = exports.lock().unwrap_or_else(|e| e.into_inner());
+    let mut all_exports = scope.exports.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(taken) = new_exports.keys().find(|k| all_exports.contains_key(*k)) {
-        return Err(DeployError::DuplicateExport {
-            stack: request.name.clone(),
+        return Err(Box::new(DeployError::DuplicateExport {
+            stack: stack_name.to_owned(),
             export: taken.clone(),
-        });
+        }));
     }
     let export_names = new_exports.keys().cloned().collect();
     all_exports.extend(new_exports);
-    drop(all_exports);
-    let created = created_order
-        .into_iter()
-        .filter_map(|id| created.remove(&id).map(|c| (id, c)))
-        .collect();
-    Ok(Stack {
-        name: request.name.clone(),
-        id: pseudo.stack_id,
-        outputs,
-        exports: export_names,
-        created,
-    })
+    Ok((outputs, export_names))
 }
 
 /// Deletes a stack's resources in reverse creation order and withdraws its exports. Best
