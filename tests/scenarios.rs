@@ -217,15 +217,7 @@ async fn failed_deploy_rolls_back_and_names_the_resource() {
         message.contains("rolled back 1 created resource"),
         "{message}"
     );
-    let queues = support::sqs(&world)
-        .list_queues()
-        .send()
-        .await
-        .expect("ListQueues");
-    assert!(
-        queues.queue_urls().is_empty(),
-        "the queue was rolled back: {queues:?}"
-    );
+    support::assert_no_queues(&world).await;
 }
 
 /// An output that cannot be evaluated fails the stack, names the output, and leaves nothing.
@@ -240,15 +232,7 @@ async fn an_output_error_rolls_back_the_stack() {
     let message = error.to_string();
     assert!(message.contains("Outputs.Broken"), "{message}");
     assert!(message.contains("Nope"), "{message}");
-    let queues = support::sqs(&world)
-        .list_queues()
-        .send()
-        .await
-        .expect("ListQueues");
-    assert!(
-        queues.queue_urls().is_empty(),
-        "the queue was rolled back: {queues:?}"
-    );
+    support::assert_no_queues(&world).await;
 }
 
 /// Bad templates are refused before anything is created, with what to fix.

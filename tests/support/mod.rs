@@ -72,6 +72,15 @@ pub fn dynamodb(world: &World) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(world.sdk_config())
 }
 
+/// Asserts that the world's account has no queue left (after a rollback).
+pub async fn assert_no_queues(world: &World) {
+    let queues = sqs(world).list_queues().send().await.expect("ListQueues");
+    assert!(
+        queues.queue_urls().is_empty(),
+        "the queue was rolled back: {queues:?}"
+    );
+}
+
 /// Sends messages (in batches of ten, as a producer would); returns their message ids in order.
 pub async fn send_all(world: &World, queue_url: &str, bodies: &[&str]) -> Vec<String> {
     let client = sqs(world);
