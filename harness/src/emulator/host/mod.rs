@@ -173,6 +173,9 @@ impl HostLocalStack {
     }
 
     fn stop(&mut self) {
+        // LocalStack starts DynamoDB Local in a session of its own, out of reach of the group
+        // signal: note every descendant now, and kill what is left of them at the end.
+        let descendants = descendants_of(self.child.id());
         let group = Pid::from_raw(self.child.id() as i32);
         if let Err(e) = killpg(group, Signal::SIGTERM) {
             tracing::warn!("vpclab: SIGTERM to LocalStack's process group: {e}");
@@ -184,8 +187,11 @@ impl HostLocalStack {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        // Whatever is left of the group (DynamoDB Local's JVM included) goes now.
+        // Whatever is left of the group and of the descendants goes now.
         let _ = killpg(group, Signal::SIGKILL);
+        for pid in descendants {
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+        }
         let _ = self.child.wait();
     }
 }
@@ -219,6 +225,42 @@ fn link_offline_packages(
     Ok(())
 }
 
+/// Every process below `root` in the process tree, from `/proc`.
+fn descendants_of(root: u32) -> Vec<u32> {
+    let parents: Vec<(u32, u32)> = fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let stat = fs::read_to_string(entry.path().join("stat")).ok()?;
+            // `pid (comm) state ppid ...`; comm may hold spaces, so read after the last ')'.
+            let ppid = stat
+                .rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            Some((pid, ppid))
+        })
+        .collect();
+    let mut found = vec![root];
+    let mut index = 0;
+    while index < found.len() {
+        let parent = found[index];
+        found.extend(
+            parents
+                .iter()
+                .filter(|(_, p)| *p == parent)
+                .map(|(c, _)| *c),
+        );
+        index += 1;
+    }
+    found.remove(0);
+    found
+}
+
 /// A loopback port that was free a moment ago.
 pub(crate) fn free_port() -> Result<u16, EmulatorError> {
     let listener = TcpListener::bind("127.0.0.1:0")
@@ -227,4 +269,24 @@ pub(crate) fn free_port() -> Result<u16, EmulatorError> {
         .local_addr()
         .map(|a| a.port())
         .map_err(|e| EmulatorError::io("read the port of", Path::new("127.0.0.1:0"), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descendants_are_found_through_the_process_tree() {
+        let mut child = Command::new("sh")
+            .args(["-c", "sleep 30 & sleep 30 & wait"])
+            .spawn()
+            .expect("sh runs");
+        std::thread::sleep(Duration::from_millis(200));
+        let found = descendants_of(child.id());
+        assert_eq!(found.len(), 2, "two sleeps under sh: {found:?}");
+        for pid in found {
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+        }
+        let _ = child.wait();
+    }
 }
