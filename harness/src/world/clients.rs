@@ -6,7 +6,9 @@ use aws_sdk_sqs::config::{Credentials, SharedCredentialsProvider};
 /// The SDK clients the engine uses.
 #[derive(Debug, Clone)]
 pub(crate) struct Clients {
+    pub(crate) apigateway: aws_sdk_apigateway::Client,
     pub(crate) dynamodb: aws_sdk_dynamodb::Client,
+    pub(crate) ec2: aws_sdk_ec2::Client,
     pub(crate) iam: aws_sdk_iam::Client,
     pub(crate) lambda: aws_sdk_lambda::Client,
     pub(crate) sns: aws_sdk_sns::Client,
@@ -17,7 +19,9 @@ impl Clients {
     /// Clients built from one configuration.
     pub(crate) fn new(config: &SdkConfig) -> Self {
         Self {
+            apigateway: aws_sdk_apigateway::Client::new(config),
             dynamodb: aws_sdk_dynamodb::Client::new(config),
+            ec2: aws_sdk_ec2::Client::new(config),
             iam: aws_sdk_iam::Client::new(config),
             lambda: aws_sdk_lambda::Client::new(config),
             sns: aws_sdk_sns::Client::new(config),
