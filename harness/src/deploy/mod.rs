@@ -2,7 +2,8 @@
 //!
 //! Templates are parsed (`template`), SAM templates built and translated by the official
 //! translator (`sam`, `artifacts`), parameters resolved (`parameters`), intrinsic functions
-//! evaluated (`intrinsics`), resources ordered by their dependencies (`graph`) and created by
+//! evaluated (`intrinsics`), the network checked before anything is created (`preflight`),
+//! resources ordered by their dependencies (`graph`) and created by
 //! one provider per resource type (`resources`). `stack` ties these together: create, roll
 //! back, delete in reverse order, outputs and exports.
 
@@ -10,6 +11,7 @@ pub(crate) mod artifacts;
 pub(crate) mod graph;
 pub(crate) mod intrinsics;
 pub(crate) mod parameters;
+pub(crate) mod preflight;
 pub(crate) mod resources;
 pub(crate) mod sam;
 pub(crate) mod stack;

@@ -14,6 +14,7 @@ use super::{
     DeployError, MissingOutput, graph,
     intrinsics::{self, EvalContext, Pseudo, ResourceLookup},
     parameters,
+    preflight::{self, DeclaredSubnet, PreflightLookup},
     resources::{self, Created, ProviderContext},
     sam,
     template::{ResourceSpec, Template},
@@ -126,6 +127,8 @@ struct StackScope<'a> {
     pseudo: &'a Pseudo,
     conditions: &'a BTreeMap<String, bool>,
     exports: &'a Exports,
+    /// The availability zones of the stack's region, as the emulator lists them.
+    zones: &'a [String],
 }
 
 impl StackScope<'_> {
@@ -140,6 +143,23 @@ impl StackScope<'_> {
             created,
             declared: &self.template.resources,
         };
+        self.evaluate_with(&lookup, value, at)
+    }
+
+    /// Evaluates `value` against the given resources.
+    fn evaluate_with(
+        &self,
+        lookup: &dyn ResourceLookup,
+        value: &Value,
+        at: &str,
+    ) -> Result<Value, intrinsics::IntrinsicError> {
+        let zones = |region: &str| {
+            if region == self.pseudo.region && !self.zones.is_empty() {
+                self.zones.to_vec()
+            } else {
+                availability_zones(region)
+            }
+        };
         let exported = |name: &str| {
             self.exports
                 .lock()
@@ -152,9 +172,9 @@ impl StackScope<'_> {
             pseudo: self.pseudo,
             mappings: &self.template.mappings,
             conditions: self.conditions,
-            resources: &lookup,
+            resources: lookup,
             exports: &exported,
-            availability_zones: &availability_zones,
+            availability_zones: &zones,
         };
         intrinsics::evaluate_at(value, &eval, at)
     }
@@ -184,12 +204,79 @@ fn waves(order: &[String], resources: &BTreeMap<String, ResourceSpec>) -> Vec<Ve
     waves
 }
 
-/// Availability zones of a region, named as AWS names them.
+/// Availability zones of a region as AWS names them, for regions the emulator was not asked
+/// about.
 fn availability_zones(region: &str) -> Vec<String> {
     ["a", "b", "c"]
         .iter()
         .map(|z| format!("{region}{z}"))
         .collect()
+}
+
+/// The region's availability zones as the emulator's EC2 lists them (what `Fn::GetAZs`
+/// returns in AWS); empty, with a warning, if it cannot tell.
+async fn region_zones(ctx: &ProviderContext<'_>, region: &str) -> Vec<String> {
+    let described = ctx.clients.ec2.describe_availability_zones().send().await;
+    match described {
+        Ok(zones) => zones
+            .availability_zones()
+            .iter()
+            .filter(|z| z.zone_type().is_none_or(|t| t == "availability-zone"))
+            .filter_map(|z| z.zone_name().map(str::to_owned))
+            .collect(),
+        Err(e) => {
+            tracing::warn!(
+                "vpclab: Fn::GetAZs falls back to {region}a..c: {}",
+                resources::ProviderError::sdk("DescribeAvailabilityZones", e)
+            );
+            Vec::new()
+        }
+    }
+}
+
+/// Checks the template's subnets before anything is created (see [`preflight`]); values that
+/// depend on created resources are left to the providers.
+fn preflight_network(
+    scope: &StackScope<'_>,
+    enabled: &dyn Fn(&ResourceSpec) -> bool,
+) -> Option<preflight::Problem> {
+    let of_type = |wanted: &'static str| {
+        scope
+            .template
+            .resources
+            .iter()
+            .filter(move |(_, spec)| spec.resource_type == wanted && enabled(spec))
+    };
+    let no_blocks = BTreeMap::new();
+    let bare = PreflightLookup {
+        vpc_blocks: &no_blocks,
+    };
+    let property = |lookup: &dyn ResourceLookup, id: &str, spec: &ResourceSpec, key: &str| {
+        let value = spec.properties.get(key)?;
+        let at = format!("Resources.{id}.Properties.{key}");
+        match scope.evaluate_with(lookup, value, &at).ok()? {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    };
+    let vpc_blocks: BTreeMap<String, String> = of_type("AWS::EC2::VPC")
+        .filter_map(|(id, spec)| Some((id.clone(), property(&bare, id, spec, "CidrBlock")?)))
+        .collect();
+    let lookup = PreflightLookup {
+        vpc_blocks: &vpc_blocks,
+    };
+    let subnets: Vec<DeclaredSubnet> = of_type("AWS::EC2::Subnet")
+        .filter_map(|(id, spec)| {
+            Some(DeclaredSubnet {
+                logical_id: id.clone(),
+                vpc: property(&lookup, id, spec, "VpcId")?,
+                cidr: property(&lookup, id, spec, "CidrBlock")?,
+            })
+        })
+        .collect();
+    preflight::check_subnets(&vpc_blocks, &subnets)
+        .into_iter()
+        .next()
 }
 
 /// Creates a stack. On failure, what was created is deleted again and the error names the
@@ -300,13 +387,23 @@ pub(crate) async fn create_stack(
         });
     }
 
+    let zones = region_zones(ctx, region).await;
     let scope = StackScope {
         template: &template,
         parameters: &parameters,
         pseudo: &pseudo,
         conditions: &conditions,
         exports,
+        zones: &zones,
     };
+    if let Some(problem) = preflight_network(&scope, &enabled) {
+        return Err(DeployError::Resource {
+            template: template_name,
+            logical_id: problem.logical_id,
+            resource_type: "AWS::EC2::Subnet".to_owned(),
+            reason: format!("{}; nothing was created", problem.reason),
+        });
+    }
     tracing::debug!(stack = %request.name, "create resources");
     let mut created: BTreeMap<String, Created> = BTreeMap::new();
     let mut created_order: Vec<String> = Vec::new();

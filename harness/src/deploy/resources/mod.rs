@@ -2,7 +2,9 @@
 //! types through the AWS SDK against whatever emulator runs, and returning what CloudFormation
 //! would (`Ref` value and `Fn::GetAtt` attributes).
 
+mod apigateway;
 mod dynamodb;
+pub(crate) mod ec2;
 mod iam;
 mod lambda;
 mod sns;
@@ -21,7 +23,26 @@ use crate::{emulator::shared::RunningEmulator, world::clients::Clients};
 
 /// The resource types the engine can create. Anything else fails the deploy.
 pub(crate) const SUPPORTED_TYPES: &[&str] = &[
+    "AWS::ApiGateway::Deployment",
+    "AWS::ApiGateway::Method",
+    "AWS::ApiGateway::Resource",
+    "AWS::ApiGateway::RestApi",
+    "AWS::ApiGateway::Stage",
     "AWS::DynamoDB::Table",
+    "AWS::EC2::EIP",
+    "AWS::EC2::InternetGateway",
+    "AWS::EC2::NatGateway",
+    "AWS::EC2::Route",
+    "AWS::EC2::RouteTable",
+    "AWS::EC2::SecurityGroup",
+    "AWS::EC2::SecurityGroupEgress",
+    "AWS::EC2::SecurityGroupIngress",
+    "AWS::EC2::Subnet",
+    "AWS::EC2::SubnetRouteTableAssociation",
+    "AWS::EC2::VPC",
+    "AWS::EC2::VPCEndpoint",
+    "AWS::EC2::VPCGatewayAttachment",
+    "AWS::EC2::VPCPeeringConnection",
     "AWS::IAM::Role",
     "AWS::Lambda::EventSourceMapping",
     "AWS::Lambda::Function",
@@ -41,6 +62,8 @@ pub(crate) struct Created {
     pub(crate) physical_id: String,
     /// What `Fn::GetAtt` returns, by attribute name.
     pub(crate) attributes: BTreeMap<String, Value>,
+    /// What the provider needs to delete the resource, invisible to templates.
+    pub(crate) internal: BTreeMap<String, Value>,
 }
 
 impl Created {
@@ -49,12 +72,24 @@ impl Created {
             resource_type: resource_type.to_owned(),
             physical_id: physical_id.into(),
             attributes: BTreeMap::new(),
+            internal: BTreeMap::new(),
         }
     }
 
     fn with(mut self, attribute: &str, value: impl Into<Value>) -> Self {
         self.attributes.insert(attribute.to_owned(), value.into());
         self
+    }
+
+    /// Keeps a value for the delete call, out of reach of `Fn::GetAtt`.
+    fn keep(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.internal.insert(key.to_owned(), value.into());
+        self
+    }
+
+    /// A value kept by [`Created::keep`], as a string.
+    fn kept(&self, key: &str) -> Option<&str> {
+        self.internal.get(key).and_then(Value::as_str)
     }
 }
 
@@ -95,7 +130,27 @@ pub(crate) async fn create(
 ) -> Result<Created, ProviderError> {
     let props = Props(properties);
     match resource_type {
+        "AWS::ApiGateway::Deployment" => apigateway::create_deployment(ctx, props).await,
+        "AWS::ApiGateway::Method" => apigateway::create_method(ctx, logical_id, props).await,
+        "AWS::ApiGateway::Resource" => apigateway::create_resource(ctx, props).await,
+        "AWS::ApiGateway::RestApi" => apigateway::create_rest_api(ctx, logical_id, props).await,
+        "AWS::ApiGateway::Stage" => apigateway::create_stage(ctx, props).await,
         "AWS::DynamoDB::Table" => dynamodb::create_table(ctx, logical_id, props).await,
+        "AWS::EC2::EIP" => ec2::create_eip(ctx, props).await,
+        "AWS::EC2::InternetGateway" => ec2::create_internet_gateway(ctx, props).await,
+        "AWS::EC2::NatGateway" => ec2::create_nat_gateway(ctx, props).await,
+        "AWS::EC2::Route" => ec2::create_route(ctx, logical_id, props).await,
+        "AWS::EC2::RouteTable" => ec2::create_route_table(ctx, props).await,
+        "AWS::EC2::SecurityGroup" => ec2::create_security_group(ctx, logical_id, props).await,
+        "AWS::EC2::SecurityGroupEgress" | "AWS::EC2::SecurityGroupIngress" => {
+            ec2::create_rule(ctx, logical_id, resource_type, props).await
+        }
+        "AWS::EC2::Subnet" => ec2::create_subnet(ctx, logical_id, props).await,
+        "AWS::EC2::SubnetRouteTableAssociation" => ec2::create_association(ctx, props).await,
+        "AWS::EC2::VPC" => ec2::create_vpc(ctx, props).await,
+        "AWS::EC2::VPCEndpoint" => ec2::create_vpc_endpoint(ctx, logical_id, props).await,
+        "AWS::EC2::VPCGatewayAttachment" => ec2::create_gateway_attachment(ctx, props).await,
+        "AWS::EC2::VPCPeeringConnection" => ec2::create_peering(ctx, logical_id, props).await,
         "AWS::IAM::Role" => iam::create_role(ctx, logical_id, props).await,
         "AWS::Lambda::EventSourceMapping" => lambda::create_event_source_mapping(ctx, props).await,
         "AWS::Lambda::Function" => lambda::create_function(ctx, logical_id, props).await,
@@ -118,7 +173,27 @@ pub(crate) async fn delete(
 ) -> Result<(), ProviderError> {
     let id = created.physical_id.as_str();
     match created.resource_type.as_str() {
+        "AWS::ApiGateway::Deployment" => apigateway::delete_deployment(ctx, created).await,
+        "AWS::ApiGateway::Method" => apigateway::delete_method(ctx, created).await,
+        "AWS::ApiGateway::Resource" => apigateway::delete_resource(ctx, created).await,
+        "AWS::ApiGateway::RestApi" => apigateway::delete_rest_api(ctx, id).await,
+        "AWS::ApiGateway::Stage" => apigateway::delete_stage(ctx, created).await,
         "AWS::DynamoDB::Table" => dynamodb::delete_table(ctx, id).await,
+        "AWS::EC2::EIP" => ec2::delete_eip(ctx, created).await,
+        "AWS::EC2::InternetGateway" => ec2::delete_internet_gateway(ctx, id).await,
+        "AWS::EC2::NatGateway" => ec2::delete_nat_gateway(ctx, created).await,
+        "AWS::EC2::Route" => ec2::delete_route(ctx, id).await,
+        "AWS::EC2::RouteTable" => ec2::delete_route_table(ctx, id).await,
+        "AWS::EC2::SecurityGroup" => ec2::delete_security_group(ctx, created).await,
+        "AWS::EC2::SecurityGroupEgress" | "AWS::EC2::SecurityGroupIngress" => {
+            ec2::delete_rule(ctx, created).await
+        }
+        "AWS::EC2::Subnet" => ec2::delete_subnet(ctx, id).await,
+        "AWS::EC2::SubnetRouteTableAssociation" => ec2::delete_association(ctx, id).await,
+        "AWS::EC2::VPC" => ec2::delete_vpc(ctx, id).await,
+        "AWS::EC2::VPCEndpoint" => ec2::delete_vpc_endpoint(ctx, created).await,
+        "AWS::EC2::VPCGatewayAttachment" => ec2::delete_gateway_attachment(ctx, created).await,
+        "AWS::EC2::VPCPeeringConnection" => ec2::delete_peering(ctx, id).await,
         "AWS::IAM::Role" => iam::delete_role(ctx, id).await,
         "AWS::Lambda::EventSourceMapping" => lambda::delete_event_source_mapping(ctx, id).await,
         "AWS::Lambda::Function" => lambda::delete_function(ctx, id).await,

@@ -1,0 +1,473 @@
+//! `AWS::ApiGateway::RestApi`, `Deployment`, `Stage`, `Resource` and `Method`.
+
+use std::collections::HashMap;
+
+use aws_sdk_apigateway::{
+    primitives::Blob,
+    types::{EndpointConfiguration, EndpointType, Op, PatchOperation, PutMode},
+};
+use serde_json::Value;
+
+use super::{Created, Props, ProviderContext, ProviderError, generated_name};
+use crate::deploy::artifacts::ARTIFACT_BUCKET;
+
+/// The OpenAPI document of a `RestApi`: `Body`, or a `BodyS3Location` vpclab stored.
+fn body(ctx: &ProviderContext<'_>, props: Props<'_>) -> Result<Option<Vec<u8>>, ProviderError> {
+    if let Some(body) = props.get("Body") {
+        return Ok(Some(match body {
+            Value::String(text) => text.clone().into_bytes(),
+            other => other.to_string().into_bytes(),
+        }));
+    }
+    let Some(location) = props.get("BodyS3Location") else {
+        return Ok(None);
+    };
+    let location = Props(location);
+    let bucket = location.required_str("Bucket")?;
+    let key = location.required_str("Key")?;
+    if bucket != ARTIFACT_BUCKET {
+        return Err(ProviderError(format!(
+            "BodyS3Location s3://{bucket}/{key}: vpclab reads API definitions it packaged \
+             itself; inline the definition (Body, or DefinitionBody in SAM) instead"
+        )));
+    }
+    ctx.artifacts.get(key).map(Some).ok_or_else(|| {
+        ProviderError(format!(
+            "BodyS3Location s3://{bucket}/{key}: no such packaged artifact"
+        ))
+    })
+}
+
+/// `EndpointConfiguration` as the API wants it.
+fn endpoint_configuration(
+    props: Props<'_>,
+) -> Result<Option<EndpointConfiguration>, ProviderError> {
+    let Some(config) = props.get("EndpointConfiguration") else {
+        return Ok(None);
+    };
+    let config = Props(config);
+    let types = config.strings("Types")?;
+    let endpoints = config.strings("VpcEndpointIds")?;
+    Ok(Some(
+        EndpointConfiguration::builder()
+            .set_types(Some(
+                types
+                    .iter()
+                    .map(|t| EndpointType::from(t.as_str()))
+                    .collect(),
+            ))
+            .set_vpc_endpoint_ids((!endpoints.is_empty()).then_some(endpoints))
+            .build(),
+    ))
+}
+
+/// A patch operation.
+fn patch(op: Op, path: &str, value: &str) -> PatchOperation {
+    PatchOperation::builder()
+        .op(op)
+        .path(path)
+        .value(value)
+        .build()
+}
+
+/// Creates a REST API from its OpenAPI body (as SAM emits it) or empty, with its policy and
+/// endpoint configuration; `Ref` is the API id.
+pub(crate) async fn create_rest_api(
+    ctx: &ProviderContext<'_>,
+    logical_id: &str,
+    props: Props<'_>,
+) -> Result<Created, ProviderError> {
+    let api = &ctx.clients.apigateway;
+    let body = body(ctx, props)?;
+    let title = body
+        .as_deref()
+        .and_then(|b| serde_json::from_slice::<Value>(b).ok())
+        .and_then(|b| {
+            b.pointer("/info/title")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        });
+    let name = props
+        .str("Name")?
+        .map(str::to_owned)
+        .or(title)
+        .unwrap_or_else(|| generated_name(ctx.stack_name, logical_id, 128));
+    let policy = props.json_string("Policy");
+    let endpoints = endpoint_configuration(props)?;
+    let created = api
+        .create_rest_api()
+        .name(&name)
+        .set_description(props.str("Description")?.map(str::to_owned))
+        .set_policy(policy.clone())
+        .set_endpoint_configuration(endpoints.clone())
+        .set_binary_media_types(Some(props.strings("BinaryMediaTypes")?))
+        .set_api_key_source(props.str("ApiKeySourceType")?.map(Into::into))
+        .set_disable_execute_api_endpoint(props.bool("DisableExecuteApiEndpoint")?)
+        .send()
+        .await
+        .map_err(|e| ProviderError::sdk("CreateRestApi", e))?;
+    let id = created.id().unwrap_or_default().to_owned();
+    let finished = async {
+        if let Some(body) = body {
+            let parameters: HashMap<String, String> = props
+                .get("Parameters")
+                .and_then(Value::as_object)
+                .map(|p| {
+                    p.iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().map_or(v.to_string(), str::to_owned)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            api.put_rest_api()
+                .rest_api_id(&id)
+                .mode(PutMode::Overwrite)
+                .fail_on_warnings(props.bool("FailOnWarnings")?.unwrap_or(false))
+                .set_parameters(Some(parameters))
+                .body(Blob::new(body))
+                .send()
+                .await
+                .map_err(|e| ProviderError::sdk("PutRestApi", e))?;
+        }
+        settle(ctx, &id, &name, policy.as_deref(), endpoints.as_ref()).await?;
+        root_resource(ctx, &id).await
+    }
+    .await;
+    match finished {
+        Ok(root) => Ok(Created::new("AWS::ApiGateway::RestApi", id.clone())
+            .with("RestApiId", id)
+            .with("RootResourceId", root)),
+        Err(e) => {
+            if let Err(cleanup) = delete_rest_api(ctx, &id).await {
+                tracing::warn!("vpclab: deleting half-created REST API {id}: {cleanup}");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Makes the stored name, policy and endpoint configuration those of the template: importing
+/// a body may replace the name by the body's title, and the emulator keeps what it imported.
+async fn settle(
+    ctx: &ProviderContext<'_>,
+    id: &str,
+    name: &str,
+    policy: Option<&str>,
+    endpoints: Option<&EndpointConfiguration>,
+) -> Result<(), ProviderError> {
+    let api = &ctx.clients.apigateway;
+    let stored = api
+        .get_rest_api()
+        .rest_api_id(id)
+        .send()
+        .await
+        .map_err(|e| ProviderError::sdk("GetRestApi", e))?;
+    let mut operations = Vec::new();
+    if stored.name() != Some(name) {
+        operations.push(patch(Op::Replace, "/name", name));
+    }
+    if let Some(policy) = policy {
+        let same = stored
+            .policy()
+            .map(|p| p.replace("\\\"", "\""))
+            .and_then(|p| serde_json::from_str::<Value>(&p).ok())
+            == serde_json::from_str::<Value>(policy).ok();
+        if !same {
+            operations.push(patch(Op::Replace, "/policy", policy));
+        }
+    }
+    if let Some(wanted) = endpoints {
+        let current = stored.endpoint_configuration();
+        if let (Some(want), Some(have)) = (
+            wanted.types().first(),
+            current.and_then(|c| c.types().first()),
+        ) && want != have
+        {
+            operations.push(patch(
+                Op::Replace,
+                &format!("/endpointConfiguration/types/{}", have.as_str()),
+                want.as_str(),
+            ));
+        }
+        let have: Vec<&str> = current
+            .map(|c| c.vpc_endpoint_ids().iter().map(String::as_str).collect())
+            .unwrap_or_default();
+        for endpoint in wanted.vpc_endpoint_ids() {
+            if !have.contains(&endpoint.as_str()) {
+                operations.push(patch(
+                    Op::Add,
+                    "/endpointConfiguration/vpcEndpointIds",
+                    endpoint,
+                ));
+            }
+        }
+    }
+    if operations.is_empty() {
+        return Ok(());
+    }
+    api.update_rest_api()
+        .rest_api_id(id)
+        .set_patch_operations(Some(operations))
+        .send()
+        .await
+        .map(drop)
+        .map_err(|e| ProviderError::sdk("UpdateRestApi", e))
+}
+
+/// The id of the API's `/` resource.
+async fn root_resource(ctx: &ProviderContext<'_>, id: &str) -> Result<String, ProviderError> {
+    let resources = ctx
+        .clients
+        .apigateway
+        .get_resources()
+        .rest_api_id(id)
+        .limit(500)
+        .send()
+        .await
+        .map_err(|e| ProviderError::sdk("GetResources", e))?;
+    resources
+        .items()
+        .iter()
+        .find(|r| r.path() == Some("/"))
+        .and_then(|r| r.id())
+        .map(str::to_owned)
+        .ok_or_else(|| ProviderError(format!("REST API {id} has no / resource")))
+}
+
+/// Deletes a REST API.
+pub(crate) async fn delete_rest_api(
+    ctx: &ProviderContext<'_>,
+    id: &str,
+) -> Result<(), ProviderError> {
+    ctx.clients
+        .apigateway
+        .delete_rest_api()
+        .rest_api_id(id)
+        .send()
+        .await
+        .map(drop)
+        .map_err(|e| ProviderError::sdk("DeleteRestApi", e))
+}
+
+/// Creates a deployment (and its stage, if `StageName` is given); `Ref` is the deployment id.
+pub(crate) async fn create_deployment(
+    ctx: &ProviderContext<'_>,
+    props: Props<'_>,
+) -> Result<Created, ProviderError> {
+    let api_id = props.required_str("RestApiId")?;
+    let stage = props.str("StageName")?;
+    let id = ctx
+        .clients
+        .apigateway
+        .create_deployment()
+        .rest_api_id(api_id)
+        .set_stage_name(stage.map(str::to_owned))
+        .set_description(props.str("Description")?.map(str::to_owned))
+        .send()
+        .await
+        .map_err(|e| ProviderError::sdk("CreateDeployment", e))?
+        .id
+        .ok_or_else(|| ProviderError("CreateDeployment returned no id".into()))?;
+    let mut created = Created::new("AWS::ApiGateway::Deployment", id.clone())
+        .with("DeploymentId", id)
+        .keep("RestApiId", api_id);
+    if let Some(stage) = stage {
+        created = created.keep("StageName", stage);
+    }
+    Ok(created)
+}
+
+/// Deletes a deployment, and the stage it created.
+pub(crate) async fn delete_deployment(
+    ctx: &ProviderContext<'_>,
+    created: &Created,
+) -> Result<(), ProviderError> {
+    let api_id = created.kept("RestApiId").unwrap_or_default();
+    if let Some(stage) = created.kept("StageName") {
+        delete_stage_named(ctx, api_id, stage).await?;
+    }
+    ctx.clients
+        .apigateway
+        .delete_deployment()
+        .rest_api_id(api_id)
+        .deployment_id(&created.physical_id)
+        .send()
+        .await
+        .map(drop)
+        .map_err(|e| ProviderError::sdk("DeleteDeployment", e))
+}
+
+/// Creates a stage; `Ref` is the stage name.
+pub(crate) async fn create_stage(
+    ctx: &ProviderContext<'_>,
+    props: Props<'_>,
+) -> Result<Created, ProviderError> {
+    let api_id = props.required_str("RestApiId")?;
+    let stage = props.required_str("StageName")?;
+    let variables: HashMap<String, String> = props
+        .get("Variables")
+        .and_then(Value::as_object)
+        .map(|v| {
+            v.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().map_or(v.to_string(), str::to_owned)))
+                .collect()
+        })
+        .unwrap_or_default();
+    ctx.clients
+        .apigateway
+        .create_stage()
+        .rest_api_id(api_id)
+        .stage_name(stage)
+        .deployment_id(props.required_str("DeploymentId")?)
+        .set_description(props.str("Description")?.map(str::to_owned))
+        .set_variables((!variables.is_empty()).then_some(variables))
+        .set_tracing_enabled(props.bool("TracingEnabled")?)
+        .send()
+        .await
+        .map_err(|e| ProviderError::sdk("CreateStage", e))?;
+    Ok(Created::new("AWS::ApiGateway::Stage", stage).keep("RestApiId", api_id))
+}
+
+async fn delete_stage_named(
+    ctx: &ProviderContext<'_>,
+    api_id: &str,
+    stage: &str,
+) -> Result<(), ProviderError> {
+    ctx.clients
+        .apigateway
+        .delete_stage()
+        .rest_api_id(api_id)
+        .stage_name(stage)
+        .send()
+        .await
+        .map(drop)
+        .map_err(|e| ProviderError::sdk("DeleteStage", e))
+}
+
+/// Deletes a stage.
+pub(crate) async fn delete_stage(
+    ctx: &ProviderContext<'_>,
+    created: &Created,
+) -> Result<(), ProviderError> {
+    let api_id = created.kept("RestApiId").unwrap_or_default();
+    delete_stage_named(ctx, api_id, &created.physical_id).await
+}
+
+/// Creates a resource (a path part); `Ref` is its id.
+pub(crate) async fn create_resource(
+    ctx: &ProviderContext<'_>,
+    props: Props<'_>,
+) -> Result<Created, ProviderError> {
+    let api_id = props.required_str("RestApiId")?;
+    let id = ctx
+        .clients
+        .apigateway
+        .create_resource()
+        .rest_api_id(api_id)
+        .parent_id(props.required_str("ParentId")?)
+        .path_part(props.required_str("PathPart")?)
+        .send()
+        .await
+        .map_err(|e| ProviderError::sdk("CreateResource", e))?
+        .id
+        .ok_or_else(|| ProviderError("CreateResource returned no id".into()))?;
+    Ok(Created::new("AWS::ApiGateway::Resource", id.clone())
+        .with("ResourceId", id)
+        .keep("RestApiId", api_id))
+}
+
+/// Deletes a resource.
+pub(crate) async fn delete_resource(
+    ctx: &ProviderContext<'_>,
+    created: &Created,
+) -> Result<(), ProviderError> {
+    ctx.clients
+        .apigateway
+        .delete_resource()
+        .rest_api_id(created.kept("RestApiId").unwrap_or_default())
+        .resource_id(&created.physical_id)
+        .send()
+        .await
+        .map(drop)
+        .map_err(|e| ProviderError::sdk("DeleteResource", e))
+}
+
+/// Puts a method and its integration; `Ref` is a generated id.
+pub(crate) async fn create_method(
+    ctx: &ProviderContext<'_>,
+    logical_id: &str,
+    props: Props<'_>,
+) -> Result<Created, ProviderError> {
+    let api = &ctx.clients.apigateway;
+    let api_id = props.required_str("RestApiId")?;
+    let resource = props.required_str("ResourceId")?;
+    let method = props.required_str("HttpMethod")?.to_ascii_uppercase();
+    api.put_method()
+        .rest_api_id(api_id)
+        .resource_id(resource)
+        .http_method(&method)
+        .authorization_type(props.str("AuthorizationType")?.unwrap_or("NONE"))
+        .set_authorizer_id(props.str("AuthorizerId")?.map(str::to_owned))
+        .set_api_key_required(props.bool("ApiKeyRequired")?)
+        .send()
+        .await
+        .map_err(|e| ProviderError::sdk("PutMethod", e))?;
+    let kept = Created::new(
+        "AWS::ApiGateway::Method",
+        generated_name(ctx.stack_name, logical_id, 128),
+    )
+    .keep("RestApiId", api_id)
+    .keep("ResourceId", resource)
+    .keep("HttpMethod", method.as_str());
+    if let Some(integration) = props.get("Integration") {
+        let integration = Props(integration);
+        let templates: HashMap<String, String> = integration
+            .get("RequestTemplates")
+            .and_then(Value::as_object)
+            .map(|t| {
+                t.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let put = api
+            .put_integration()
+            .rest_api_id(api_id)
+            .resource_id(resource)
+            .http_method(&method)
+            .r#type(integration.required_str("Type")?.into())
+            .set_integration_http_method(
+                integration.str("IntegrationHttpMethod")?.map(str::to_owned),
+            )
+            .set_uri(integration.str("Uri")?.map(str::to_owned))
+            .set_credentials(integration.str("Credentials")?.map(str::to_owned))
+            .set_passthrough_behavior(integration.str("PassthroughBehavior")?.map(str::to_owned))
+            .set_request_templates((!templates.is_empty()).then_some(templates))
+            .send()
+            .await
+            .map_err(|e| ProviderError::sdk("PutIntegration", e));
+        if let Err(e) = put {
+            if let Err(cleanup) = delete_method(ctx, &kept).await {
+                tracing::warn!("vpclab: deleting half-created method {method}: {cleanup}");
+            }
+            return Err(e);
+        }
+    }
+    Ok(kept)
+}
+
+/// Deletes a method.
+pub(crate) async fn delete_method(
+    ctx: &ProviderContext<'_>,
+    created: &Created,
+) -> Result<(), ProviderError> {
+    ctx.clients
+        .apigateway
+        .delete_method()
+        .rest_api_id(created.kept("RestApiId").unwrap_or_default())
+        .resource_id(created.kept("ResourceId").unwrap_or_default())
+        .http_method(created.kept("HttpMethod").unwrap_or_default())
+        .send()
+        .await
+        .map(drop)
+        .map_err(|e| ProviderError::sdk("DeleteMethod", e))
+}

@@ -1,0 +1,316 @@
+//! `AWS::EC2::VPC`, `AWS::EC2::Subnet`, `AWS::EC2::InternetGateway` and
+//! `AWS::EC2::VPCGatewayAttachment`.
+
+use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType};
+use serde_json::Value;
+
+use super::{
+    super::{Created, Props, ProviderContext, ProviderError},
+    cidr::Ipv4Block,
+    filter, tag_specification,
+};
+
+/// A boolean attribute value for `Modify*Attribute`.
+fn flag(value: bool) -> AttributeBooleanValue {
+    AttributeBooleanValue::builder().value(value).build()
+}
+
+/// Creates a VPC, sets its DNS attributes and reads back its default ACL and security group.
+pub(crate) async fn create_vpc(
+    ctx: &ProviderContext<'_>,
+    props: Props<'_>,
+) -> Result<Created, ProviderError> {
+    let ec2 = &ctx.clients.ec2;
+    let cidr = props.required_str("CidrBlock")?;
+    let vpc = ec2
+        .create_vpc()
+        .cidr_block(cidr)
+        .set_instance_tenancy(props.str("InstanceTenancy")?.map(Into::into))
+        .set_tag_specifications(tag_specification(props, ResourceType::Vpc)?.map(|t| vec![t]))
+        .send()
+        .await
+        .map_err(|e| ProviderError::sdk("CreateVpc", e))?
+        .vpc
+        .ok_or_else(|| ProviderError("CreateVpc returned no Vpc".into()))?;
+    let vpc_id = vpc.vpc_id().unwrap_or_default().to_owned();
+    // One attribute per call, as the API wants.
+    if let Some(enabled) = props.bool("EnableDnsSupport")? {
+        ec2.modify_vpc_attribute()
+            .vpc_id(&vpc_id)
+            .enable_dns_support(flag(enabled))
+            .send()
+            .await
+            .map_err(|e| ProviderError::sdk("ModifyVpcAttribute EnableDnsSupport", e))?;
+    }
+    if let Some(enabled) = props.bool("EnableDnsHostnames")? {
+        ec2.modify_vpc_attribute()
+            .vpc_id(&vpc_id)
+            .enable_dns_hostnames(flag(enabled))
+            .send()
+            .await
+            .map_err(|e| ProviderError::sdk("ModifyVpcAttribute EnableDnsHostnames", e))?;
+    }
+    let associations: Vec<Value> = vpc
+        .cidr_block_association_set()
+        .iter()
+        .filter_map(|a| a.association_id().map(Value::from))
+        .collect();
+    let default_acl = ec2
+        .describe_network_acls()
+        .filters(filter("vpc-id", &vpc_id))
+        .filters(filter("default", "true"))
+        .send()
+        .await
+        .map_err(|e| ProviderError::sdk("DescribeNetworkAcls", e))?
+        .network_acls()
+        .first()
+        .and_then(|a| a.network_acl_id())
+        .unwrap_or_default()
+        .to_owned();
+    let default_group = ec2
+        .describe_security_groups()
+        .filters(filter("vpc-id", &vpc_id))
+        .filters(filter("group-name", "default"))
+        .send()
+        .await
+        .map_err(|e| ProviderError::sdk("DescribeSecurityGroups", e))?
+        .security_groups()
+        .first()
+        .and_then(|g| g.group_id())
+        .unwrap_or_default()
+        .to_owned();
+    Ok(Created::new("AWS::EC2::VPC", vpc_id.clone())
+        .with("CidrBlock", vpc.cidr_block().unwrap_or(cidr))
+        .with("CidrBlockAssociations", associations)
+        .with("DefaultNetworkAcl", default_acl)
+        .with("DefaultSecurityGroup", default_group)
+        .with("Ipv6CidrBlocks", Vec::<Value>::new())
+        .with("VpcId", vpc_id))
+}
+
+/// Deletes a VPC.
+pub(crate) async fn delete_vpc(ctx: &ProviderContext<'_>, id: &str) -> Result<(), ProviderError> {
+    ctx.clients
+        .ec2
+        .delete_vpc()
+        .vpc_id(id)
+        .send()
+        .await
+        .map(drop)
+        .map_err(|e| ProviderError::sdk("DeleteVpc", e))
+}
+
+/// The IPv4 blocks of a VPC, as AWS stores them.
+pub(super) async fn vpc_blocks(
+    ec2: &aws_sdk_ec2::Client,
+    vpc_id: &str,
+) -> Result<Vec<Ipv4Block>, ProviderError> {
+    let described = ec2
+        .describe_vpcs()
+        .vpc_ids(vpc_id)
+        .send()
+        .await
+        .map_err(|e| ProviderError::sdk(&format!("DescribeVpcs {vpc_id}"), e))?;
+    let vpc = described
+        .vpcs()
+        .first()
+        .ok_or_else(|| ProviderError(format!("VPC {vpc_id} does not exist")))?;
+    let mut blocks: Vec<Ipv4Block> = vpc
+        .cidr_block_association_set()
+        .iter()
+        .filter_map(|a| a.cidr_block())
+        .filter_map(Ipv4Block::parse)
+        .collect();
+    if blocks.is_empty() {
+        blocks.extend(vpc.cidr_block().and_then(Ipv4Block::parse));
+    }
+    Ok(blocks)
+}
+
+/// Creates a subnet after checking that its block lies inside its VPC's (the emulator does
+/// not always refuse one that does not).
+pub(crate) async fn create_subnet(
+    ctx: &ProviderContext<'_>,
+    logical_id: &str,
+    props: Props<'_>,
+) -> Result<Created, ProviderError> {
+    let ec2 = &ctx.clients.ec2;
+    let vpc_id = props.required_str("VpcId")?;
+    let cidr = props.required_str("CidrBlock")?;
+    let block = Ipv4Block::parse(cidr).ok_or_else(|| {
+        ProviderError(format!(
+            "property CidrBlock: {cidr:?} is not an IPv4 CIDR block"
+        ))
+    })?;
+    let vpc_blocks = vpc_blocks(ec2, vpc_id).await?;
+    if !vpc_blocks.iter().any(|b| b.contains(&block)) {
+        let listed: Vec<String> = vpc_blocks.iter().map(ToString::to_string).collect();
+        return Err(ProviderError(format!(
+            "subnet {logical_id}: CIDR {cidr} is not inside the CIDR {} of its VPC {vpc_id}",
+            listed.join(", ")
+        )));
+    }
+    let subnet = ec2
+        .create_subnet()
+        .vpc_id(vpc_id)
+        .cidr_block(cidr)
+        .set_availability_zone(props.str("AvailabilityZone")?.map(str::to_owned))
+        .set_availability_zone_id(props.str("AvailabilityZoneId")?.map(str::to_owned))
+        .set_tag_specifications(tag_specification(props, ResourceType::Subnet)?.map(|t| vec![t]))
+        .send()
+        .await
+        .map_err(|e| ProviderError::sdk("CreateSubnet", e))?
+        .subnet
+        .ok_or_else(|| ProviderError("CreateSubnet returned no Subnet".into()))?;
+    let subnet_id = subnet.subnet_id().unwrap_or_default().to_owned();
+    if let Some(public) = props.bool("MapPublicIpOnLaunch")? {
+        ec2.modify_subnet_attribute()
+            .subnet_id(&subnet_id)
+            .map_public_ip_on_launch(flag(public))
+            .send()
+            .await
+            .map_err(|e| ProviderError::sdk("ModifySubnetAttribute MapPublicIpOnLaunch", e))?;
+    }
+    let acl_association = ec2
+        .describe_network_acls()
+        .filters(filter("association.subnet-id", &subnet_id))
+        .send()
+        .await
+        .map_err(|e| ProviderError::sdk("DescribeNetworkAcls", e))?
+        .network_acls()
+        .iter()
+        .flat_map(|acl| acl.associations())
+        .find(|a| a.subnet_id() == Some(subnet_id.as_str()))
+        .and_then(|a| a.network_acl_association_id())
+        .map(str::to_owned);
+    let mut created = Created::new("AWS::EC2::Subnet", subnet_id.clone())
+        .with(
+            "AvailabilityZone",
+            subnet.availability_zone().unwrap_or_default(),
+        )
+        .with(
+            "AvailabilityZoneId",
+            subnet.availability_zone_id().unwrap_or_default(),
+        )
+        .with("CidrBlock", subnet.cidr_block().unwrap_or(cidr))
+        .with("Ipv6CidrBlocks", Vec::<Value>::new())
+        .with("SubnetId", subnet_id)
+        .with("VpcId", vpc_id);
+    if let Some(association) = acl_association {
+        created = created.with("NetworkAclAssociationId", association);
+    }
+    Ok(created)
+}
+
+/// Deletes a subnet.
+pub(crate) async fn delete_subnet(
+    ctx: &ProviderContext<'_>,
+    id: &str,
+) -> Result<(), ProviderError> {
+    ctx.clients
+        .ec2
+        .delete_subnet()
+        .subnet_id(id)
+        .send()
+        .await
+        .map(drop)
+        .map_err(|e| ProviderError::sdk("DeleteSubnet", e))
+}
+
+/// Creates an internet gateway.
+pub(crate) async fn create_internet_gateway(
+    ctx: &ProviderContext<'_>,
+    props: Props<'_>,
+) -> Result<Created, ProviderError> {
+    let id = ctx
+        .clients
+        .ec2
+        .create_internet_gateway()
+        .set_tag_specifications(
+            tag_specification(props, ResourceType::InternetGateway)?.map(|t| vec![t]),
+        )
+        .send()
+        .await
+        .map_err(|e| ProviderError::sdk("CreateInternetGateway", e))?
+        .internet_gateway
+        .and_then(|g| g.internet_gateway_id)
+        .ok_or_else(|| ProviderError("CreateInternetGateway returned no id".into()))?;
+    Ok(Created::new("AWS::EC2::InternetGateway", id.clone()).with("InternetGatewayId", id))
+}
+
+/// Deletes an internet gateway.
+pub(crate) async fn delete_internet_gateway(
+    ctx: &ProviderContext<'_>,
+    id: &str,
+) -> Result<(), ProviderError> {
+    ctx.clients
+        .ec2
+        .delete_internet_gateway()
+        .internet_gateway_id(id)
+        .send()
+        .await
+        .map(drop)
+        .map_err(|e| ProviderError::sdk("DeleteInternetGateway", e))
+}
+
+/// Attaches an internet (or VPN) gateway to a VPC; `Ref` is `IGW|vpc-…` as in CloudFormation.
+pub(crate) async fn create_gateway_attachment(
+    ctx: &ProviderContext<'_>,
+    props: Props<'_>,
+) -> Result<Created, ProviderError> {
+    let ec2 = &ctx.clients.ec2;
+    let vpc_id = props.required_str("VpcId")?;
+    if let Some(igw) = props.str("InternetGatewayId")? {
+        ec2.attach_internet_gateway()
+            .internet_gateway_id(igw)
+            .vpc_id(vpc_id)
+            .send()
+            .await
+            .map_err(|e| ProviderError::sdk("AttachInternetGateway", e))?;
+        return Ok(
+            Created::new("AWS::EC2::VPCGatewayAttachment", format!("IGW|{vpc_id}"))
+                .keep("InternetGatewayId", igw)
+                .keep("VpcId", vpc_id),
+        );
+    }
+    let vgw = props.str("VpnGatewayId")?.ok_or_else(|| {
+        ProviderError("one of the properties InternetGatewayId or VpnGatewayId is required".into())
+    })?;
+    ec2.attach_vpn_gateway()
+        .vpn_gateway_id(vgw)
+        .vpc_id(vpc_id)
+        .send()
+        .await
+        .map_err(|e| ProviderError::sdk("AttachVpnGateway", e))?;
+    Ok(
+        Created::new("AWS::EC2::VPCGatewayAttachment", format!("VGW|{vpc_id}"))
+            .keep("VpnGatewayId", vgw)
+            .keep("VpcId", vpc_id),
+    )
+}
+
+/// Detaches the gateway again.
+pub(crate) async fn delete_gateway_attachment(
+    ctx: &ProviderContext<'_>,
+    created: &Created,
+) -> Result<(), ProviderError> {
+    let ec2 = &ctx.clients.ec2;
+    let vpc_id = created.kept("VpcId").unwrap_or_default();
+    if let Some(igw) = created.kept("InternetGatewayId") {
+        return ec2
+            .detach_internet_gateway()
+            .internet_gateway_id(igw)
+            .vpc_id(vpc_id)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| ProviderError::sdk("DetachInternetGateway", e));
+    }
+    ec2.detach_vpn_gateway()
+        .vpn_gateway_id(created.kept("VpnGatewayId").unwrap_or_default())
+        .vpc_id(vpc_id)
+        .send()
+        .await
+        .map(drop)
+        .map_err(|e| ProviderError::sdk("DetachVpnGateway", e))
+}
