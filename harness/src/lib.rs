@@ -28,6 +28,7 @@
 
 pub(crate) mod deploy;
 pub(crate) mod emulator;
+pub mod fabric;
 pub(crate) mod lambda;
 pub(crate) mod watchdog;
 pub(crate) mod world;
@@ -37,6 +38,7 @@ pub use deploy::{
     stack::{Stack, StackRequest},
 };
 pub use emulator::{Backend, EmulatorError};
+pub use fabric::{Explanation, Fabric, FabricError, Host};
 pub use lambda::LambdaError;
 pub use world::{
     World, WorldBuilder,
@@ -52,6 +54,9 @@ pub enum Error {
     /// A deploy failed.
     #[error(transparent)]
     Deploy(#[from] DeployError),
+    /// The network fabric could not be built.
+    #[error(transparent)]
+    Fabric(#[from] FabricError),
     /// A scenario could not be loaded.
     #[error(transparent)]
     Scenario(#[from] ScenarioError),

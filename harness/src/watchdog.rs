@@ -35,3 +35,29 @@ pub(crate) fn watch_group(group: Pid, folder: Option<&Path>) {
         Err(e) => tracing::warn!("vpclab: no watchdog for process group {group}: {e}"),
     }
 }
+
+/// Deletes the network namespaces named `<prefix>*` (and whatever runs in them) when this
+/// process dies without tearing its fabric down.
+pub(crate) fn watch_namespaces(prefix: &str) {
+    let script = format!(
+        "while kill -0 {owner} 2>/dev/null; do sleep 1; done; \
+         for ns in $(ls /run/netns 2>/dev/null | grep \"^$1-\"); do \
+           for pid in $(ip netns pids \"$ns\" 2>/dev/null); do kill -KILL \"$pid\"; done; \
+           ip netns delete \"$ns\"; rm -rf \"/etc/netns/$ns\"; \
+         done",
+        owner = std::process::id(),
+    );
+    let spawned = Command::new("sh")
+        .args(["-c", &script, "vpclab-fabric-watchdog", prefix])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn();
+    match spawned {
+        Ok(mut child) => {
+            std::thread::spawn(move || child.wait());
+        }
+        Err(e) => tracing::warn!("vpclab: no watchdog for namespaces {prefix}*: {e}"),
+    }
+}

@@ -23,6 +23,8 @@ use tokio::{
     task::JoinHandle,
 };
 
+use crate::fabric::Placement;
+
 use super::{
     LambdaError,
     logs::{LogStore, function_key},
@@ -54,6 +56,20 @@ pub(crate) struct EnvironmentSpec {
     pub(crate) timeout_seconds: u64,
     /// The environment variables LocalStack computed (credentials, names, user variables).
     pub(crate) env: BTreeMap<String, String>,
+    /// The function's VPC configuration, if it has one.
+    #[serde(default)]
+    pub(crate) vpc_config: Option<VpcConfig>,
+}
+
+/// Subnets and security groups of a VPC function.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct VpcConfig {
+    /// Its subnets.
+    #[serde(default)]
+    pub(crate) subnet_ids: Vec<String>,
+    /// Its security groups.
+    #[serde(default)]
+    pub(crate) security_group_ids: Vec<String>,
 }
 
 /// What the plug-in sends to invoke (`POST /environments/{id}/invocations`).
@@ -93,6 +109,7 @@ pub(crate) struct Environment {
     lines: Arc<Mutex<Vec<String>>>,
     logs: LogStore,
     emulator_endpoint: String,
+    placement: Option<Placement>,
 }
 
 #[derive(Debug)]
@@ -107,6 +124,7 @@ impl Environment {
         spec: EnvironmentSpec,
         logs: LogStore,
         emulator_endpoint: String,
+        placement: Option<Placement>,
     ) -> Result<Self, LambdaError> {
         let runtime = spec.runtime.clone().unwrap_or_default();
         if !runtime.starts_with("provided") {
@@ -128,9 +146,15 @@ impl Environment {
             .map_err(|e| LambdaError::io("create the function's TMPDIR", e))?;
         let tmp_dir = tmp.path().to_path_buf();
         let state = RuntimeState::new();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|e| LambdaError::io("bind the Runtime API", e))?;
+        // The Runtime API listens on the loopback of the namespace the function runs in.
+        let listener = match &placement {
+            Some(placement) => crate::fabric::loopback_listener(&placement.netns).map_err(|e| {
+                LambdaError::io("bind the Runtime API", std::io::Error::other(e.to_string()))
+            })?,
+            None => tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .map_err(|e| LambdaError::io("bind the Runtime API", e))?,
+        };
         let runtime_api = listener
             .local_addr()
             .map_err(|e| LambdaError::io("read the Runtime API address", e))?;
@@ -153,6 +177,7 @@ impl Environment {
             lines: Arc::default(),
             logs,
             emulator_endpoint,
+            placement,
         };
         environment.spawn_and_init().await?;
         Ok(environment)
@@ -236,13 +261,22 @@ impl Environment {
     async fn spawn_and_init(&self) -> Result<(), LambdaError> {
         self.state.reset_init();
         let bootstrap = self.code_dir.join("bootstrap");
-        let mut command = Command::new(&bootstrap);
+        let mut command = match &self.placement {
+            // `ip netns exec` also mounts the namespace's resolv.conf over /etc/resolv.conf.
+            Some(placement) => {
+                let mut command = Command::new(crate::fabric::ip_tool());
+                command
+                    .args(["netns", "exec", &placement.netns])
+                    .arg(&bootstrap);
+                command
+            }
+            None => Command::new(&bootstrap),
+        };
         command
             .current_dir(&self.code_dir)
             .env_clear()
             .envs(&self.spec.env)
             .env("AWS_LAMBDA_RUNTIME_API", self.runtime_api.to_string())
-            .env("AWS_ENDPOINT_URL", &self.emulator_endpoint)
             .env("LAMBDA_TASK_ROOT", &self.code_dir)
             .env("PATH", "/usr/local/bin:/usr/bin:/bin")
             .env("LANG", "en_US.UTF-8")
@@ -253,10 +287,26 @@ impl Environment {
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
-        for inherited in ["SSL_CERT_FILE", "SSL_CERT_DIR", "RUST_LOG"] {
-            if let Some(value) = std::env::var_os(inherited) {
-                command.env(inherited, value);
+        match &self.placement {
+            // In the fabric the function reaches the services by their real names, through
+            // its network path, and trusts the fabric's CA the standard way.
+            Some(placement) => {
+                command.env("SSL_CERT_FILE", &placement.ca_bundle);
+                for emulator_specific in ["AWS_ENDPOINT_URL", "LOCALSTACK_HOSTNAME", "EDGE_PORT"] {
+                    command.env_remove(emulator_specific);
+                }
             }
+            None => {
+                command.env("AWS_ENDPOINT_URL", &self.emulator_endpoint);
+                for inherited in ["SSL_CERT_FILE", "SSL_CERT_DIR"] {
+                    if let Some(value) = std::env::var_os(inherited) {
+                        command.env(inherited, value);
+                    }
+                }
+            }
+        }
+        if let Some(value) = std::env::var_os("RUST_LOG") {
+            command.env("RUST_LOG", value);
         }
         let mut child = command.spawn().map_err(|e| LambdaError::Spawn {
             function: self.spec.function_name.clone(),
@@ -494,6 +544,7 @@ while True:
             runtime: Some("provided.al2023".into()),
             timeout_seconds,
             env: vars,
+            vpc_config: None,
         }
     }
 
@@ -526,6 +577,7 @@ while True:
             spec(dir.path(), timeout, env),
             LogStore::default(),
             "http://127.0.0.1:4566".into(),
+            None,
         )
         .await
         .unwrap_or_else(|e| panic!("{e}"))
@@ -627,6 +679,7 @@ while True:
             spec(dir.path(), 5, &[("FAIL_INIT", "1")]),
             LogStore::default(),
             "http://127.0.0.1:4566".into(),
+            None,
         )
         .await
         .expect_err("init fails");
@@ -640,7 +693,7 @@ while True:
         let dir = code_dir();
         let mut spec = spec(dir.path(), 5, &[]);
         spec.runtime = Some("python3.12".into());
-        let error = Environment::start(spec, LogStore::default(), String::new())
+        let error = Environment::start(spec, LogStore::default(), String::new(), None)
             .await
             .expect_err("python3.12 is not a custom runtime");
         assert!(error.to_string().contains("provided.al2023"), "{error}");

@@ -17,6 +17,8 @@ use axum::{
 use serde::Deserialize;
 use tokio::sync::oneshot;
 
+use crate::fabric::Fabric;
+
 use super::{
     LambdaError,
     environment::{Environment, EnvironmentSpec, InvokeRequest},
@@ -32,6 +34,8 @@ struct Shared {
     prepared: Mutex<BTreeSet<String>>,
     logs: LogStore,
     emulator_endpoint: RwLock<String>,
+    /// Each world's fabric, by account: where that account's functions run.
+    fabrics: Mutex<BTreeMap<String, Arc<Fabric>>>,
 }
 
 /// The running service; it stops, with every environment it runs, on drop.
@@ -148,8 +152,22 @@ impl ExecutorService {
             .any(|arn| arn.starts_with(function_arn_prefix))
     }
 
-    /// Kills every environment of an account (a world ending).
+    /// Runs the functions of `account` in `fabric`'s namespaces from now on.
+    pub(crate) fn place_account(&self, account: &str, fabric: Arc<Fabric>) {
+        self.shared
+            .fabrics
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(account.to_owned(), fabric);
+    }
+
+    /// Kills every environment of an account (a world ending) and forgets its fabric.
     pub(crate) fn stop_account(&self, account: &str) {
+        self.shared
+            .fabrics
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(account);
         let mut environments = self
             .shared
             .environments
@@ -250,7 +268,35 @@ async fn start_environment(
         .read()
         .unwrap_or_else(|e| e.into_inner())
         .clone();
-    match Environment::start(spec, shared.logs.clone(), endpoint).await {
+    let fabric = shared
+        .fabrics
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&spec.account)
+        .cloned();
+    let placement = match fabric {
+        Some(fabric) => {
+            let (subnets, groups) = spec
+                .vpc_config
+                .as_ref()
+                .map(|v| (v.subnet_ids.clone(), v.security_group_ids.clone()))
+                .unwrap_or_default();
+            match fabric
+                .place_function(&spec.function_name, &subnets, &groups)
+                .await
+            {
+                Ok(placement) => Some(placement),
+                Err(e) => {
+                    return failure(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        format!("placing {} in the network fabric: {e}", spec.function_name),
+                    );
+                }
+            }
+        }
+        None => None,
+    };
+    match Environment::start(spec, shared.logs.clone(), endpoint, placement).await {
         Ok(environment) => {
             shared
                 .environments

@@ -24,6 +24,7 @@ use crate::{
         stack::{self, Exports, Stack, StackRequest},
     },
     emulator::{self, Backend, Choice, shared::RunningEmulator},
+    fabric::Fabric,
     lambda::logs::function_key,
     world::{clients::Clients, scenario::Scenario},
 };
@@ -79,9 +80,22 @@ impl WorldBuilder {
         let emulator = emulator::shared::acquire(choice).await?;
         let account_id = next_account_id();
         let sdk_config = clients::sdk_config(emulator.endpoint(), &account_id, &self.region);
+        let clients = Clients::new(&sdk_config);
+        let emulator_address = emulator_socket(emulator.endpoint())?;
+        let fabric = Fabric::start(
+            &format!("vl{account_id}"),
+            &self.region,
+            clients.ec2.clone(),
+            emulator_address,
+        )
+        .await?;
+        emulator
+            .executor()
+            .place_account(&account_id, fabric.clone());
         Ok(World {
             inner: Some(Inner {
-                clients: Clients::new(&sdk_config),
+                clients,
+                fabric,
                 sdk_config,
                 account_id,
                 region: self.region,
@@ -112,10 +126,27 @@ struct Inner {
     sdk_config: SdkConfig,
     clients: Clients,
     emulator: Arc<RunningEmulator>,
+    fabric: Arc<Fabric>,
     artifacts: ArtifactStore,
     exports: Exports,
     stacks: Vec<Stack>,
     keep: bool,
+}
+
+/// The emulator's socket address, from its endpoint URL (`http://127.0.0.1:4566`).
+fn emulator_socket(endpoint: &str) -> Result<std::net::SocketAddr, Error> {
+    let authority = endpoint
+        .split_once("://")
+        .map_or(endpoint, |(_, rest)| rest)
+        .trim_end_matches('/');
+    std::net::ToSocketAddrs::to_socket_addrs(authority)
+        .ok()
+        .and_then(|mut addresses| addresses.find(std::net::SocketAddr::is_ipv4))
+        .ok_or_else(|| {
+            Error::Fabric(crate::fabric::FabricError::Topology(format!(
+                "the emulator endpoint {endpoint} is not an address the fabric can reach"
+            )))
+        })
 }
 
 /// A 12-digit account id unique to this process and world.
@@ -190,6 +221,8 @@ impl World {
         )
         .await?;
         inner.stacks.push(stack);
+        let took = inner.fabric.sync().await?;
+        tracing::debug!("vpclab: fabric realised the topology in {took:?}");
         Ok(inner.stacks.last().expect("just pushed"))
     }
 
@@ -266,6 +299,11 @@ impl World {
         )
     }
 
+    /// The world's network fabric: its hosts, topology, and path explanations.
+    pub fn fabric(&self) -> &Fabric {
+        &self.inner().fabric
+    }
+
     /// How many Lambda environments (bootstrap processes) of all worlds run now.
     pub fn running_function_environments(&self) -> usize {
         self.inner().emulator.executor().environment_count()
@@ -298,7 +336,10 @@ async fn teardown(inner: Inner) -> Result<(), Error> {
         return Ok(());
     }
     let mut errors = Vec::new();
+    // Functions stop first: their ENIs go before the subnets that hold them.
+    inner.emulator.executor().stop_account(&inner.account_id);
     if inner.emulator.is_running() {
+        errors.extend(inner.fabric.delete_interfaces().await);
         let ctx = ProviderContext {
             clients: &inner.clients,
             emulator: &inner.emulator,
@@ -309,7 +350,8 @@ async fn teardown(inner: Inner) -> Result<(), Error> {
             errors.extend(stack::delete_stack(&ctx, stack, &inner.exports).await);
         }
     }
-    inner.emulator.executor().stop_account(&inner.account_id);
+    errors.extend(inner.fabric.teardown());
+    drop(inner.fabric);
     drop(inner.emulator);
     if errors.is_empty() {
         Ok(())

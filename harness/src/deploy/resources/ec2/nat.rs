@@ -21,24 +21,63 @@ pub(crate) async fn create_eip(
         Some("standard") => DomainType::Standard,
         _ => DomainType::Vpc,
     };
-    let allocated = ctx
-        .clients
-        .ec2
-        .allocate_address()
-        .domain(domain)
-        .set_tag_specifications(tag_specification(props, ResourceType::ElasticIp)?.map(|t| vec![t]))
-        .send()
-        .await
-        .map_err(|e| ProviderError::sdk("AllocateAddress", e))?;
-    let ip = allocated
-        .public_ip()
-        .ok_or_else(|| ProviderError("AllocateAddress returned no PublicIp".into()))?
-        .to_owned();
+    // The emulator draws addresses at random, loopback and private ranges included; AWS only
+    // hands out public ones, and the fabric routes Elastic IPs on its internet: draw again.
+    let mut attempts = 0;
+    let (allocated, ip) = loop {
+        attempts += 1;
+        let allocated = ctx
+            .clients
+            .ec2
+            .allocate_address()
+            .domain(domain.clone())
+            .set_tag_specifications(
+                tag_specification(props, ResourceType::ElasticIp)?.map(|t| vec![t]),
+            )
+            .send()
+            .await
+            .map_err(|e| ProviderError::sdk("AllocateAddress", e))?;
+        let ip = allocated
+            .public_ip()
+            .ok_or_else(|| ProviderError("AllocateAddress returned no PublicIp".into()))?
+            .to_owned();
+        if is_public(&ip) || attempts >= 20 {
+            break (allocated, ip);
+        }
+        let mut release = ctx.clients.ec2.release_address();
+        release = match allocated.allocation_id() {
+            Some(id) => release.allocation_id(id),
+            None => release.public_ip(&ip),
+        };
+        release
+            .send()
+            .await
+            .map_err(|e| ProviderError::sdk("ReleaseAddress", e))?;
+    };
     let allocation = allocated.allocation_id().unwrap_or_default().to_owned();
     Ok(Created::new("AWS::EC2::EIP", ip.clone())
         .with("AllocationId", allocation.clone())
         .with("PublicIp", ip)
         .keep("AllocationId", allocation))
+}
+
+/// Whether an address could be an AWS public address: not loopback, private, link-local,
+/// shared (100.64.0.0/10), documentation, multicast or reserved.
+fn is_public(ip: &str) -> bool {
+    let Ok(ip) = ip.parse::<std::net::Ipv4Addr>() else {
+        return false;
+    };
+    let [a, b, ..] = ip.octets();
+    !(ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local()
+        || ip.is_documentation()
+        || ip.is_multicast()
+        || ip.is_broadcast()
+        || ip.is_unspecified()
+        || a == 0
+        || a >= 240
+        || (a == 100 && (64..128).contains(&b)))
 }
 
 /// Releases an Elastic IP by its allocation id.

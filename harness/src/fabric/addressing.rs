@@ -1,0 +1,104 @@
+//! The fabric's address plan. Every address here lives only inside the fabric's namespaces.
+//!
+//! - Public side (documentation ranges, never routed on a real network): `ifconfig.me`,
+//!   the AWS service endpoints, the AWS-managed Lambda egress addresses, the public resolver.
+//! - Transit links between namespaces: /30s from the shared address space 100.64.0.0/10.
+//! - VPC addresses are the ones EC2 assigned (subnet CIDRs, ENI addresses, Elastic IPs).
+
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+
+/// `ifconfig.me` on the fabric's internet.
+pub const IFCONFIG_ME: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 80);
+/// The public address of every AWS service endpoint except DynamoDB.
+pub const AWS_SERVICES: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
+/// The public address of the DynamoDB endpoint; its gateway endpoint's prefix list is this /32.
+pub const DYNAMODB: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 20);
+/// The resolver that functions outside any VPC use.
+pub const PUBLIC_RESOLVER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 53);
+
+/// The address AWS's pool gives functions outside any VPC in `region`: stable per region,
+/// never an Elastic IP (192.0.2.100 to 192.0.2.199).
+pub fn aws_lambda_egress(region: &str) -> Ipv4Addr {
+    let hash = region.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    Ipv4Addr::new(192, 0, 2, 100 + (hash % 100) as u8)
+}
+
+/// The service address for an endpoint host name or service name (`dynamodb` vs the rest).
+pub(crate) fn service_address(service: &str) -> Ipv4Addr {
+    if service == "dynamodb" || service.starts_with("dynamodb.") {
+        DYNAMODB
+    } else {
+        AWS_SERVICES
+    }
+}
+
+/// The subnet's router (`.1`), as in AWS.
+pub(crate) fn subnet_router(subnet: Ipv4Net) -> Ipv4Addr {
+    nth(subnet, 1)
+}
+
+/// The VPC's resolver (base + 2), as in AWS.
+pub(crate) fn vpc_resolver(vpc: Ipv4Net) -> Ipv4Addr {
+    nth(vpc, 2)
+}
+
+fn nth(net: Ipv4Net, n: u32) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(net.network()) + n)
+}
+
+/// Hands out /30 transit links: `(near, far)` addresses.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct LinkAllocator {
+    next: u32,
+}
+
+impl LinkAllocator {
+    /// The next unused /30 of 100.64.0.0/10.
+    pub(crate) fn next(&mut self) -> (Ipv4Addr, Ipv4Addr) {
+        let base = u32::from(Ipv4Addr::new(100, 64, 0, 0)) + self.next * 4;
+        self.next += 1;
+        (Ipv4Addr::from(base + 1), Ipv4Addr::from(base + 2))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aws_addresses_follow_the_subnet_rules() {
+        let subnet: Ipv4Net = "10.0.2.0/24".parse().unwrap();
+        assert_eq!(subnet_router(subnet), Ipv4Addr::new(10, 0, 2, 1));
+        let vpc: Ipv4Net = "10.0.0.0/16".parse().unwrap();
+        assert_eq!(vpc_resolver(vpc), Ipv4Addr::new(10, 0, 0, 2));
+    }
+
+    #[test]
+    fn lambda_egress_is_stable_per_region_and_public() {
+        assert_eq!(
+            aws_lambda_egress("us-east-1"),
+            aws_lambda_egress("us-east-1")
+        );
+        assert_ne!(
+            aws_lambda_egress("us-east-1"),
+            aws_lambda_egress("eu-west-1")
+        );
+        assert_eq!(aws_lambda_egress("us-east-1").octets()[..3], [192, 0, 2]);
+    }
+
+    #[test]
+    fn links_do_not_overlap() {
+        let mut links = LinkAllocator::default();
+        let (a, b) = links.next();
+        let (c, _) = links.next();
+        assert_eq!(
+            (a, b),
+            (Ipv4Addr::new(100, 64, 0, 1), Ipv4Addr::new(100, 64, 0, 2))
+        );
+        assert_eq!(c, Ipv4Addr::new(100, 64, 0, 5));
+    }
+}

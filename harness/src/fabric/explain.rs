@@ -1,0 +1,299 @@
+//! Why a path is open or blocked, hop by hop, as VPC Reachability Analyzer reports it: the
+//! security group that has no rule, the route table that has no route, the host without a
+//! public address at the internet gateway.
+
+use std::{fmt, net::Ipv4Addr};
+
+use super::{
+    Host, addressing,
+    model::{RouteTarget, Topology},
+    security_group::allows,
+};
+
+/// The verdict on one path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Explanation {
+    /// Whether packets get through.
+    pub reachable: bool,
+    /// The hops, in order, each saying what let the packet through.
+    pub hops: Vec<String>,
+    /// Where and why the packet is dropped, when it is.
+    pub blocked_at: Option<String>,
+}
+
+impl fmt::Display for Explanation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, hop) in self.hops.iter().enumerate() {
+            writeln!(f, "{}. {hop}", i + 1)?;
+        }
+        match &self.blocked_at {
+            Some(blocked) => write!(f, "BLOCKED: {blocked}"),
+            None => write!(f, "REACHABLE"),
+        }
+    }
+}
+
+struct Walk {
+    hops: Vec<String>,
+}
+
+impl Walk {
+    fn hop(&mut self, text: String) {
+        self.hops.push(text);
+    }
+
+    fn blocked(self, reason: String) -> Explanation {
+        Explanation {
+            reachable: false,
+            hops: self.hops,
+            blocked_at: Some(reason),
+        }
+    }
+
+    fn reached(self) -> Explanation {
+        Explanation {
+            reachable: true,
+            hops: self.hops,
+            blocked_at: None,
+        }
+    }
+}
+
+/// Explains TCP traffic from `source` (`None`: the AWS-managed Lambda network) to `address`.
+pub(crate) fn explain(
+    topology: &Topology,
+    hosts: &[Host],
+    source: Option<&Host>,
+    destination: &str,
+    address: Ipv4Addr,
+    port: u16,
+) -> Explanation {
+    let mut walk = Walk { hops: Vec::new() };
+    walk.hop(format!(
+        "destination {destination} is {address}, TCP port {port}"
+    ));
+    let Some(source) = source else {
+        walk.hop("source: a function outside any VPC, in the AWS-managed network".into());
+        if hosts
+            .iter()
+            .any(|h| h.address == address && h.public_address.is_none())
+        {
+            return walk.blocked(format!(
+                "{address} is a private VPC address: functions outside a VPC have no path into it"
+            ));
+        }
+        walk.hop("out through AWS's NAT to the internet".into());
+        return walk.reached();
+    };
+    walk.hop(format!(
+        "source: {} ({}) in {} of {}, groups {}",
+        source.eni_id,
+        source.address,
+        source.subnet_id,
+        source.vpc_id,
+        source.group_ids.join(", ")
+    ));
+    if !source.group_ids.is_empty() {
+        let allowed = source.group_ids.iter().any(|id| {
+            topology.security_group(id).is_some_and(|g| {
+                g.egress.iter().any(|rule| {
+                    let target_groups: Vec<String> = hosts
+                        .iter()
+                        .find(|h| h.address == address)
+                        .map(|h| h.group_ids.clone())
+                        .unwrap_or_default();
+                    allows(rule, address, &target_groups, "tcp", port)
+                })
+            })
+        });
+        if !allowed {
+            return walk.blocked(format!(
+                "security group(s) {} of {} ({}) have no outbound rule allowing TCP {port} to {address}",
+                source.group_ids.join(", "),
+                source.eni_id,
+                source.address
+            ));
+        }
+        walk.hop(format!(
+            "security group(s) {} allow outbound TCP {port} to {address}",
+            source.group_ids.join(", ")
+        ));
+    }
+    route_from(topology, hosts, &mut walk, source, source, address, port, 0)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn route_from(
+    topology: &Topology,
+    hosts: &[Host],
+    walk: &mut Walk,
+    origin: &Host,
+    at: &Host,
+    address: Ipv4Addr,
+    port: u16,
+    depth: usize,
+) -> Explanation {
+    let take = |walk: &mut Walk| Walk {
+        hops: std::mem::take(&mut walk.hops),
+    };
+    let Some(subnet) = topology.subnet(&at.subnet_id) else {
+        return take(walk).blocked(format!("subnet {} is not in the topology", at.subnet_id));
+    };
+    let Some(table) = topology.route_table_of(subnet) else {
+        return take(walk).blocked(format!(
+            "subnet {} has no route table (no association and no main table)",
+            subnet.id
+        ));
+    };
+    let endpoint_route = topology.endpoints.iter().find(|e| {
+        e.route_table_ids.contains(&table.id)
+            && addressing::service_address(e.service()) == address
+            && e.kind == super::model::EndpointKind::Gateway
+    });
+    if let Some(endpoint) = endpoint_route {
+        walk.hop(format!(
+            "route table {} sends {address} (prefix list of {}) to gateway endpoint {}",
+            table.id,
+            endpoint.service(),
+            endpoint.id
+        ));
+        return take(walk).reached();
+    }
+    let best = table
+        .routes
+        .iter()
+        .filter(|r| r.destination.contains(&address))
+        .max_by_key(|r| r.destination.prefix_len());
+    let Some(route) = best else {
+        return take(walk).blocked(format!(
+            "route table {} of subnet {} has no route to {address}: packets are dropped",
+            table.id, subnet.id
+        ));
+    };
+    walk.hop(format!(
+        "route table {} of subnet {}: {} -> {}",
+        table.id,
+        subnet.id,
+        route.destination,
+        target_name(&route.target)
+    ));
+    match &route.target {
+        RouteTarget::Local => {
+            let Some(target) = hosts.iter().find(|h| h.address == address) else {
+                return take(walk).blocked(format!(
+                    "no network interface has {address} in {}",
+                    at.vpc_id
+                ));
+            };
+            inbound(topology, take(walk), origin, target, port)
+        }
+        RouteTarget::InternetGateway(igw) => {
+            let Some(public) = at.public_address else {
+                return take(walk).blocked(format!(
+                    "{} ({}) has no public address: internet gateway {igw} drops its traffic",
+                    at.eni_id, at.address
+                ));
+            };
+            walk.hop(format!(
+                "internet gateway {igw} translates {} to {public}",
+                at.address
+            ));
+            take(walk).reached()
+        }
+        RouteTarget::NatGateway(nat) => {
+            let Some(nat_host) = hosts
+                .iter()
+                .find(|h| h.role == format!("NAT gateway {nat}"))
+            else {
+                return take(walk).blocked(format!("NAT gateway {nat} is not available"));
+            };
+            if depth > 3 {
+                return take(walk).blocked("routing loop".into());
+            }
+            walk.hop(format!(
+                "NAT gateway {nat} ({}) translates the source to {}",
+                nat_host.address, nat_host.address
+            ));
+            route_from(
+                topology,
+                hosts,
+                walk,
+                origin,
+                nat_host,
+                address,
+                port,
+                depth + 1,
+            )
+        }
+        RouteTarget::Peering(pcx) => {
+            walk.hop(format!("peering connection {pcx}"));
+            match hosts
+                .iter()
+                .find(|h| h.address == address && h.vpc_id != at.vpc_id)
+            {
+                Some(target) => inbound(topology, take(walk), origin, target, port),
+                None => {
+                    take(walk).blocked(format!("no network interface has {address} across {pcx}"))
+                }
+            }
+        }
+        RouteTarget::NetworkInterface(eni) => {
+            take(walk).blocked(format!("routes through {eni} are not realised by vpclab"))
+        }
+        RouteTarget::Other(other) => take(walk).blocked(format!(
+            "target {other} is not realised by vpclab: packets are dropped"
+        )),
+    }
+}
+
+fn inbound(
+    topology: &Topology,
+    mut walk: Walk,
+    origin: &Host,
+    target: &Host,
+    port: u16,
+) -> Explanation {
+    walk.hop(format!(
+        "delivered to {} ({}), {}",
+        target.eni_id, target.address, target.role
+    ));
+    if target.group_ids.is_empty() {
+        return walk.reached();
+    }
+    let allowed = target.group_ids.iter().any(|id| {
+        topology.security_group(id).is_some_and(|g| {
+            g.ingress
+                .iter()
+                .any(|rule| allows(rule, origin.address, &origin.group_ids, "tcp", port))
+        })
+    });
+    if allowed {
+        walk.hop(format!(
+            "security group(s) {} allow inbound TCP {port} from {}",
+            target.group_ids.join(", "),
+            origin.address
+        ));
+        walk.reached()
+    } else {
+        walk.blocked(format!(
+            "security group(s) {} of {} ({}) have no inbound rule allowing TCP {port} from {} \
+             (groups {})",
+            target.group_ids.join(", "),
+            target.eni_id,
+            target.address,
+            origin.address,
+            origin.group_ids.join(", ")
+        ))
+    }
+}
+
+fn target_name(target: &RouteTarget) -> String {
+    match target {
+        RouteTarget::Local => "local".into(),
+        RouteTarget::InternetGateway(id)
+        | RouteTarget::NatGateway(id)
+        | RouteTarget::Peering(id)
+        | RouteTarget::NetworkInterface(id)
+        | RouteTarget::Other(id) => id.clone(),
+    }
+}

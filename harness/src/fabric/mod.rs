@@ -1,0 +1,642 @@
+//! The network fabric: Linux network namespaces that make the deployed VPC topology behave.
+//!
+//! After a deploy the fabric reads the topology back from EC2 ([`Topology`]) and realises it:
+//! a router namespace per VPC whose policy-routing tables are the VPC's route tables, an ENI
+//! namespace per network interface (NAT gateways, interface endpoints, Lambda ENIs, probe
+//! hosts) with its security groups as nftables rules, internet gateways that translate
+//! between private and public addresses, and a sealed internet holding `ifconfig.me`, the AWS
+//! service endpoints (passed to the emulator) and the AWS-managed network where functions
+//! outside any VPC run. Nothing is routed to the machine's own network.
+
+pub mod addressing;
+mod dns;
+mod explain;
+mod internet;
+pub mod model;
+mod netns;
+mod plan;
+mod security_group;
+mod services;
+mod tls;
+mod vpc;
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    net::{Ipv4Addr, SocketAddr},
+    path::PathBuf,
+    sync::{Arc, Mutex, RwLock},
+    time::Instant,
+};
+
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+
+pub use explain::Explanation;
+pub use model::Topology;
+
+use self::{dns::Zones, plan::Plan, tls::FabricCa, vpc::RealisedVpc};
+
+/// Errors of the fabric; each names what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum FabricError {
+    /// A tool the fabric drives is missing.
+    #[error(
+        "the network fabric needs {tool}: {reason}; install it (apt-get install iproute2 nftables procps)"
+    )]
+    Tool {
+        /// The tool and where it comes from.
+        tool: &'static str,
+        /// Why it could not run.
+        reason: String,
+    },
+    /// Not allowed to create network namespaces.
+    #[error(
+        "the network fabric cannot create network namespaces: {0}. Run the tests as root (or with \
+         CAP_NET_ADMIN and CAP_SYS_ADMIN, e.g. `sudo -E cargo test`); rootless user namespaces are \
+         not supported yet"
+    )]
+    Privileges(String),
+    /// A command failed.
+    #[error("{what} failed: {stderr}\n--- its input ---\n{input}")]
+    Command {
+        /// The command.
+        what: String,
+        /// Its error output.
+        stderr: String,
+        /// What it was given.
+        input: String,
+    },
+    /// A socket could not be placed in a namespace.
+    #[error("cannot use network namespace {netns}: {reason}")]
+    Enter {
+        /// The namespace.
+        netns: String,
+        /// Why.
+        reason: String,
+    },
+    /// Reading the topology from EC2 failed.
+    #[error("reading the topology from EC2 failed: {call}: {reason}")]
+    Describe {
+        /// The EC2 call.
+        call: &'static str,
+        /// The error.
+        reason: String,
+    },
+    /// The topology cannot be realised as described.
+    #[error("{0}")]
+    Topology(String),
+    /// The fabric's certificate authority failed.
+    #[error("the fabric's certificate authority: {0}")]
+    Tls(String),
+}
+
+/// Where a function's process runs: its namespace and how it reaches the world.
+#[derive(Debug, Clone)]
+pub struct Placement {
+    /// The network namespace (run the process with `ip netns exec <netns>`).
+    pub netns: String,
+    /// The function's address inside it.
+    pub address: Ipv4Addr,
+    /// The CA bundle functions trust (`SSL_CERT_FILE`).
+    pub ca_bundle: PathBuf,
+    /// Human-readable: "subnet-... (10.0.2.0/24) as eni-... 10.0.2.9" or "AWS-managed network".
+    pub description: String,
+}
+
+/// A host on an ENI: a probe placed in a subnet, a function's ENI, a NAT gateway, an endpoint.
+#[derive(Debug, Clone)]
+pub struct Host {
+    /// Its network namespace.
+    pub netns: String,
+    /// The ENI as EC2 knows it.
+    pub eni_id: String,
+    /// Its VPC.
+    pub vpc_id: String,
+    /// Its subnet.
+    pub subnet_id: String,
+    /// Its private address.
+    pub address: Ipv4Addr,
+    /// Its public address (NAT gateways' Elastic IPs).
+    pub public_address: Option<Ipv4Addr>,
+    /// Its security groups (none for NAT gateways).
+    pub group_ids: Vec<String>,
+    /// What it is.
+    pub role: String,
+}
+
+#[derive(Debug, Default, Clone)]
+struct State {
+    topology: Topology,
+    vpcs: HashMap<String, RealisedVpc>,
+    hosts: Vec<Host>,
+    links: addressing::LinkAllocator,
+    next_index: u32,
+    peerings: Vec<String>,
+    /// Lambda ENIs by (subnet, sorted groups): one per combination, as AWS's Hyperplane ENIs.
+    function_enis: HashMap<(String, Vec<String>), usize>,
+    /// Where each function runs, by function name.
+    functions: HashMap<String, Placement>,
+    /// ENIs the fabric created in EC2 (functions' and hosts'), deleted at teardown.
+    created_interfaces: Vec<String>,
+}
+
+impl State {
+    fn next(&mut self) -> u32 {
+        self.next_index += 1;
+        self.next_index
+    }
+}
+
+/// One world's fabric. Dropping it deletes every namespace it made and stops its services.
+pub struct Fabric {
+    prefix: String,
+    region: String,
+    ec2: aws_sdk_ec2::Client,
+    emulator: SocketAddr,
+    _dir: tempfile::TempDir,
+    ca: Arc<FabricCa>,
+    tls: TlsAcceptor,
+    zones: Arc<RwLock<Zones>>,
+    state: tokio::sync::Mutex<State>,
+    namespaces: Mutex<Vec<String>>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Fabric {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fabric")
+            .field("prefix", &self.prefix)
+            .field("region", &self.region)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Fabric {
+    /// Builds the sealed internet and the AWS-managed Lambda network of `region`, with the
+    /// service endpoints passing to the emulator at `emulator`.
+    pub(crate) async fn start(
+        prefix: &str,
+        region: &str,
+        ec2: aws_sdk_ec2::Client,
+        emulator: SocketAddr,
+    ) -> Result<Arc<Self>, FabricError> {
+        preflight()?;
+        let dir = tempfile::Builder::new()
+            .prefix("vpclab-fabric-")
+            .tempdir()
+            .map_err(|e| FabricError::Tls(format!("create a folder for the CA: {e}")))?;
+        let ca = FabricCa::create(dir.path())?;
+        let tls = TlsAcceptor::from(ca.server_config());
+        let fabric = Arc::new(Self {
+            prefix: prefix.to_owned(),
+            region: region.to_owned(),
+            ec2,
+            emulator,
+            _dir: dir,
+            ca,
+            tls,
+            zones: Arc::default(),
+            state: tokio::sync::Mutex::default(),
+            namespaces: Mutex::default(),
+            tasks: Mutex::default(),
+        });
+        crate::watchdog::watch_namespaces(&fabric.prefix);
+        let mut plan = Plan::default();
+        let mut state = fabric.state.lock().await;
+        internet::plan(&mut plan, &mut state, &fabric.prefix, region);
+        fabric.apply(plan).await?;
+        let tasks = internet::start_services(&fabric)?;
+        fabric.keep(tasks);
+        drop(state);
+        Ok(fabric)
+    }
+
+    /// The prefix of every namespace this fabric makes.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The namespaces that exist now for this fabric.
+    pub fn namespaces(&self) -> Vec<String> {
+        self.namespaces
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The address AWS's pool gives functions outside any VPC in this fabric's region.
+    pub fn aws_lambda_egress(&self) -> Ipv4Addr {
+        addressing::aws_lambda_egress(&self.region)
+    }
+
+    /// The CA bundle every fabric TLS service chains to.
+    pub fn ca_bundle(&self) -> PathBuf {
+        self.ca.bundle().to_path_buf()
+    }
+
+    /// The hosts (ENIs) realised so far.
+    pub async fn hosts(&self) -> Vec<Host> {
+        self.state.lock().await.hosts.clone()
+    }
+
+    /// The topology as last read from EC2.
+    pub async fn topology(&self) -> Topology {
+        self.state.lock().await.topology.clone()
+    }
+
+    /// Reads the topology from EC2 and realises the VPCs not realised yet (and peerings
+    /// between realised VPCs). Returns how long it took.
+    pub async fn sync(&self) -> Result<std::time::Duration, FabricError> {
+        let started = Instant::now();
+        let topology = Topology::read(&self.ec2).await?;
+        vpc::validate(&topology)?;
+        let mut guard = self.state.lock().await;
+        // Planning updates the state as it goes: work on a copy, kept only if it all applies.
+        let mut state = guard.clone();
+        state.topology = topology.clone();
+        let mut plan = Plan::default();
+        let mut services = Vec::new();
+        let mut new_vpcs = Vec::new();
+        for v in &topology.vpcs {
+            if !state.vpcs.contains_key(&v.id) {
+                let realised = vpc::plan(
+                    &mut plan,
+                    &mut state,
+                    &topology,
+                    v,
+                    &self.prefix,
+                    &self.region,
+                    &mut services,
+                )?;
+                new_vpcs.push(v.id.clone());
+                state.vpcs.insert(v.id.clone(), realised);
+            }
+        }
+        vpc::plan_routes(&mut plan, &mut state, &topology, &new_vpcs, &self.prefix)?;
+        {
+            let mut zones = self.zones.write().unwrap_or_else(|e| e.into_inner());
+            vpc::add_names(&mut zones, &topology, &state.hosts, &self.region);
+        }
+        let created = plan.namespaces().to_vec();
+        let applied = async {
+            self.apply(plan).await?;
+            let tasks = vpc::start_services(self, services)?;
+            self.keep(tasks);
+            for vpc_id in state.vpcs.keys() {
+                self.refresh_security_groups(&state, vpc_id).await?;
+            }
+            Ok::<_, FabricError>(())
+        }
+        .await;
+        if let Err(e) = applied {
+            self.forget(&created);
+            return Err(e);
+        }
+        *guard = state;
+        Ok(started.elapsed())
+    }
+
+    /// Where a function runs: its VPC subnet (the first of `subnet_ids`, on an ENI shared by
+    /// every function with the same subnet and groups) or, without a VPC configuration, the
+    /// AWS-managed network.
+    pub(crate) async fn place_function(
+        &self,
+        function_name: &str,
+        subnet_ids: &[String],
+        group_ids: &[String],
+    ) -> Result<Placement, FabricError> {
+        let mut state = self.state.lock().await;
+        let placement = match subnet_ids.first() {
+            None => internet::lambda_placement(&self.prefix, &self.region, self.ca.bundle()),
+            Some(subnet_id) => {
+                let mut groups = group_ids.to_vec();
+                groups.sort();
+                let key = (subnet_id.clone(), groups.clone());
+                let index = match state.function_enis.get(&key) {
+                    Some(index) => *index,
+                    None => {
+                        let host = self
+                            .add_host_locked(
+                                &mut state,
+                                subnet_id,
+                                &groups,
+                                &format!("AWS Lambda VPC ENI-{function_name}"),
+                            )
+                            .await?;
+                        let index = state.hosts.len() - 1;
+                        debug_assert_eq!(state.hosts[index].eni_id, host.eni_id);
+                        state.function_enis.insert(key, index);
+                        index
+                    }
+                };
+                let host = &state.hosts[index];
+                Placement {
+                    netns: host.netns.clone(),
+                    address: host.address,
+                    ca_bundle: self.ca.bundle().to_path_buf(),
+                    description: format!(
+                        "{} as {} {} (groups {})",
+                        host.subnet_id,
+                        host.eni_id,
+                        host.address,
+                        host.group_ids.join(", ")
+                    ),
+                }
+            }
+        };
+        state
+            .functions
+            .insert(function_name.to_owned(), placement.clone());
+        Ok(placement)
+    }
+
+    /// Places a host (a "test instance") on a new ENI in `subnet_id` with `group_ids`.
+    pub async fn add_host(
+        &self,
+        subnet_id: &str,
+        group_ids: &[String],
+        description: &str,
+    ) -> Result<Host, FabricError> {
+        let mut state = self.state.lock().await;
+        self.add_host_locked(&mut state, subnet_id, group_ids, description)
+            .await
+    }
+
+    /// Serves `greeting` on TCP `port` of `host` until the fabric is dropped.
+    pub fn serve_greeting(
+        &self,
+        host: &Host,
+        port: u16,
+        greeting: &str,
+    ) -> Result<(), FabricError> {
+        let listener = netns::tcp_listener(&host.netns, SocketAddr::from((host.address, port)))?;
+        self.keep(vec![services::greeter(listener, Arc::from(greeting))]);
+        Ok(())
+    }
+
+    /// Explains whether `function_name`'s traffic reaches `destination` (a name or address) on
+    /// TCP `port`, hop by hop, as VPC Reachability Analyzer would.
+    pub async fn explain(
+        &self,
+        function_name: &str,
+        destination: &str,
+        port: u16,
+    ) -> Result<Explanation, FabricError> {
+        let state = self.state.lock().await;
+        let placement = state.functions.get(function_name).ok_or_else(|| {
+            FabricError::Topology(format!(
+                "function {function_name} has not run yet: invoke it before asking for its path"
+            ))
+        })?;
+        let source = state.hosts.iter().find(|h| h.netns == placement.netns);
+        let view = source.map(|h| h.vpc_id.clone());
+        let address = match destination.parse::<Ipv4Addr>() {
+            Ok(address) => address,
+            Err(_) => self
+                .zones
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .resolve(view.as_deref(), destination)
+                .and_then(|a| a.first().copied())
+                .ok_or_else(|| {
+                    FabricError::Topology(format!("{destination} does not resolve in the fabric"))
+                })?,
+        };
+        Ok(explain::explain(
+            &state.topology,
+            &state.hosts,
+            source,
+            destination,
+            address,
+            port,
+        ))
+    }
+
+    async fn add_host_locked(
+        &self,
+        state: &mut State,
+        subnet_id: &str,
+        group_ids: &[String],
+        description: &str,
+    ) -> Result<Host, FabricError> {
+        let subnet = state.topology.subnet(subnet_id).cloned().ok_or_else(|| {
+            FabricError::Topology(format!(
+                "subnet {subnet_id} is not part of the deployed topology (known subnets: {})",
+                state
+                    .topology
+                    .subnets
+                    .iter()
+                    .map(|s| format!("{} {}", s.id, s.cidr))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })?;
+        let created = self
+            .ec2
+            .create_network_interface()
+            .subnet_id(subnet_id)
+            .set_groups(Some(group_ids.to_vec()))
+            .description(description)
+            .send()
+            .await
+            .map_err(|e| FabricError::Describe {
+                call: "CreateNetworkInterface",
+                reason: format!("{}", aws_sdk_ec2::error::DisplayErrorContext(e)),
+            })?;
+        let eni = created.network_interface().ok_or_else(|| {
+            FabricError::Topology("CreateNetworkInterface returned no interface".into())
+        })?;
+        let address: Ipv4Addr = eni
+            .private_ip_address()
+            .and_then(|a| a.parse().ok())
+            .ok_or_else(|| FabricError::Topology("the new ENI has no private address".into()))?;
+        let eni_id = eni.network_interface_id().unwrap_or_default().to_owned();
+        state.created_interfaces.push(eni_id.clone());
+        let host = Host {
+            netns: String::new(),
+            eni_id,
+            vpc_id: subnet.vpc_id.clone(),
+            subnet_id: subnet.id.clone(),
+            address,
+            public_address: None,
+            group_ids: group_ids.to_vec(),
+            role: description.to_owned(),
+        };
+        let mut plan = Plan::default();
+        let host = vpc::plan_host(&mut plan, state, &self.prefix, &subnet, host)?;
+        let created = plan.namespaces().to_vec();
+        if let Err(e) = self.apply(plan).await {
+            self.forget(&created);
+            return Err(e);
+        }
+        state.hosts.push(host.clone());
+        self.refresh_security_groups(state, &subnet.vpc_id).await?;
+        Ok(host)
+    }
+
+    /// Re-renders the security-group rules of every ENI in `vpc_id` (membership changed).
+    async fn refresh_security_groups(
+        &self,
+        state: &State,
+        vpc_id: &str,
+    ) -> Result<(), FabricError> {
+        let Some(realised) = state.vpcs.get(vpc_id) else {
+            return Ok(());
+        };
+        let mut members: BTreeMap<String, Vec<Ipv4Addr>> = BTreeMap::new();
+        for host in state.hosts.iter().filter(|h| h.vpc_id == vpc_id) {
+            for group in &host.group_ids {
+                members.entry(group.clone()).or_default().push(host.address);
+            }
+        }
+        for interface in &state.topology.interfaces {
+            for group in &interface.group_ids {
+                let list = members.entry(group.clone()).or_default();
+                if !list.contains(&interface.private_ip) {
+                    list.push(interface.private_ip);
+                }
+            }
+        }
+        let jobs = state
+            .hosts
+            .iter()
+            .filter(|h| h.vpc_id == vpc_id && !h.group_ids.is_empty())
+            .map(|host| {
+                let groups: Vec<_> = host
+                    .group_ids
+                    .iter()
+                    .filter_map(|id| state.topology.security_group(id))
+                    .collect();
+                let ruleset = security_group::ruleset(&groups, &members, realised.resolver);
+                let netns = host.netns.clone();
+                async move { netns::nft(&netns, &ruleset).await }
+            });
+        futures_util::future::try_join_all(jobs).await?;
+        Ok(())
+    }
+
+    async fn apply(&self, plan: Plan) -> Result<(), FabricError> {
+        let created = plan.namespaces().to_vec();
+        self.namespaces
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(created);
+        plan.apply().await
+    }
+
+    /// Deletes namespaces of a plan that failed.
+    fn forget(&self, names: &[String]) {
+        self.namespaces
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|n| !names.contains(n));
+        for problem in netns::delete_all(names) {
+            tracing::warn!("vpclab: cleaning up a failed fabric change: {problem}");
+        }
+    }
+
+    fn keep(&self, tasks: Vec<JoinHandle<()>>) {
+        self.tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(tasks);
+    }
+
+    fn tls(&self) -> TlsAcceptor {
+        self.tls.clone()
+    }
+
+    /// Deletes the ENIs the fabric created in EC2; returns what could not be deleted.
+    pub(crate) async fn delete_interfaces(&self) -> Vec<String> {
+        let created = std::mem::take(&mut self.state.lock().await.created_interfaces);
+        let mut problems = Vec::new();
+        for eni in created {
+            if let Err(e) = self
+                .ec2
+                .delete_network_interface()
+                .network_interface_id(&eni)
+                .send()
+                .await
+            {
+                problems.push(format!(
+                    "DeleteNetworkInterface {eni}: {}",
+                    aws_sdk_ec2::error::DisplayErrorContext(e)
+                ));
+            }
+        }
+        problems
+    }
+
+    /// Deletes every namespace and stops every service; returns what could not be removed.
+    pub fn teardown(&self) -> Vec<String> {
+        for task in self
+            .tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
+            task.abort();
+        }
+        let mut names =
+            std::mem::take(&mut *self.namespaces.lock().unwrap_or_else(|e| e.into_inner()));
+        for leftover in netns::list(&format!("{}-", self.prefix)) {
+            if !names.contains(&leftover) {
+                names.push(leftover);
+            }
+        }
+        netns::delete_all(&names)
+    }
+}
+
+impl Drop for Fabric {
+    fn drop(&mut self) {
+        for problem in self.teardown() {
+            tracing::warn!("vpclab: fabric teardown: {problem}");
+        }
+    }
+}
+
+/// A TCP listener on the loopback of `netns` (a function's Runtime API), on a free port.
+pub(crate) fn loopback_listener(netns: &str) -> Result<tokio::net::TcpListener, FabricError> {
+    netns::tcp_listener(netns, SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+}
+
+/// The `ip` tool's path (functions start with an empty `PATH`-less environment).
+pub(crate) fn ip_tool() -> PathBuf {
+    find_tool("ip").unwrap_or_else(|| PathBuf::from("ip"))
+}
+
+fn find_tool(tool: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from))
+        .map(|dir| dir.join(tool))
+        .find(|candidate| candidate.is_file())
+}
+
+/// Namespaces left by fabrics whose prefix starts with `prefix` (all vpclab ones: `vl`).
+pub fn leftover_namespaces(prefix: &str) -> Vec<String> {
+    netns::list(prefix)
+}
+
+fn preflight() -> Result<(), FabricError> {
+    for (tool, package) in [
+        ("ip", "ip (Debian package iproute2)"),
+        ("nft", "nft (Debian package nftables)"),
+        ("sysctl", "sysctl (Debian package procps)"),
+    ] {
+        if find_tool(tool).is_none() {
+            return Err(FabricError::Tool {
+                tool: package,
+                reason: "not found on PATH".into(),
+            });
+        }
+    }
+    if !nix::unistd::geteuid().is_root() {
+        return Err(FabricError::Privileges(format!(
+            "running as uid {}",
+            nix::unistd::geteuid()
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,560 @@
+//! The topology as EC2 describes it: what the fabric realises and what `explain` reasons
+//! about. Read back from the emulator after a deploy, never from the templates.
+
+use std::net::Ipv4Addr;
+
+use aws_sdk_ec2::{Client, types::IpPermission};
+use ipnet::Ipv4Net;
+
+use super::FabricError;
+
+/// Every network resource of one account and region.
+#[derive(Debug, Clone, Default)]
+pub struct Topology {
+    /// VPCs (the default VPC excluded: nothing of a scenario runs there).
+    pub vpcs: Vec<Vpc>,
+    /// Subnets of those VPCs.
+    pub subnets: Vec<Subnet>,
+    /// Route tables with their associations and routes.
+    pub route_tables: Vec<RouteTable>,
+    /// Internet gateways and the VPC each is attached to.
+    pub internet_gateways: Vec<InternetGateway>,
+    /// NAT gateways that are available.
+    pub nat_gateways: Vec<NatGateway>,
+    /// Security groups with their rules.
+    pub security_groups: Vec<SecurityGroup>,
+    /// VPC endpoints.
+    pub endpoints: Vec<Endpoint>,
+    /// Active peering connections.
+    pub peerings: Vec<Peering>,
+    /// Network interfaces (ENIs).
+    pub interfaces: Vec<Interface>,
+}
+
+/// A VPC.
+#[derive(Debug, Clone)]
+pub struct Vpc {
+    /// `vpc-...`
+    pub id: String,
+    /// Its primary CIDR block.
+    pub cidr: Ipv4Net,
+}
+
+/// A subnet.
+#[derive(Debug, Clone)]
+pub struct Subnet {
+    /// `subnet-...`
+    pub id: String,
+    /// Its VPC.
+    pub vpc_id: String,
+    /// Its CIDR block.
+    pub cidr: Ipv4Net,
+}
+
+/// A route table.
+#[derive(Debug, Clone)]
+pub struct RouteTable {
+    /// `rtb-...`
+    pub id: String,
+    /// Its VPC.
+    pub vpc_id: String,
+    /// Whether it is the VPC's main table (used by subnets without an association).
+    pub main: bool,
+    /// Subnets explicitly associated with it.
+    pub subnet_ids: Vec<String>,
+    /// Its routes, the local route included.
+    pub routes: Vec<Route>,
+}
+
+/// One route.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// Destination CIDR (prefix-list routes are carried by their gateway endpoint).
+    pub destination: Ipv4Net,
+    /// Where matching packets go.
+    pub target: RouteTarget,
+}
+
+/// A route's target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteTarget {
+    /// The VPC itself.
+    Local,
+    /// `igw-...`
+    InternetGateway(String),
+    /// `nat-...`
+    NatGateway(String),
+    /// `pcx-...`
+    Peering(String),
+    /// `eni-...` or an instance.
+    NetworkInterface(String),
+    /// Something the fabric does not realise (transit gateway, ...): packets are dropped.
+    Other(String),
+}
+
+/// An internet gateway.
+#[derive(Debug, Clone)]
+pub struct InternetGateway {
+    /// `igw-...`
+    pub id: String,
+    /// The VPC it is attached to.
+    pub vpc_id: Option<String>,
+}
+
+/// A NAT gateway.
+#[derive(Debug, Clone)]
+pub struct NatGateway {
+    /// `nat-...`
+    pub id: String,
+    /// The subnet it sits in.
+    pub subnet_id: String,
+    /// Its private address in that subnet.
+    pub private_ip: Ipv4Addr,
+    /// Its Elastic IP, as EC2 reports it.
+    pub public_ip: Option<Ipv4Addr>,
+}
+
+/// A security group.
+#[derive(Debug, Clone)]
+pub struct SecurityGroup {
+    /// `sg-...`
+    pub id: String,
+    /// Its VPC.
+    pub vpc_id: String,
+    /// Inbound rules.
+    pub ingress: Vec<Rule>,
+    /// Outbound rules.
+    pub egress: Vec<Rule>,
+}
+
+/// One security group rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    /// `tcp`, `udp`, `icmp` or `all`.
+    pub protocol: String,
+    /// Port range (inclusive), when the protocol has ports and the rule limits them.
+    pub ports: Option<(u16, u16)>,
+    /// The other side.
+    pub peer: Peer,
+}
+
+/// The other side of a rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Peer {
+    /// An address range.
+    Cidr(Ipv4Net),
+    /// Every ENI in a security group.
+    Group(String),
+}
+
+/// Gateway or interface endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndpointKind {
+    /// Routes in route tables (S3, DynamoDB).
+    Gateway,
+    /// ENIs in subnets (PrivateLink).
+    Interface,
+}
+
+/// A VPC endpoint.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// `vpce-...`
+    pub id: String,
+    /// Its VPC.
+    pub vpc_id: String,
+    /// `com.amazonaws.<region>.<service>`
+    pub service_name: String,
+    /// Gateway or interface.
+    pub kind: EndpointKind,
+    /// Route tables that carry a gateway endpoint.
+    pub route_table_ids: Vec<String>,
+    /// ENIs of an interface endpoint.
+    pub interface_ids: Vec<String>,
+    /// Security groups of an interface endpoint.
+    pub group_ids: Vec<String>,
+    /// Whether the service's public name resolves to the endpoint inside the VPC.
+    pub private_dns: bool,
+    /// The endpoint's own DNS names.
+    pub dns_names: Vec<String>,
+}
+
+impl Endpoint {
+    /// The service part of the name: `dynamodb`, `execute-api`, ...
+    pub fn service(&self) -> &str {
+        self.service_name
+            .rsplit_once('.')
+            .map_or(self.service_name.as_str(), |(_, s)| s)
+    }
+}
+
+/// An active VPC peering connection.
+#[derive(Debug, Clone)]
+pub struct Peering {
+    /// `pcx-...`
+    pub id: String,
+    /// The requester's VPC.
+    pub requester_vpc_id: String,
+    /// The accepter's VPC.
+    pub accepter_vpc_id: String,
+}
+
+/// A network interface.
+#[derive(Debug, Clone)]
+pub struct Interface {
+    /// `eni-...`
+    pub id: String,
+    /// Its subnet.
+    pub subnet_id: String,
+    /// Its primary private address.
+    pub private_ip: Ipv4Addr,
+    /// Its public address, if it has one.
+    pub public_ip: Option<Ipv4Addr>,
+    /// Its security groups.
+    pub group_ids: Vec<String>,
+    /// Its description (who made it and for what).
+    pub description: String,
+}
+
+impl Topology {
+    /// Reads the topology of the client's account and region.
+    pub async fn read(ec2: &Client) -> Result<Self, FabricError> {
+        let vpcs_out = ec2
+            .describe_vpcs()
+            .send()
+            .await
+            .map_err(sdk("DescribeVpcs"))?;
+        let vpcs: Vec<Vpc> = vpcs_out
+            .vpcs()
+            .iter()
+            .filter(|v| !v.is_default().unwrap_or(false))
+            .filter_map(|v| {
+                Some(Vpc {
+                    id: v.vpc_id()?.to_owned(),
+                    cidr: v.cidr_block()?.parse().ok()?,
+                })
+            })
+            .collect();
+        let ours = |vpc: Option<&str>| vpc.is_some_and(|id| vpcs.iter().any(|v| v.id == id));
+        let subnets = ec2
+            .describe_subnets()
+            .send()
+            .await
+            .map_err(sdk("DescribeSubnets"))?
+            .subnets()
+            .iter()
+            .filter(|s| ours(s.vpc_id()))
+            .filter_map(|s| {
+                Some(Subnet {
+                    id: s.subnet_id()?.to_owned(),
+                    vpc_id: s.vpc_id()?.to_owned(),
+                    cidr: s.cidr_block()?.parse().ok()?,
+                })
+            })
+            .collect();
+        let route_tables = ec2
+            .describe_route_tables()
+            .send()
+            .await
+            .map_err(sdk("DescribeRouteTables"))?
+            .route_tables()
+            .iter()
+            .filter(|t| ours(t.vpc_id()))
+            .filter_map(|t| {
+                Some(RouteTable {
+                    id: t.route_table_id()?.to_owned(),
+                    vpc_id: t.vpc_id()?.to_owned(),
+                    main: t.associations().iter().any(|a| a.main().unwrap_or(false)),
+                    subnet_ids: t
+                        .associations()
+                        .iter()
+                        .filter_map(|a| a.subnet_id().map(str::to_owned))
+                        .collect(),
+                    routes: t.routes().iter().filter_map(route).collect(),
+                })
+            })
+            .collect();
+        let internet_gateways = ec2
+            .describe_internet_gateways()
+            .send()
+            .await
+            .map_err(sdk("DescribeInternetGateways"))?
+            .internet_gateways()
+            .iter()
+            .filter_map(|g| {
+                Some(InternetGateway {
+                    id: g.internet_gateway_id()?.to_owned(),
+                    vpc_id: g
+                        .attachments()
+                        .iter()
+                        .find_map(|a| a.vpc_id().map(str::to_owned)),
+                })
+            })
+            .collect();
+        let nat_gateways = ec2
+            .describe_nat_gateways()
+            .send()
+            .await
+            .map_err(sdk("DescribeNatGateways"))?
+            .nat_gateways()
+            .iter()
+            .filter(|n| ours(n.vpc_id()))
+            .filter(|n| {
+                !matches!(
+                    n.state().map(|s| s.as_str()),
+                    Some("deleted" | "deleting" | "failed")
+                )
+            })
+            .filter_map(|n| {
+                let address = n.nat_gateway_addresses().first()?;
+                Some(NatGateway {
+                    id: n.nat_gateway_id()?.to_owned(),
+                    subnet_id: n.subnet_id()?.to_owned(),
+                    private_ip: address.private_ip()?.parse().ok()?,
+                    public_ip: address.public_ip().and_then(|ip| ip.parse().ok()),
+                })
+            })
+            .collect();
+        let security_groups = ec2
+            .describe_security_groups()
+            .send()
+            .await
+            .map_err(sdk("DescribeSecurityGroups"))?
+            .security_groups()
+            .iter()
+            .filter(|g| ours(g.vpc_id()))
+            .filter_map(|g| {
+                Some(SecurityGroup {
+                    id: g.group_id()?.to_owned(),
+                    vpc_id: g.vpc_id()?.to_owned(),
+                    ingress: g.ip_permissions().iter().flat_map(rules).collect(),
+                    egress: g.ip_permissions_egress().iter().flat_map(rules).collect(),
+                })
+            })
+            .collect();
+        let endpoints = ec2
+            .describe_vpc_endpoints()
+            .send()
+            .await
+            .map_err(sdk("DescribeVpcEndpoints"))?
+            .vpc_endpoints()
+            .iter()
+            .filter(|e| ours(e.vpc_id()))
+            .filter_map(|e| {
+                let kind = match e.vpc_endpoint_type().map(|t| t.as_str()) {
+                    Some("Gateway") => EndpointKind::Gateway,
+                    Some("Interface") => EndpointKind::Interface,
+                    _ => return None,
+                };
+                Some(Endpoint {
+                    id: e.vpc_endpoint_id()?.to_owned(),
+                    vpc_id: e.vpc_id()?.to_owned(),
+                    service_name: e.service_name()?.to_owned(),
+                    kind,
+                    route_table_ids: e.route_table_ids().to_vec(),
+                    interface_ids: e.network_interface_ids().to_vec(),
+                    group_ids: e
+                        .groups()
+                        .iter()
+                        .filter_map(|g| g.group_id().map(str::to_owned))
+                        .collect(),
+                    private_dns: e.private_dns_enabled().unwrap_or(false),
+                    dns_names: e
+                        .dns_entries()
+                        .iter()
+                        .filter_map(|d| d.dns_name().map(str::to_owned))
+                        .collect(),
+                })
+            })
+            .collect();
+        let peerings = ec2
+            .describe_vpc_peering_connections()
+            .send()
+            .await
+            .map_err(sdk("DescribeVpcPeeringConnections"))?
+            .vpc_peering_connections()
+            .iter()
+            .filter(|p| {
+                p.status()
+                    .and_then(|s| s.code())
+                    .is_some_and(|c| c.as_str() == "active")
+            })
+            .filter_map(|p| {
+                Some(Peering {
+                    id: p.vpc_peering_connection_id()?.to_owned(),
+                    requester_vpc_id: p.requester_vpc_info()?.vpc_id()?.to_owned(),
+                    accepter_vpc_id: p.accepter_vpc_info()?.vpc_id()?.to_owned(),
+                })
+            })
+            .collect();
+        let interfaces = ec2
+            .describe_network_interfaces()
+            .send()
+            .await
+            .map_err(sdk("DescribeNetworkInterfaces"))?
+            .network_interfaces()
+            .iter()
+            .filter(|i| ours(i.vpc_id()))
+            .filter_map(|i| {
+                Some(Interface {
+                    id: i.network_interface_id()?.to_owned(),
+                    subnet_id: i.subnet_id()?.to_owned(),
+                    private_ip: i.private_ip_address()?.parse().ok()?,
+                    public_ip: i
+                        .association()
+                        .and_then(|a| a.public_ip())
+                        .and_then(|ip| ip.parse().ok()),
+                    group_ids: i
+                        .groups()
+                        .iter()
+                        .filter_map(|g| g.group_id().map(str::to_owned))
+                        .collect(),
+                    description: i.description().unwrap_or_default().to_owned(),
+                })
+            })
+            .collect::<Vec<Interface>>();
+        // The emulator reports made-up addresses and interfaces for NAT gateways and interface
+        // endpoints; the engine gives each an ENI in its subnet, named by its description.
+        let mut nat_gateways: Vec<NatGateway> = nat_gateways;
+        for nat in &mut nat_gateways {
+            let wanted = format!("Interface for NAT Gateway {}", nat.id);
+            if let Some(eni) = interfaces.iter().find(|i| i.description == wanted) {
+                nat.private_ip = eni.private_ip;
+                nat.subnet_id = eni.subnet_id.clone();
+            }
+        }
+        let mut endpoints: Vec<Endpoint> = endpoints;
+        for endpoint in &mut endpoints {
+            let wanted = format!("VPC Endpoint Interface {}", endpoint.id);
+            let own: Vec<String> = interfaces
+                .iter()
+                .filter(|i| i.description == wanted)
+                .map(|i| i.id.clone())
+                .collect();
+            if !own.is_empty() {
+                endpoint.interface_ids = own;
+            }
+        }
+        Ok(Self {
+            vpcs,
+            subnets,
+            route_tables,
+            internet_gateways,
+            nat_gateways,
+            security_groups,
+            endpoints,
+            peerings,
+            interfaces,
+        })
+    }
+
+    /// The subnet with this id.
+    pub fn subnet(&self, id: &str) -> Option<&Subnet> {
+        self.subnets.iter().find(|s| s.id == id)
+    }
+
+    /// The VPC with this id.
+    pub fn vpc(&self, id: &str) -> Option<&Vpc> {
+        self.vpcs.iter().find(|v| v.id == id)
+    }
+
+    /// The route table that applies to a subnet: its association, else the VPC's main table.
+    pub fn route_table_of(&self, subnet: &Subnet) -> Option<&RouteTable> {
+        self.route_tables
+            .iter()
+            .find(|t| t.subnet_ids.contains(&subnet.id))
+            .or_else(|| {
+                self.route_tables
+                    .iter()
+                    .find(|t| t.vpc_id == subnet.vpc_id && t.main)
+            })
+    }
+
+    /// The security group with this id.
+    pub fn security_group(&self, id: &str) -> Option<&SecurityGroup> {
+        self.security_groups.iter().find(|g| g.id == id)
+    }
+
+    /// The NAT gateway with this id.
+    pub fn nat_gateway(&self, id: &str) -> Option<&NatGateway> {
+        self.nat_gateways.iter().find(|n| n.id == id)
+    }
+}
+
+/// Turns an EC2 error into one that names the call.
+fn sdk<E>(call: &'static str) -> impl Fn(E) -> FabricError
+where
+    E: std::error::Error,
+{
+    move |e| FabricError::Describe {
+        call,
+        reason: format!("{}", aws_sdk_ec2::error::DisplayErrorContext(e)),
+    }
+}
+
+fn route(route: &aws_sdk_ec2::types::Route) -> Option<Route> {
+    let destination: Ipv4Net = route.destination_cidr_block()?.parse().ok()?;
+    let target = if let Some(nat) = route.nat_gateway_id() {
+        RouteTarget::NatGateway(nat.to_owned())
+    } else if let Some(pcx) = route.vpc_peering_connection_id() {
+        RouteTarget::Peering(pcx.to_owned())
+    } else if let Some(eni) = route.network_interface_id() {
+        RouteTarget::NetworkInterface(eni.to_owned())
+    } else if let Some(gateway) = route.gateway_id() {
+        match gateway {
+            "local" => RouteTarget::Local,
+            igw if igw.starts_with("igw-") => RouteTarget::InternetGateway(igw.to_owned()),
+            other => RouteTarget::Other(other.to_owned()),
+        }
+    } else if let Some(other) = route.transit_gateway_id().or(route.instance_id()) {
+        RouteTarget::Other(other.to_owned())
+    } else {
+        return None;
+    };
+    Some(Route {
+        destination,
+        target,
+    })
+}
+
+fn rules(permission: &IpPermission) -> Vec<Rule> {
+    let protocol = match permission.ip_protocol().unwrap_or("-1") {
+        "-1" | "all" => "all".to_owned(),
+        "6" => "tcp".to_owned(),
+        "17" => "udp".to_owned(),
+        "1" => "icmp".to_owned(),
+        other => other.to_lowercase(),
+    };
+    let ports = match (
+        protocol.as_str(),
+        permission.from_port(),
+        permission.to_port(),
+    ) {
+        ("tcp" | "udp", Some(from), Some(to))
+            if from >= 0 && to >= 0 && (from, to) != (0, 65535) =>
+        {
+            Some((from as u16, to as u16))
+        }
+        _ => None,
+    };
+    let mut out = Vec::new();
+    for range in permission.ip_ranges() {
+        if let Some(cidr) = range.cidr_ip().and_then(|c| c.parse().ok()) {
+            out.push(Rule {
+                protocol: protocol.clone(),
+                ports,
+                peer: Peer::Cidr(cidr),
+            });
+        }
+    }
+    for pair in permission.user_id_group_pairs() {
+        if let Some(group) = pair.group_id() {
+            out.push(Rule {
+                protocol: protocol.clone(),
+                ports,
+                peer: Peer::Group(group.to_owned()),
+            });
+        }
+    }
+    out
+}
