@@ -4,6 +4,7 @@
 //! The emulator backend comes from `VPCLAB_EMULATOR` (default: LocalStack as a host process,
 //! provisioned on first use), so a CI matrix runs the same tests on each backend.
 
+mod network;
 mod support;
 
 use std::time::Duration;
@@ -241,6 +242,9 @@ async fn an_output_error_rolls_back_the_stack() {
 #[case::unknown_tag("unknown-tag.yaml", "!Reff")]
 #[case::unsupported_type("unsupported-type.yaml", "Bucket (AWS::S3::Bucket)")]
 #[case::missing_parameter("missing-parameter.yaml", "TableName")]
+#[case::overlapping_subnets("overlapping-subnets.yaml", "NarrowSubnet")]
+#[case::subnet_outside_vpc("subnet-outside-vpc.yaml", "StraySubnet")]
+#[case::route_to_missing_target("route-to-missing-nat.yaml", "nat-0000000000000000")]
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_templates_name_what_to_fix(#[case] file: &str, #[case] named: &str) {
     let mut world = World::start().await.unwrap_or_else(|e| panic!("{e}"));

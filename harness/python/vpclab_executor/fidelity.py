@@ -18,6 +18,29 @@ def apply() -> None:
         return
     _applied = True
     _keep_sqs_bodies_verbatim()
+    _public_elastic_ips()
+
+
+def _public_elastic_ips() -> None:
+    """AWS allocates Elastic IPs from public ranges. Moto draws them from 127.0.0.0/8, which
+    no network can route (the fabric routes Elastic IPs on its sealed internet). Draw them from
+    198.18.0.0/15 instead: a range reserved for network tests, never routed on the internet."""
+    import random
+
+    try:
+        from moto.ec2.models import elastic_ip_addresses
+    except ImportError as e:
+        LOG.warning("vpclab: Elastic IP fix not applied: %s", e)
+        return
+    if not hasattr(elastic_ip_addresses, "random_ip"):
+        LOG.warning("vpclab: Elastic IP fix not applied: moto's allocation changed")
+        return
+
+    def public_ip() -> str:
+        n = random.randrange(1, 2**17 - 1)
+        return f"198.{18 + (n >> 16)}.{(n >> 8) & 255}.{n & 255}"
+
+    elastic_ip_addresses.random_ip = public_ip
 
 
 def _keep_sqs_bodies_verbatim() -> None:

@@ -71,6 +71,7 @@ async fn warm_up(endpoint: String) {
         s3,
         clients.dynamodb.list_tables().send(),
         clients.lambda.list_functions().send(),
+        clients.ec2.describe_vpcs().send(),
         clients.sqs.list_queues().send(),
         clients.sns.list_topics().send(),
         clients.iam.list_roles().send(),

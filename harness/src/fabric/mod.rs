@@ -614,9 +614,9 @@ fn find_tool(tool: &str) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-/// Namespaces left by fabrics whose prefix starts with `prefix` (all vpclab ones: `vl`).
+/// The namespaces that exist for the fabric with this prefix (see [`Fabric::prefix`]).
 pub fn leftover_namespaces(prefix: &str) -> Vec<String> {
-    netns::list(prefix)
+    netns::list(&format!("{prefix}-"))
 }
 
 fn preflight() -> Result<(), FabricError> {

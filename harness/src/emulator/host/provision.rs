@@ -39,6 +39,10 @@ const PLUGIN_FILES: &[(&str, &str)] = &[
         include_str!("../../../python/vpclab_executor/__init__.py"),
     ),
     (
+        "vpclab_executor/hooks.py",
+        include_str!("../../../python/vpclab_executor/hooks.py"),
+    ),
+    (
         "vpclab_executor/plugin.py",
         include_str!("../../../python/vpclab_executor/plugin.py"),
     ),

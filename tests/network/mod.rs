@@ -1,0 +1,400 @@
+//! Network behaviour (seeds 000 and 002): packets take the path AWS would give them through
+//! the fabric; each test asserts what a user would see (a page, a probe's result, an address).
+
+use std::time::Duration;
+
+use rstest::rstest;
+use serde_json::{Value, json};
+use vpclab_harness::World;
+
+use crate::support;
+
+/// How long a probe waits before it calls a connection attempt a timeout.
+const PROBE_TIMEOUT_MS: u64 = 2000;
+
+/// Deploys a scenario's template as a stack with parameters.
+async fn deploy(world: &mut World, scenario: &str, stack: &str, parameters: &[(&str, &str)]) {
+    let template = support::scenarios_dir()
+        .join(scenario)
+        .join("template.yaml");
+    if let Err(e) = world.deploy_template(stack, &template, parameters).await {
+        panic!("deploying {scenario} as {stack}: {e}\n{}", world.diagnose());
+    }
+}
+
+fn output(world: &World, stack: &str, key: &str) -> String {
+    world
+        .stack(stack)
+        .expect("stack deployed")
+        .output(key)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .to_owned()
+}
+
+/// Invokes a function directly and returns its JSON result.
+async fn invoke(world: &World, function: &str, payload: Value) -> Value {
+    let lambda = aws_sdk_lambda::Client::new(world.sdk_config());
+    let response = lambda
+        .invoke()
+        .function_name(function)
+        .payload(aws_sdk_lambda::primitives::Blob::new(payload.to_string()))
+        .send()
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "invoke {function}: {}\n{}",
+                aws_sdk_lambda::error::DisplayErrorContext(e),
+                world.diagnose()
+            )
+        });
+    let body = response
+        .payload()
+        .map(|p| p.as_ref().to_vec())
+        .unwrap_or_default();
+    assert!(
+        response.function_error().is_none(),
+        "{function} failed: {}\n{}",
+        String::from_utf8_lossy(&body),
+        world.function_log(function)
+    );
+    serde_json::from_slice(&body).unwrap_or_else(|e| panic!("{function} returned non-JSON: {e}"))
+}
+
+async fn http_get(world: &World, function: &str, url: &str) -> Value {
+    invoke(
+        world,
+        function,
+        json!({"probe": "http_get", "url": url, "timeout_ms": PROBE_TIMEOUT_MS}),
+    )
+    .await
+}
+
+/// The getmyip page through API Gateway, as a client calling the API sees it.
+async fn getmyip_page(world: &World, stack: &str) -> (u16, String) {
+    let api = output(world, stack, "ApiId");
+    let stage = output(world, stack, "Stage");
+    let url = format!(
+        "{}/_aws/execute-api/{api}/{stage}/getmyip",
+        world.endpoint_url()
+    );
+    let response = reqwest::Client::new()
+        .get(&url)
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap_or_default())
+}
+
+/// The address the page shows (`<p id="ip">…</p>`).
+fn shown_ip(page: &str) -> Option<String> {
+    let start = page.find(r#"<p id="ip">"#)? + r#"<p id="ip">"#.len();
+    let end = page[start..].find("</p>")? + start;
+    Some(page[start..end].to_owned())
+}
+
+/// The NAT gateway's Elastic IP, as EC2 describes it.
+async fn nat_public_ip(world: &World, nat_id: &str) -> String {
+    let ec2 = aws_sdk_ec2::Client::new(world.sdk_config());
+    let described = ec2
+        .describe_nat_gateways()
+        .nat_gateway_ids(nat_id)
+        .send()
+        .await
+        .expect("DescribeNatGateways");
+    described.nat_gateways()[0].nat_gateway_addresses()[0]
+        .public_ip()
+        .expect("the NAT gateway has an Elastic IP")
+        .to_owned()
+}
+
+async fn egress_ip(world: &World, stack: &str) -> String {
+    let (status, page) = getmyip_page(world, stack).await;
+    assert_eq!(status, 200, "{page}\n{}", world.function_logs());
+    shown_ip(&page).unwrap_or_else(|| panic!("the page shows no address: {page}"))
+}
+
+/// PUBLIC: a function outside any VPC egresses from AWS's pool, never an Elastic IP.
+#[rstest]
+#[tokio::test(flavor = "multi_thread")]
+async fn egress_ip_public_mode() {
+    let mut world = World::start().await.unwrap_or_else(|e| panic!("{e}"));
+    deploy(&mut world, "getmyip", "getmyip", &[("Mode", "PUBLIC")]).await;
+    let ip = egress_ip(&world, "getmyip").await;
+    assert_eq!(ip, world.fabric().aws_lambda_egress().to_string());
+    assert_ne!(
+        ip,
+        nat_public_ip(&world, &output(&world, "getmyip", "NatGatewayId")).await
+    );
+}
+
+/// PRIVATE: a function in the private subnet egresses through the NAT gateway's Elastic IP.
+#[rstest]
+#[tokio::test(flavor = "multi_thread")]
+async fn egress_ip_private_mode() {
+    let mut world = World::start().await.unwrap_or_else(|e| panic!("{e}"));
+    deploy(&mut world, "getmyip", "getmyip", &[("Mode", "PRIVATE")]).await;
+    let ip = egress_ip(&world, "getmyip").await;
+    let eip = nat_public_ip(&world, &output(&world, "getmyip", "NatGatewayId")).await;
+    assert_eq!(ip, eip);
+}
+
+/// The same template in both modes, side by side: the two pages show different addresses.
+#[rstest]
+#[tokio::test(flavor = "multi_thread")]
+async fn egress_ip_changes_between_modes() {
+    let mut world = World::start().await.unwrap_or_else(|e| panic!("{e}"));
+    deploy(
+        &mut world,
+        "getmyip",
+        "getmyip-public",
+        &[("Mode", "PUBLIC")],
+    )
+    .await;
+    deploy(
+        &mut world,
+        "getmyip",
+        "getmyip-private",
+        &[("Mode", "PRIVATE"), ("VpcCidr", "10.1.0.0/16")],
+    )
+    .await;
+    let public = egress_ip(&world, "getmyip-public").await;
+    let private = egress_ip(&world, "getmyip-private").await;
+    assert_ne!(public, private, "PUBLIC and PRIVATE egress differ");
+    let eip = nat_public_ip(&world, &output(&world, "getmyip-private", "NatGatewayId")).await;
+    assert_eq!(private, eip);
+}
+
+async fn networking_world() -> World {
+    let mut world = World::start().await.unwrap_or_else(|e| panic!("{e}"));
+    deploy(&mut world, "lambda-networking", "net", &[]).await;
+    world
+}
+
+fn assert_timed_out(result: &Value, what: &str) {
+    assert_eq!(result["ok"], false, "{what} must fail: {result}");
+    assert_eq!(
+        result["error_kind"], "timeout",
+        "{what} must time out: {result}"
+    );
+}
+
+fn assert_logged(world: &World, function: &str, needle: &str) {
+    let log = world.function_log(function);
+    assert!(log.contains("START RequestId"), "{function}'s log: {log}");
+    assert!(
+        log.contains(needle),
+        "{function}'s log mentions {needle}: {log}"
+    );
+}
+
+/// A VPC function without NAT has no internet: the request times out (packets are dropped),
+/// and its logs are still delivered.
+#[rstest]
+#[tokio::test(flavor = "multi_thread")]
+async fn vpc_lambda_without_nat_has_no_internet() {
+    let world = networking_world().await;
+    let function = output(&world, "net", "IsolatedProbe");
+    let result = http_get(&world, &function, "https://ifconfig.me/ip").await;
+    assert_timed_out(&result, "the internet without NAT");
+    assert_logged(&world, &function, "ifconfig.me");
+}
+
+/// A public subnet does not help: a function's ENI has no public address.
+#[rstest]
+#[tokio::test(flavor = "multi_thread")]
+async fn vpc_lambda_in_public_subnet_has_no_internet() {
+    let world = networking_world().await;
+    let function = output(&world, "net", "PublicProbe");
+    let result = http_get(&world, &function, "https://ifconfig.me/ip").await;
+    assert_timed_out(&result, "the internet from a public subnet");
+    assert_logged(&world, &function, "ifconfig.me");
+    let explanation = world
+        .fabric()
+        .explain(&function, "ifconfig.me", 443)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let blocked = explanation.blocked_at.clone().unwrap_or_default();
+    assert!(blocked.contains("no public address"), "{explanation}");
+}
+
+/// A NAT gateway gives a VPC function the internet, seen from its Elastic IP.
+#[rstest]
+#[tokio::test(flavor = "multi_thread")]
+async fn vpc_lambda_with_nat_has_internet() {
+    let world = networking_world().await;
+    let function = output(&world, "net", "NatProbe");
+    let result = http_get(&world, &function, "https://ifconfig.me/ip").await;
+    assert_eq!(result["ok"], true, "{result}");
+    let eip = nat_public_ip(&world, &output(&world, "net", "NatGatewayId")).await;
+    assert_eq!(result["body"].as_str().map(str::trim), Some(eip.as_str()));
+    assert_logged(&world, &function, "ifconfig.me");
+}
+
+/// The isolated subnet reaches DynamoDB through its gateway endpoint, with no NAT, while the
+/// internet stays out of reach.
+#[rstest]
+#[tokio::test(flavor = "multi_thread")]
+async fn dynamodb_gateway_endpoint_works_without_nat() {
+    let world = networking_world().await;
+    let function = output(&world, "net", "IsolatedProbe");
+    let table = output(&world, "net", "TableName");
+    let result = invoke(
+        &world,
+        &function,
+        json!({"probe": "dynamodb_list_tables", "timeout_ms": 5000}),
+    )
+    .await;
+    assert_eq!(
+        result["ok"],
+        true,
+        "{result}\n{}",
+        world.function_log(&function)
+    );
+    let tables: Vec<&str> = result["tables"]
+        .as_array()
+        .map(|t| t.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    assert!(tables.contains(&table.as_str()), "{table} listed: {result}");
+    let internet = http_get(&world, &function, "https://ifconfig.me/ip").await;
+    assert_timed_out(&internet, "the internet from the endpoint-only subnet");
+    assert_logged(&world, &function, "dynamodb");
+}
+
+/// A TCP service whose group admits only the client group, on a host in the isolated subnet.
+async fn service_host(world: &World) -> vpclab_harness::Host {
+    let subnet = output(world, "net", "IsolatedSubnet");
+    let group = output(world, "net", "ServiceSecurityGroup");
+    let port: u16 = output(world, "net", "ServicePort").parse().expect("port");
+    let host = world
+        .fabric()
+        .add_host(&subnet, &[group], "test instance: TCP service")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    world
+        .fabric()
+        .serve_greeting(&host, port, "hello from the service\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    host
+}
+
+async fn connect(world: &World, function: &str, host: &vpclab_harness::Host) -> Value {
+    let port = output(world, "net", "ServicePort");
+    invoke(
+        world,
+        function,
+        json!({"probe": "tcp_connect", "address": format!("{}:{port}", host.address), "timeout_ms": PROBE_TIMEOUT_MS}),
+    )
+    .await
+}
+
+/// A function whose group the service's inbound rules reference gets the greeting.
+#[rstest]
+#[tokio::test(flavor = "multi_thread")]
+async fn security_group_allows_referenced_group() {
+    let world = networking_world().await;
+    let host = service_host(&world).await;
+    let function = output(&world, "net", "IsolatedProbe");
+    let result = connect(&world, &function, &host).await;
+    assert_eq!(result["ok"], true, "{result}");
+    assert_eq!(result["greeting"], "hello from the service\n");
+}
+
+/// A function in a group the rules do not list is dropped: its connection times out.
+#[rstest]
+#[tokio::test(flavor = "multi_thread")]
+async fn security_group_blocks_unlisted_source() {
+    let world = networking_world().await;
+    let host = service_host(&world).await;
+    let function = output(&world, "net", "NatProbe");
+    let result = connect(&world, &function, &host).await;
+    assert_timed_out(&result, "a source the security group does not list");
+}
+
+/// No NAT: the explanation names the route table that has no route to the internet.
+#[rstest]
+#[tokio::test(flavor = "multi_thread")]
+async fn explain_blocked_path_without_nat() {
+    let world = networking_world().await;
+    let function = output(&world, "net", "IsolatedProbe");
+    let result = http_get(&world, &function, "https://ifconfig.me/ip").await;
+    assert_timed_out(&result, "the internet without NAT");
+    let explanation = world
+        .fabric()
+        .explain(&function, "ifconfig.me", 443)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!explanation.reachable, "{explanation}");
+    let blocked = explanation.blocked_at.clone().unwrap_or_default();
+    let subnet = output(&world, "net", "IsolatedSubnet");
+    assert!(blocked.starts_with("route table rtb-"), "{explanation}");
+    assert!(blocked.contains(&subnet), "{explanation}");
+    assert!(blocked.contains("has no route to"), "{explanation}");
+    let nat = world
+        .fabric()
+        .explain(&output(&world, "net", "NatProbe"), "ifconfig.me", 443)
+        .await;
+    // The NAT probe has not run yet: the fabric says so instead of guessing.
+    assert!(nat.is_err());
+}
+
+/// A security group drop: the explanation names the group and the missing inbound rule.
+#[rstest]
+#[tokio::test(flavor = "multi_thread")]
+async fn explain_blocked_path_security_group() {
+    let world = networking_world().await;
+    let host = service_host(&world).await;
+    let function = output(&world, "net", "NatProbe");
+    let result = connect(&world, &function, &host).await;
+    assert_timed_out(&result, "a source the security group does not list");
+    let port: u16 = output(&world, "net", "ServicePort").parse().expect("port");
+    let explanation = world
+        .fabric()
+        .explain(&function, &host.address.to_string(), port)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let blocked = explanation.blocked_at.clone().unwrap_or_default();
+    let group = output(&world, "net", "ServiceSecurityGroup");
+    assert!(blocked.contains(&group), "{explanation}");
+    assert!(blocked.contains("no inbound rule"), "{explanation}");
+    let allowed = world
+        .fabric()
+        .explain(
+            &output(&world, "net", "IsolatedProbe"),
+            &host.address.to_string(),
+            port,
+        )
+        .await;
+    assert!(allowed.is_err(), "IsolatedProbe has not run in this world");
+}
+
+/// A world that panics leaves no namespace, no `/etc/netns` folder and no process behind.
+#[rstest]
+#[tokio::test(flavor = "multi_thread")]
+async fn fabric_teardown_leaves_nothing_after_a_panic() {
+    let doomed = tokio::spawn(async {
+        let mut world = World::start().await.unwrap_or_else(|e| panic!("{e}"));
+        deploy(&mut world, "getmyip", "getmyip", &[("Mode", "PRIVATE")]).await;
+        let _ = egress_ip(&world, "getmyip").await;
+        let prefix = world.fabric().prefix().to_owned();
+        let namespaces = vpclab_harness::fabric::leftover_namespaces(&prefix);
+        assert!(
+            namespaces.len() >= 4,
+            "the fabric made namespaces: {namespaces:?}"
+        );
+        std::panic::panic_any((prefix, namespaces));
+    });
+    let payload = doomed.await.expect_err("the task panicked").into_panic();
+    let (prefix, namespaces) = *payload
+        .downcast::<(String, Vec<String>)>()
+        .expect("the panic carries the fabric's prefix");
+    assert_eq!(
+        vpclab_harness::fabric::leftover_namespaces(&prefix),
+        Vec::<String>::new()
+    );
+    for name in namespaces {
+        let etc = std::path::Path::new("/etc/netns").join(&name);
+        assert!(!etc.exists(), "{} removed", etc.display());
+    }
+}
