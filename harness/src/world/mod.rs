@@ -134,7 +134,7 @@ struct Inner {
 }
 
 /// The emulator's socket address, from its endpoint URL (`http://127.0.0.1:4566`).
-fn emulator_socket(endpoint: &str) -> Result<std::net::SocketAddr, Error> {
+fn emulator_socket(endpoint: &str) -> Result<std::net::SocketAddr, crate::fabric::FabricError> {
     let authority = endpoint
         .split_once("://")
         .map_or(endpoint, |(_, rest)| rest)
@@ -143,9 +143,9 @@ fn emulator_socket(endpoint: &str) -> Result<std::net::SocketAddr, Error> {
         .ok()
         .and_then(|mut addresses| addresses.find(std::net::SocketAddr::is_ipv4))
         .ok_or_else(|| {
-            Error::Fabric(crate::fabric::FabricError::Topology(format!(
+            crate::fabric::FabricError::Topology(format!(
                 "the emulator endpoint {endpoint} is not an address the fabric can reach"
-            )))
+            ))
         })
 }
 
