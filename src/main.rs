@@ -4,6 +4,7 @@
 //! command that sends a message, and tears everything down on Ctrl-C (or `vpclab down`).
 
 mod bench;
+mod fabric_bench;
 
 use std::path::{Path, PathBuf};
 
@@ -27,6 +28,12 @@ enum Command {
     Up {
         /// The scenario (a folder of scenarios/).
         scenario: String,
+        /// Sets the `Mode` parameter of the scenario's stacks (getmyip: public or private).
+        #[arg(long, value_parser = ["public", "private"])]
+        mode: Option<String>,
+        /// Sets a template parameter of every stack: `--param Key=Value` (repeatable).
+        #[arg(long = "param", value_name = "KEY=VALUE")]
+        params: Vec<String>,
     },
     /// Stop the world that `vpclab up` keeps running.
     Down,
@@ -63,10 +70,15 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Up { scenario } => up(&scenario).await,
+        Command::Up {
+            scenario,
+            mode,
+            params,
+        } => up(&scenario, mode, &params).await,
         Command::Down => down(),
         Command::Bench { scenario } => {
-            bench::run(&Scenario::load(&scenarios_dir(), &scenario)?).await
+            bench::run(&Scenario::load(&scenarios_dir(), &scenario)?).await?;
+            fabric_bench::run(&scenarios_dir()).await
         }
         Command::Provision => {
             vpclab_harness::provision().await?;
@@ -82,8 +94,21 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-async fn up(name: &str) -> anyhow::Result<()> {
-    let scenario = Scenario::load(&scenarios_dir(), name)?;
+async fn up(name: &str, mode: Option<String>, params: &[String]) -> anyhow::Result<()> {
+    let mut scenario = Scenario::load(&scenarios_dir(), name)?;
+    let mut overrides = Vec::new();
+    if let Some(mode) = mode {
+        overrides.push(("Mode".to_owned(), mode.to_uppercase()));
+    }
+    for param in params {
+        let (key, value) = param
+            .split_once('=')
+            .with_context(|| format!("--param {param}: expected KEY=VALUE"))?;
+        overrides.push((key.to_owned(), value.to_owned()));
+    }
+    for stack in &mut scenario.stacks {
+        stack.parameters.extend(overrides.iter().cloned());
+    }
     eprintln!(
         "vpclab: starting a world for `{name}` ({})",
         scenario.description
@@ -134,6 +159,29 @@ async fn up(name: &str) -> anyhow::Result<()> {
             world.endpoint_url()
         );
     }
+    if let Some((api, stage)) = world
+        .outputs()
+        .values()
+        .find_map(|o| Some((o.get("ApiId")?.clone(), o.get("Stage")?.clone())))
+    {
+        println!("\nopen the page:");
+        println!(
+            "  curl {}/_aws/execute-api/{api}/{stage}/getmyip",
+            world.endpoint_url()
+        );
+    }
+    println!("\nnetwork fabric (enter a namespace with `ip netns exec <name> <command>`):");
+    for host in world.fabric().hosts().await {
+        println!(
+            "  {:<24} {} {} in {} ({})",
+            host.netns, host.eni_id, host.address, host.subnet_id, host.role
+        );
+    }
+    println!(
+        "  functions outside a VPC run in {}-lambda, the internet is {}-inet",
+        world.fabric().prefix(),
+        world.fabric().prefix()
+    );
     println!("\nCtrl-C (or `vpclab down`) tears the world down.");
     wait_for_stop_signal().await?;
     eprintln!("vpclab: tearing down");

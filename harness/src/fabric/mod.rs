@@ -160,6 +160,7 @@ pub struct Fabric {
     state: tokio::sync::Mutex<State>,
     namespaces: Mutex<Vec<String>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    syncs: Mutex<Vec<std::time::Duration>>,
 }
 
 impl std::fmt::Debug for Fabric {
@@ -199,6 +200,7 @@ impl Fabric {
             state: tokio::sync::Mutex::default(),
             namespaces: Mutex::default(),
             tasks: Mutex::default(),
+            syncs: Mutex::default(),
         });
         crate::watchdog::watch_namespaces(&fabric.prefix);
         let mut plan = Plan::default();
@@ -293,7 +295,12 @@ impl Fabric {
             return Err(e);
         }
         *guard = state;
-        Ok(started.elapsed())
+        let took = started.elapsed();
+        self.syncs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(took);
+        Ok(took)
     }
 
     /// Where a function runs: its VPC subnet (the first of `subnet_ids`, on an ENI shared by
@@ -372,6 +379,35 @@ impl Fabric {
         let listener = netns::tcp_listener(&host.netns, SocketAddr::from((host.address, port)))?;
         self.keep(vec![services::greeter(listener, Arc::from(greeting))]);
         Ok(())
+    }
+
+    /// How long each [`Fabric::sync`] took (reading EC2 and realising), in order.
+    pub fn sync_durations(&self) -> Vec<std::time::Duration> {
+        self.syncs.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Opens a TCP connection from `host`, as a process on that host would: its packets take
+    /// the host's routes and security groups.
+    pub async fn connect_from(
+        &self,
+        host: &Host,
+        address: SocketAddr,
+    ) -> std::io::Result<tokio::net::TcpStream> {
+        let netns_name = host.netns.clone();
+        let stream = tokio::task::spawn_blocking(move || {
+            netns::inside(&netns_name, move || {
+                let stream = std::net::TcpStream::connect_timeout(
+                    &address,
+                    std::time::Duration::from_secs(5),
+                )?;
+                stream.set_nonblocking(true)?;
+                Ok(stream)
+            })
+        })
+        .await
+        .map_err(std::io::Error::other)?
+        .map_err(std::io::Error::other)?;
+        tokio::net::TcpStream::from_std(stream)
     }
 
     /// Explains whether `function_name`'s traffic reaches `destination` (a name or address) on
