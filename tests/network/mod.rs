@@ -172,6 +172,15 @@ async fn networking_world() -> World {
     world
 }
 
+/// The function resolves the name: a later timeout is the network path, not DNS.
+async fn assert_resolves(world: &World, function: &str, name: &str) {
+    let resolved = invoke(world, function, json!({"probe": "resolve", "name": name})).await;
+    assert_eq!(
+        resolved["ok"], true,
+        "{function} resolves {name}: {resolved}"
+    );
+}
+
 fn assert_timed_out(result: &Value, what: &str) {
     assert_eq!(result["ok"], false, "{what} must fail: {result}");
     assert_eq!(
@@ -196,6 +205,7 @@ fn assert_logged(world: &World, function: &str, needle: &str) {
 async fn vpc_lambda_without_nat_has_no_internet() {
     let world = networking_world().await;
     let function = output(&world, "net", "IsolatedProbe");
+    assert_resolves(&world, &function, "ifconfig.me").await;
     let result = http_get(&world, &function, "https://ifconfig.me/ip").await;
     assert_timed_out(&result, "the internet without NAT");
     assert_logged(&world, &function, "ifconfig.me");
@@ -207,6 +217,7 @@ async fn vpc_lambda_without_nat_has_no_internet() {
 async fn vpc_lambda_in_public_subnet_has_no_internet() {
     let world = networking_world().await;
     let function = output(&world, "net", "PublicProbe");
+    assert_resolves(&world, &function, "ifconfig.me").await;
     let result = http_get(&world, &function, "https://ifconfig.me/ip").await;
     assert_timed_out(&result, "the internet from a public subnet");
     assert_logged(&world, &function, "ifconfig.me");
@@ -257,9 +268,50 @@ async fn dynamodb_gateway_endpoint_works_without_nat() {
         .map(|t| t.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
     assert!(tables.contains(&table.as_str()), "{table} listed: {result}");
+    assert_resolves(&world, &function, "ifconfig.me").await;
     let internet = http_get(&world, &function, "https://ifconfig.me/ip").await;
     assert_timed_out(&internet, "the internet from the endpoint-only subnet");
     assert_logged(&world, &function, "dynamodb");
+}
+
+/// Inside the VPC, SQS's public name resolves to the interface endpoint's ENI (private DNS),
+/// and HTTPS to it works from the isolated subnet, which has no NAT: the endpoint's service
+/// answers. The endpoint's own DNS name resolves to the same address.
+#[rstest]
+#[tokio::test(flavor = "multi_thread")]
+async fn interface_endpoint_private_dns_reaches_the_service_without_nat() {
+    let world = networking_world().await;
+    let function = output(&world, "net", "IsolatedProbe");
+    let eni = output(&world, "net", "SqsEndpointInterface");
+    let ec2 = aws_sdk_ec2::Client::new(world.sdk_config());
+    let described = ec2
+        .describe_network_interfaces()
+        .network_interface_ids(&eni)
+        .send()
+        .await
+        .expect("DescribeNetworkInterfaces");
+    let eni_address = described.network_interfaces()[0]
+        .private_ip_address()
+        .expect("the endpoint ENI has an address")
+        .to_owned();
+    for name in [
+        format!("sqs.{}.amazonaws.com", world.region()),
+        output(&world, "net", "SqsEndpointDnsName"),
+    ] {
+        let resolved = invoke(&world, &function, json!({"probe": "resolve", "name": name})).await;
+        assert_eq!(
+            resolved["addresses"],
+            json!([eni_address]),
+            "{name}: {resolved}"
+        );
+    }
+    let reached = http_get(
+        &world,
+        &function,
+        &format!("https://sqs.{}.amazonaws.com/", world.region()),
+    )
+    .await;
+    assert_eq!(reached["ok"], true, "HTTPS through the endpoint: {reached}");
 }
 
 /// A TCP service whose group admits only the client group, on a host in the isolated subnet.
@@ -301,13 +353,16 @@ async fn security_group_allows_referenced_group() {
     assert_eq!(result["greeting"], "hello from the service\n");
 }
 
-/// A function in a group the rules do not list is dropped: its connection times out.
+/// A function in a group the rules do not list, in the same subnet as an admitted one, is
+/// dropped: its connection times out while the admitted function's succeeds.
 #[rstest]
 #[tokio::test(flavor = "multi_thread")]
 async fn security_group_blocks_unlisted_source() {
     let world = networking_world().await;
     let host = service_host(&world).await;
-    let function = output(&world, "net", "NatProbe");
+    let admitted = connect(&world, &output(&world, "net", "IsolatedProbe"), &host).await;
+    assert_eq!(admitted["ok"], true, "the service listens: {admitted}");
+    let function = output(&world, "net", "OutsiderProbe");
     let result = connect(&world, &function, &host).await;
     assert_timed_out(&result, "a source the security group does not list");
 }
@@ -318,6 +373,7 @@ async fn security_group_blocks_unlisted_source() {
 async fn explain_blocked_path_without_nat() {
     let world = networking_world().await;
     let function = output(&world, "net", "IsolatedProbe");
+    assert_resolves(&world, &function, "ifconfig.me").await;
     let result = http_get(&world, &function, "https://ifconfig.me/ip").await;
     assert_timed_out(&result, "the internet without NAT");
     let explanation = world
@@ -345,7 +401,7 @@ async fn explain_blocked_path_without_nat() {
 async fn explain_blocked_path_security_group() {
     let world = networking_world().await;
     let host = service_host(&world).await;
-    let function = output(&world, "net", "NatProbe");
+    let function = output(&world, "net", "OutsiderProbe");
     let result = connect(&world, &function, &host).await;
     assert_timed_out(&result, "a source the security group does not list");
     let port: u16 = output(&world, "net", "ServicePort").parse().expect("port");
@@ -369,7 +425,25 @@ async fn explain_blocked_path_security_group() {
     assert!(allowed.is_err(), "IsolatedProbe has not run in this world");
 }
 
-/// A world that panics leaves no namespace, no `/etc/netns` folder and no process behind.
+/// The processes running in these namespaces.
+fn processes_in(namespaces: &[String]) -> Vec<u32> {
+    namespaces
+        .iter()
+        .flat_map(|ns| {
+            let output = std::process::Command::new("ip")
+                .args(["netns", "pids", ns])
+                .output()
+                .expect("ip netns pids");
+            String::from_utf8_lossy(&output.stdout)
+                .split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect()
+}
+
+/// A world that panics leaves no namespace, no `/etc/netns` folder, no process and no ENI it
+/// created behind.
 #[rstest]
 #[tokio::test(flavor = "multi_thread")]
 async fn fabric_teardown_leaves_nothing_after_a_panic() {
@@ -383,12 +457,47 @@ async fn fabric_teardown_leaves_nothing_after_a_panic() {
             namespaces.len() >= 4,
             "the fabric made namespaces: {namespaces:?}"
         );
-        std::panic::panic_any((prefix, namespaces));
+        let processes = processes_in(&namespaces);
+        assert!(!processes.is_empty(), "the function runs in a namespace");
+        let enis: Vec<String> = world
+            .fabric()
+            .hosts()
+            .await
+            .into_iter()
+            .filter(|h| h.role.starts_with("AWS Lambda VPC ENI"))
+            .map(|h| h.eni_id)
+            .collect();
+        assert!(!enis.is_empty(), "the function has an ENI");
+        let config = world.sdk_config().clone();
+        std::panic::panic_any((prefix, namespaces, processes, enis, config));
     });
     let payload = doomed.await.expect_err("the task panicked").into_panic();
-    let (prefix, namespaces) = *payload
-        .downcast::<(String, Vec<String>)>()
-        .expect("the panic carries the fabric's prefix");
+    let (prefix, namespaces, processes, enis, config) = *payload
+        .downcast::<(
+            String,
+            Vec<String>,
+            Vec<u32>,
+            Vec<String>,
+            aws_config::SdkConfig,
+        )>()
+        .expect("the panic carries the fabric's details");
+    for pid in processes {
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "process {pid} of the fabric was killed"
+        );
+    }
+    let ec2 = aws_sdk_ec2::Client::new(&config);
+    for eni in enis {
+        let listed = ec2
+            .describe_network_interfaces()
+            .network_interface_ids(&eni)
+            .send()
+            .await
+            .map(|d| d.network_interfaces().len())
+            .unwrap_or(0);
+        assert_eq!(listed, 0, "the function's ENI {eni} was deleted");
+    }
     assert_eq!(
         vpclab_harness::fabric::leftover_namespaces(&prefix),
         Vec::<String>::new()

@@ -15,6 +15,8 @@ pub const IFCONFIG_ME: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 80);
 pub const AWS_SERVICES: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
 /// The public address of the DynamoDB endpoint; its gateway endpoint's prefix list is this /32.
 pub const DYNAMODB: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 20);
+/// The public address of the S3 endpoint; its gateway endpoint's prefix list is this /32.
+pub const S3: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 30);
 /// The resolver that functions outside any VPC use.
 pub const PUBLIC_RESOLVER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 53);
 
@@ -27,13 +29,19 @@ pub fn aws_lambda_egress(region: &str) -> Ipv4Addr {
     Ipv4Addr::new(192, 0, 2, 100 + (hash % 100) as u8)
 }
 
-/// The service address for an endpoint host name or service name (`dynamodb` vs the rest).
+/// The service address for a service name: DynamoDB and S3 have their own (gateway endpoints
+/// route them), every other service shares one.
 pub(crate) fn service_address(service: &str) -> Ipv4Addr {
-    if service == "dynamodb" || service.starts_with("dynamodb.") {
-        DYNAMODB
-    } else {
-        AWS_SERVICES
+    match service {
+        "dynamodb" => DYNAMODB,
+        "s3" => S3,
+        _ => AWS_SERVICES,
     }
+}
+
+/// Whether a gateway endpoint exists for this service in AWS (S3 and DynamoDB only).
+pub(crate) fn has_gateway_endpoint(service: &str) -> bool {
+    matches!(service, "dynamodb" | "s3")
 }
 
 /// The subnet's router (`.1`), as in AWS.

@@ -52,7 +52,13 @@ impl Zones {
             return Some(vec![addressing::IFCONFIG_ME]);
         }
         if let Some(service_name) = name.strip_suffix(".amazonaws.com") {
-            let service = service_name.split('.').next().unwrap_or_default();
+            // `dynamodb.us-east-1.amazonaws.com`, `bucket.s3.us-east-1.amazonaws.com`, ...
+            let labels: Vec<&str> = service_name.split('.').collect();
+            let service = if labels.contains(&"s3") {
+                "s3"
+            } else {
+                labels.first().copied().unwrap_or_default()
+            };
             return Some(vec![addressing::service_address(service)]);
         }
         None

@@ -211,8 +211,8 @@ fn route_from(
                 return take(walk).blocked("routing loop".into());
             }
             walk.hop(format!(
-                "NAT gateway {nat} ({}) translates the source to {}",
-                nat_host.address, nat_host.address
+                "NAT gateway {nat} ({}) translates the source to its own address",
+                nat_host.address
             ));
             route_from(
                 topology,
@@ -237,9 +237,10 @@ fn route_from(
                 }
             }
         }
-        RouteTarget::NetworkInterface(eni) => {
-            take(walk).blocked(format!("routes through {eni} are not realised by vpclab"))
-        }
+        RouteTarget::NetworkInterface(eni) => take(walk).blocked(format!(
+            "the route sends the packet to {eni}; vpclab does not follow paths through \
+             appliance ENIs"
+        )),
         RouteTarget::Other(other) => take(walk).blocked(format!(
             "target {other} is not realised by vpclab: packets are dropped"
         )),

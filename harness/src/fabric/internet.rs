@@ -34,6 +34,7 @@ pub(crate) fn plan(plan: &mut Plan, _state: &mut State, prefix: &str, region: &s
         addressing::IFCONFIG_ME,
         addressing::AWS_SERVICES,
         addressing::DYNAMODB,
+        addressing::S3,
         addressing::PUBLIC_RESOLVER,
     ] {
         plan.ip(&inet, &format!("addr add {address}/32 dev lo"));
@@ -81,7 +82,11 @@ pub(crate) fn start_services(fabric: &Fabric) -> Result<Vec<JoinHandle<()>>, Fab
             None,
         ),
     ];
-    for service in [addressing::AWS_SERVICES, addressing::DYNAMODB] {
+    for service in [
+        addressing::AWS_SERVICES,
+        addressing::DYNAMODB,
+        addressing::S3,
+    ] {
         tasks.push(services::service_endpoint(
             netns::tcp_listener(&inet, at(service, 443))?,
             fabric.tls(),

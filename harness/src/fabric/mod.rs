@@ -51,9 +51,9 @@ pub enum FabricError {
     },
     /// Not allowed to create network namespaces.
     #[error(
-        "the network fabric cannot create network namespaces: {0}. Run the tests as root (or with \
-         CAP_NET_ADMIN and CAP_SYS_ADMIN, e.g. `sudo -E cargo test`); rootless user namespaces are \
-         not supported yet"
+        "the network fabric cannot create network namespaces: {0}. Run the tests as root \
+         (e.g. `sudo -E cargo test`); rootless operation through user namespaces is not \
+         supported yet"
     )]
     Privileges(String),
     /// A command failed.
@@ -154,6 +154,10 @@ pub struct Fabric {
     ec2: aws_sdk_ec2::Client,
     emulator: SocketAddr,
     _dir: tempfile::TempDir,
+    /// The fabric's services (DNS, endpoints, ifconfig.me) run on a runtime of their own, so
+    /// that neither a busy nor an ended test runtime stalls a function's DNS query.
+    runtime: Mutex<Option<tokio::runtime::Runtime>>,
+    services: tokio::runtime::Handle,
     ca: Arc<FabricCa>,
     tls: TlsAcceptor,
     zones: Arc<RwLock<Zones>>,
@@ -161,6 +165,8 @@ pub struct Fabric {
     namespaces: Mutex<Vec<String>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     syncs: Mutex<Vec<std::time::Duration>>,
+    /// Set when the world tears down: no new ENI or host after that.
+    closed: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Fabric {
@@ -187,6 +193,13 @@ impl Fabric {
             .tempdir()
             .map_err(|e| FabricError::Tls(format!("create a folder for the CA: {e}")))?;
         let ca = FabricCa::create(dir.path())?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("vpclab-fabric")
+            .enable_all()
+            .build()
+            .map_err(|e| FabricError::Tls(format!("start the fabric's service runtime: {e}")))?;
+        let services = runtime.handle().clone();
         let tls = TlsAcceptor::from(ca.server_config());
         let fabric = Arc::new(Self {
             prefix: prefix.to_owned(),
@@ -194,6 +207,8 @@ impl Fabric {
             ec2,
             emulator,
             _dir: dir,
+            runtime: Mutex::new(Some(runtime)),
+            services,
             ca,
             tls,
             zones: Arc::default(),
@@ -201,13 +216,17 @@ impl Fabric {
             namespaces: Mutex::default(),
             tasks: Mutex::default(),
             syncs: Mutex::default(),
+            closed: std::sync::atomic::AtomicBool::new(false),
         });
         crate::watchdog::watch_namespaces(&fabric.prefix);
         let mut plan = Plan::default();
         let mut state = fabric.state.lock().await;
         internet::plan(&mut plan, &mut state, &fabric.prefix, region);
         fabric.apply(plan).await?;
-        let tasks = internet::start_services(&fabric)?;
+        let tasks = {
+            let _services = fabric.services.enter();
+            internet::start_services(&fabric)?
+        };
         fabric.keep(tasks);
         drop(state);
         Ok(fabric)
@@ -275,14 +294,15 @@ impl Fabric {
             }
         }
         vpc::plan_routes(&mut plan, &mut state, &topology, &new_vpcs, &self.prefix)?;
-        {
-            let mut zones = self.zones.write().unwrap_or_else(|e| e.into_inner());
-            vpc::add_names(&mut zones, &topology, &state.hosts, &self.region);
-        }
+        let mut zones = Zones::default();
+        vpc::add_names(&mut zones, &topology, &state.hosts, &self.region);
         let created = plan.namespaces().to_vec();
         let applied = async {
             self.apply(plan).await?;
-            let tasks = vpc::start_services(self, services)?;
+            let tasks = {
+                let _services = self.services.enter();
+                vpc::start_services(self, services)?
+            };
             self.keep(tasks);
             for vpc_id in state.vpcs.keys() {
                 self.refresh_security_groups(&state, vpc_id).await?;
@@ -292,8 +312,13 @@ impl Fabric {
         .await;
         if let Err(e) = applied {
             self.forget(&created);
+            // Names and transit links handed out stay used: links made in namespaces that
+            // already existed may remain, and a retry must not collide with them.
+            guard.next_index = state.next_index;
+            guard.links = state.links;
             return Err(e);
         }
+        *self.zones.write().unwrap_or_else(|e| e.into_inner()) = zones;
         *guard = state;
         let took = started.elapsed();
         self.syncs
@@ -376,6 +401,7 @@ impl Fabric {
         port: u16,
         greeting: &str,
     ) -> Result<(), FabricError> {
+        let _services = self.services.enter();
         let listener = netns::tcp_listener(&host.netns, SocketAddr::from((host.address, port)))?;
         self.keep(vec![services::greeter(listener, Arc::from(greeting))]);
         Ok(())
@@ -455,6 +481,11 @@ impl Fabric {
         group_ids: &[String],
         description: &str,
     ) -> Result<Host, FabricError> {
+        if self.closed.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(FabricError::Topology(
+                "the world is tearing down: no new network interface".into(),
+            ));
+        }
         let subnet = state.topology.subnet(subnet_id).cloned().ok_or_else(|| {
             FabricError::Topology(format!(
                 "subnet {subnet_id} is not part of the deployed topology (known subnets: {})",
@@ -480,12 +511,18 @@ impl Fabric {
                 reason: format!("{}", aws_sdk_ec2::error::DisplayErrorContext(e)),
             })?;
         let eni = created.network_interface().ok_or_else(|| {
-            FabricError::Topology("CreateNetworkInterface returned no interface".into())
+            FabricError::Topology(format!(
+                "CreateNetworkInterface in {subnet_id} ({description}) returned no interface"
+            ))
         })?;
         let address: Ipv4Addr = eni
             .private_ip_address()
             .and_then(|a| a.parse().ok())
-            .ok_or_else(|| FabricError::Topology("the new ENI has no private address".into()))?;
+            .ok_or_else(|| {
+                FabricError::Topology(format!(
+                    "the ENI created in {subnet_id} ({description}) has no private address"
+                ))
+            })?;
         let eni_id = eni.network_interface_id().unwrap_or_default().to_owned();
         state.created_interfaces.push(eni_id.clone());
         let host = Host {
@@ -506,7 +543,12 @@ impl Fabric {
             return Err(e);
         }
         state.hosts.push(host.clone());
-        self.refresh_security_groups(state, &subnet.vpc_id).await?;
+        if let Err(e) = self.refresh_security_groups(state, &subnet.vpc_id).await {
+            // A host without its security groups would accept anything: remove it.
+            state.hosts.pop();
+            self.forget(std::slice::from_ref(&host.netns));
+            return Err(e);
+        }
         Ok(host)
     }
 
@@ -582,13 +624,14 @@ impl Fabric {
         self.tls.clone()
     }
 
-    /// Deletes the ENIs the fabric created in EC2; returns what could not be deleted.
-    pub(crate) async fn delete_interfaces(&self) -> Vec<String> {
+    /// Deletes the ENIs the fabric created in EC2 with `ec2` (a client of the caller's
+    /// runtime: teardown may run on another one); returns what could not be deleted.
+    pub(crate) async fn delete_interfaces(&self, ec2: &aws_sdk_ec2::Client) -> Vec<String> {
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
         let created = std::mem::take(&mut self.state.lock().await.created_interfaces);
         let mut problems = Vec::new();
         for eni in created {
-            if let Err(e) = self
-                .ec2
+            if let Err(e) = ec2
                 .delete_network_interface()
                 .network_interface_id(&eni)
                 .send()
@@ -612,6 +655,14 @@ impl Fabric {
             .drain(..)
         {
             task.abort();
+        }
+        if let Some(runtime) = self
+            .runtime
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            runtime.shutdown_background();
         }
         let mut names =
             std::mem::take(&mut *self.namespaces.lock().unwrap_or_else(|e| e.into_inner()));

@@ -19,7 +19,7 @@ pub(crate) async fn ip_batch(netns: Option<&str>, lines: &[String]) -> Result<()
     if lines.is_empty() {
         return Ok(());
     }
-    let mut command = Command::new("ip");
+    let mut command = Command::new(super::ip_tool());
     if let Some(netns) = netns {
         command.args(["-n", netns]);
     }
@@ -33,14 +33,14 @@ pub(crate) async fn ip_batch(netns: Option<&str>, lines: &[String]) -> Result<()
 
 /// Loads an nftables rule set inside `netns` (`ip netns exec <netns> nft -f -`).
 pub(crate) async fn nft(netns: &str, ruleset: &str) -> Result<(), FabricError> {
-    let mut command = Command::new("ip");
+    let mut command = Command::new(super::ip_tool());
     command.args(["netns", "exec", netns, "nft", "-f", "-"]);
     run_with_input(command, &format!("nft -f in {netns}"), ruleset).await
 }
 
 /// Sets kernel parameters inside `netns`.
 pub(crate) async fn sysctl(netns: &str, settings: &[(&str, &str)]) -> Result<(), FabricError> {
-    let mut command = Command::new("ip");
+    let mut command = Command::new(super::ip_tool());
     command.args(["netns", "exec", netns, "sysctl", "-q", "-w"]);
     for (key, value) in settings {
         command.arg(format!("{key}={value}"));
@@ -182,7 +182,7 @@ pub(crate) fn list(prefix: &str) -> Vec<String> {
 pub(crate) fn delete_all(names: &[String]) -> Vec<String> {
     let mut problems = Vec::new();
     for name in names {
-        if let Ok(output) = std::process::Command::new("ip")
+        if let Ok(output) = std::process::Command::new(super::ip_tool())
             .args(["netns", "pids", name])
             .output()
         {
@@ -195,7 +195,7 @@ pub(crate) fn delete_all(names: &[String]) -> Vec<String> {
                 }
             }
         }
-        match std::process::Command::new("ip")
+        match std::process::Command::new(super::ip_tool())
             .args(["netns", "delete", name])
             .stderr(Stdio::piped())
             .output()

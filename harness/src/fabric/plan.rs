@@ -85,7 +85,7 @@ impl Plan {
                     .and_then(|()| {
                         std::fs::write(
                             dir.join("resolv.conf"),
-                            format!("nameserver {resolver}\noptions timeout:1 attempts:2\n"),
+                            format!("nameserver {resolver}\noptions timeout:2 attempts:3\n"),
                         )
                     })
                     .map_err(|e| FabricError::Command {

@@ -294,6 +294,7 @@ pub(crate) fn plan(
     for endpoint in topology.endpoints.iter().filter(|e| e.vpc_id == vpc.id) {
         let service_address = addressing::service_address(endpoint.service());
         match endpoint.kind {
+            EndpointKind::Gateway if !addressing::has_gateway_endpoint(endpoint.service()) => {}
             EndpointKind::Gateway => {
                 let n = state.next();
                 let ns = format!("{prefix}-e{n}");
@@ -562,9 +563,17 @@ pub(crate) fn add_names(zones: &mut dns::Zones, topology: &Topology, hosts: &[Ho
         if addresses.is_empty() {
             continue;
         }
+        // The engine reports AWS-shaped names (`vpce-….<service>.<region>.vpce.amazonaws.com`,
+        // plus one per zone); the emulator describes them under its own domain.
         for name in &endpoint.dns_names {
-            zones.add_public(name, addresses.clone());
+            let name = name.split(':').next().unwrap_or(name);
+            let name = name.replace(".vpce.localhost.localstack.cloud", ".vpce.amazonaws.com");
+            zones.add_public(&name, addresses.clone());
         }
+        zones.add_public(
+            &format!("*.{}.{region}.vpce.amazonaws.com", endpoint.service()),
+            addresses.clone(),
+        );
         if endpoint.private_dns {
             let service = endpoint.service();
             zones.add_private(

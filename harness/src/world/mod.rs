@@ -339,7 +339,7 @@ async fn teardown(inner: Inner) -> Result<(), Error> {
     // Functions stop first: their ENIs go before the subnets that hold them.
     inner.emulator.executor().stop_account(&inner.account_id);
     if inner.emulator.is_running() {
-        errors.extend(inner.fabric.delete_interfaces().await);
+        errors.extend(inner.fabric.delete_interfaces(&inner.clients.ec2).await);
         let ctx = ProviderContext {
             clients: &inner.clients,
             emulator: &inner.emulator,
