@@ -507,3 +507,37 @@ async fn fabric_teardown_leaves_nothing_after_a_panic() {
         assert!(!etc.exists(), "{} removed", etc.display());
     }
 }
+
+/// A NAT gateway and route that a later stack adds to a VPC already realised take effect:
+/// the function that had no internet now reaches it from the new Elastic IP.
+#[rstest]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_nat_gateway_from_a_later_stack_gives_internet() {
+    let mut world = World::start().await.unwrap_or_else(|e| panic!("{e}"));
+    if let Err(e) = world
+        .deploy_template("late-net", support::fixture("late-nat-network.yaml"), &[])
+        .await
+    {
+        panic!("{e}\n{}", world.diagnose());
+    }
+    let function = output(&world, "late-net", "Probe");
+    assert_resolves(&world, &function, "ifconfig.me").await;
+    let before = http_get(&world, &function, "http://ifconfig.me/ip").await;
+    assert_timed_out(&before, "the internet before the NAT gateway exists");
+    let subnet = output(&world, "late-net", "PublicSubnet");
+    let table = output(&world, "late-net", "PrivateRouteTable");
+    if let Err(e) = world
+        .deploy_template(
+            "late-nat",
+            support::fixture("late-nat-gateway.yaml"),
+            &[("PublicSubnet", &subnet), ("PrivateRouteTable", &table)],
+        )
+        .await
+    {
+        panic!("{e}\n{}", world.diagnose());
+    }
+    let after = http_get(&world, &function, "http://ifconfig.me/ip").await;
+    assert_eq!(after["ok"], true, "{after}");
+    let eip = nat_public_ip(&world, &output(&world, "late-nat", "NatGatewayId")).await;
+    assert_eq!(after["body"].as_str().map(str::trim), Some(eip.as_str()));
+}

@@ -265,8 +265,9 @@ impl Fabric {
         self.state.lock().await.topology.clone()
     }
 
-    /// Reads the topology from EC2 and realises the VPCs not realised yet (and peerings
-    /// between realised VPCs). Returns how long it took.
+    /// Reads the topology from EC2 and realises what is new (VPCs, subnets, gateways,
+    /// endpoints, peerings), then rewrites every subnet's routes from its route table. Returns
+    /// how long it took.
     pub async fn sync(&self) -> Result<std::time::Duration, FabricError> {
         let started = Instant::now();
         let topology = Topology::read(&self.ec2).await?;
@@ -277,23 +278,17 @@ impl Fabric {
         state.topology = topology.clone();
         let mut plan = Plan::default();
         let mut services = Vec::new();
-        let mut new_vpcs = Vec::new();
         for v in &topology.vpcs {
-            if !state.vpcs.contains_key(&v.id) {
-                let realised = vpc::plan(
-                    &mut plan,
-                    &mut state,
-                    &topology,
-                    v,
-                    &self.prefix,
-                    &self.region,
-                    &mut services,
-                )?;
-                new_vpcs.push(v.id.clone());
-                state.vpcs.insert(v.id.clone(), realised);
-            }
+            vpc::reconcile(
+                &mut plan,
+                &mut state,
+                &topology,
+                v,
+                &self.prefix,
+                &mut services,
+            )?;
         }
-        vpc::plan_routes(&mut plan, &mut state, &topology, &new_vpcs, &self.prefix)?;
+        vpc::plan_routes(&mut plan, &mut state, &topology)?;
         let mut zones = Zones::default();
         vpc::add_names(&mut zones, &topology, &state.hosts, &self.region);
         let created = plan.namespaces().to_vec();

@@ -32,12 +32,18 @@ pub(crate) struct RealisedVpc {
     pub(crate) router: String,
     /// The VPC resolver (base + 2).
     pub(crate) resolver: Ipv4Addr,
+    /// Numbers its links in the internet namespace.
+    index: u32,
     /// Subnet id -> bridge name in the router.
     bridges: HashMap<String, String>,
-    /// Route table id -> kernel table number.
+    /// Subnet id -> its kernel routing table (filled from the subnet's route table).
     tables: HashMap<String, u32>,
+    /// The internet gateway link's router-side address, when one is attached.
+    igw_near: Option<Ipv4Addr>,
     /// The internet gateway link's far (internet-side) address, when one is attached.
     igw_far: Option<Ipv4Addr>,
+    /// Public addresses routed to this VPC on the internet.
+    public_routes: Vec<Ipv4Addr>,
     /// Gateway endpoint id -> (router device, far address).
     gateway_endpoints: HashMap<String, (String, Ipv4Addr)>,
     /// Peering id -> (router device, the peer router's address).
@@ -55,6 +61,13 @@ pub(crate) enum Service {
     },
     /// An endpoint passing TLS traffic to the emulator.
     Endpoint { netns: String, address: Ipv4Addr },
+}
+
+impl RealisedVpc {
+    /// The internet gateway link's name in the internet namespace.
+    fn igw_device(&self) -> String {
+        format!("g{}", self.index)
+    }
 }
 
 /// Refuses topologies AWS would refuse, naming the resources.
@@ -92,56 +105,39 @@ pub(crate) fn validate(topology: &Topology) -> Result<(), FabricError> {
     Ok(())
 }
 
-/// Plans a new VPC: its router, subnets, internet gateway, NAT gateways and endpoints.
-pub(crate) fn plan(
+/// Plans what of `vpc` is not realised yet: its router the first time, then any subnet, NAT
+/// gateway, internet gateway or endpoint a later stack added. The internet gateway's
+/// translations are rewritten every time.
+pub(crate) fn reconcile(
     plan: &mut Plan,
     state: &mut State,
     topology: &Topology,
     vpc: &Vpc,
     prefix: &str,
-    region: &str,
     services: &mut Vec<Service>,
-) -> Result<RealisedVpc, FabricError> {
-    let _ = region;
-    let index = state.next();
-    let router = format!("{prefix}-r{index}");
-    plan.namespace(&router);
-    for (key, value) in [
-        ("net.ipv4.ip_forward", "1"),
-        ("net.ipv4.conf.all.rp_filter", "0"),
-        ("net.ipv4.conf.default.rp_filter", "0"),
-        ("net.ipv4.conf.all.send_redirects", "0"),
-        ("net.ipv4.conf.default.send_redirects", "0"),
-    ] {
-        plan.sysctl(&router, key, value);
+) -> Result<(), FabricError> {
+    if !state.vpcs.contains_key(&vpc.id) {
+        let realised = plan_router(plan, state, vpc, prefix, services);
+        state.vpcs.insert(vpc.id.clone(), realised);
     }
-    let resolver = addressing::vpc_resolver(vpc.cidr);
-    plan.ip(&router, &format!("addr add {resolver}/32 dev lo"));
-    services.push(Service::Resolver {
-        netns: router.clone(),
-        address: resolver,
-        vpc_id: vpc.id.clone(),
-    });
-    let mut realised = RealisedVpc {
-        router: router.clone(),
-        resolver,
-        bridges: HashMap::new(),
-        tables: HashMap::new(),
-        igw_far: None,
-        gateway_endpoints: HashMap::new(),
-        peer_links: HashMap::new(),
-    };
-    for table in topology.route_tables.iter().filter(|t| t.vpc_id == vpc.id) {
-        let number = 100 + state.next();
-        realised.tables.insert(table.id.clone(), number);
-    }
+    let mut realised = state.vpcs[&vpc.id].clone();
+    let router = realised.router.clone();
     let subnets: Vec<&Subnet> = topology
         .subnets
         .iter()
         .filter(|s| s.vpc_id == vpc.id)
         .collect();
-    for (j, subnet) in subnets.iter().enumerate() {
-        let bridge = format!("b{j}");
+
+    // Subnets: a bridge each, and a routing table of their own that `plan_routes` fills from
+    // whichever route table applies to the subnet at each sync.
+    let new_subnets: Vec<&Subnet> = subnets
+        .iter()
+        .filter(|s| !realised.bridges.contains_key(&s.id))
+        .copied()
+        .collect();
+    for subnet in new_subnets {
+        let bridge = format!("b{}", realised.bridges.len());
+        let table = 100 + state.next();
         plan.ip(&router, &format!("link add {bridge} type bridge"));
         plan.ip(
             &router,
@@ -156,26 +152,25 @@ pub(crate) fn plan(
             &router,
             &format!("route add {} dev {bridge} table {LOCAL_TABLE}", subnet.cidr),
         );
-        if let Some(table) = topology
-            .route_table_of(subnet)
-            .and_then(|t| realised.tables.get(&t.id))
-        {
-            plan.ip(
-                &router,
-                &format!("rule add iif {bridge} lookup {table} pref 100"),
-            );
-        }
+        plan.ip(
+            &router,
+            &format!("rule add iif {bridge} lookup {table} pref 100"),
+        );
         plan.ip(
             &router,
             &format!("rule add iif {bridge} pref 200 blackhole"),
         );
         realised.bridges.insert(subnet.id.clone(), bridge);
+        realised.tables.insert(subnet.id.clone(), table);
     }
     state.vpcs.insert(vpc.id.clone(), realised.clone());
 
-    // NAT gateways: ENIs that masquerade, with the Elastic IP mapped at the internet gateway.
-    let mut public_map: Vec<(Ipv4Addr, Ipv4Addr)> = Vec::new();
+    // NAT gateways: ENIs that masquerade; their Elastic IPs are mapped at the internet gateway.
     for nat in &topology.nat_gateways {
+        let role = format!("NAT gateway {}", nat.id);
+        if state.hosts.iter().any(|h| h.role == role) {
+            continue;
+        }
         let Some(subnet) = subnets.iter().find(|s| s.id == nat.subnet_id) else {
             continue;
         };
@@ -191,7 +186,7 @@ pub(crate) fn plan(
             address: nat.private_ip,
             public_address: nat.public_ip,
             group_ids: Vec::new(),
-            role: format!("NAT gateway {}", nat.id),
+            role,
         };
         let host = plan_host(plan, state, prefix, subnet, host)?;
         for (key, value) in [
@@ -215,86 +210,61 @@ pub(crate) fn plan(
                 nat.private_ip
             ),
         );
-        if let Some(public) = nat.public_ip {
-            public_map.push((nat.private_ip, public));
-        }
         state.hosts.push(host);
     }
 
     // The internet gateway: a link to the internet with one-to-one NAT for public addresses;
     // anything else leaving through it is dropped, as AWS does for hosts without one.
-    if topology
+    let attached = topology
         .internet_gateways
         .iter()
-        .any(|g| g.vpc_id.as_deref() == Some(&vpc.id))
-    {
-        let inet = internet::internet_netns(prefix);
+        .any(|g| g.vpc_id.as_deref() == Some(&vpc.id));
+    let inet = internet::internet_netns(prefix);
+    if attached && realised.igw_far.is_none() {
         let (near, far) = state.links.next();
-        let inet_dev = format!("g{index}");
-        plan.veth(&router, "igw", &inet, &inet_dev);
+        realised.igw_near = Some(near);
+        realised.igw_far = Some(far);
+        plan.veth(&router, "igw", &inet, &realised.igw_device());
         plan.ip(&router, &format!("addr add {near}/30 dev igw"));
-        plan.ip(&inet, &format!("addr add {far}/30 dev {inet_dev}"));
+        plan.ip(
+            &inet,
+            &format!("addr add {far}/30 dev {}", realised.igw_device()),
+        );
         plan.ip(
             &router,
             &format!("rule add iif igw lookup {LOCAL_TABLE} pref 100"),
         );
         plan.ip(&router, "rule add iif igw pref 200 blackhole");
-        let mut nat_rules = String::new();
-        for (private, public) in &public_map {
-            plan.ip(
-                &inet,
-                &format!("route add {public}/32 via {near} dev {inet_dev}"),
-            );
-            let _ = writeln!(
-                nat_rules,
-                "    iifname \"igw\" ip daddr {public} dnat to {private}"
-            );
-        }
-        let mut snat_rules = String::new();
-        for (private, public) in &public_map {
-            let _ = writeln!(
-                snat_rules,
-                "    oifname \"igw\" ip saddr {private} snat to {public}"
-            );
-        }
-        let allowed = if public_map.is_empty() {
-            "    oifname \"igw\" drop comment \"no public address\"\n".to_owned()
-        } else {
-            let list: Vec<String> = public_map.iter().map(|(p, _)| p.to_string()).collect();
-            format!(
-                "    oifname \"igw\" ip saddr != {{ {} }} drop comment \"no public address\"\n",
-                list.join(", ")
-            )
-        };
-        plan.nft(
-            &router,
-            format!(
-                "table ip vpclab_igw {{\n\
-                 \x20 chain pre {{\n\
-                 \x20   type nat hook prerouting priority dstnat; policy accept;\n\
-                 {nat_rules}\
-                 \x20 }}\n\
-                 \x20 chain post {{\n\
-                 \x20   type nat hook postrouting priority srcnat; policy accept;\n\
-                 {snat_rules}\
-                 \x20 }}\n\
-                 \x20 chain forward {{\n\
-                 \x20   type filter hook forward priority filter; policy accept;\n\
-                 {allowed}\
-                 \x20 }}\n\
-                 }}\n"
-            ),
-        );
-        if let Some(realised) = state.vpcs.get_mut(&vpc.id) {
-            realised.igw_far = Some(far);
-        }
     }
+    if let Some(near) = realised.igw_near {
+        let public_map: Vec<(Ipv4Addr, Ipv4Addr)> = state
+            .hosts
+            .iter()
+            .filter(|h| h.vpc_id == vpc.id)
+            .filter_map(|h| Some((h.address, h.public_address?)))
+            .collect();
+        for (_, public) in &public_map {
+            if !realised.public_routes.contains(public) {
+                plan.ip(
+                    &inet,
+                    &format!(
+                        "route add {public}/32 via {near} dev {}",
+                        realised.igw_device()
+                    ),
+                );
+                realised.public_routes.push(*public);
+            }
+        }
+        plan.nft(&router, igw_ruleset(&public_map));
+    }
+    state.vpcs.insert(vpc.id.clone(), realised.clone());
 
     // Endpoints.
     for endpoint in topology.endpoints.iter().filter(|e| e.vpc_id == vpc.id) {
         let service_address = addressing::service_address(endpoint.service());
         match endpoint.kind {
             EndpointKind::Gateway if !addressing::has_gateway_endpoint(endpoint.service()) => {}
+            EndpointKind::Gateway if realised.gateway_endpoints.contains_key(&endpoint.id) => {}
             EndpointKind::Gateway => {
                 let n = state.next();
                 let ns = format!("{prefix}-e{n}");
@@ -315,14 +285,16 @@ pub(crate) fn plan(
                     netns: ns,
                     address: service_address,
                 });
-                if let Some(realised) = state.vpcs.get_mut(&vpc.id) {
-                    realised
-                        .gateway_endpoints
-                        .insert(endpoint.id.clone(), (dev, far));
-                }
+                realised
+                    .gateway_endpoints
+                    .insert(endpoint.id.clone(), (dev, far));
+                state.vpcs.insert(vpc.id.clone(), realised.clone());
             }
             EndpointKind::Interface => {
                 for eni_id in &endpoint.interface_ids {
+                    if state.hosts.iter().any(|h| &h.eni_id == eni_id) {
+                        continue;
+                    }
                     let Some(interface) = topology.interfaces.iter().find(|i| &i.id == eni_id)
                     else {
                         continue;
@@ -355,7 +327,92 @@ pub(crate) fn plan(
             }
         }
     }
-    Ok(state.vpcs.get(&vpc.id).cloned().unwrap_or(realised))
+    Ok(())
+}
+
+/// The router namespace of a new VPC, with its resolver.
+fn plan_router(
+    plan: &mut Plan,
+    state: &mut State,
+    vpc: &Vpc,
+    prefix: &str,
+    services: &mut Vec<Service>,
+) -> RealisedVpc {
+    let index = state.next();
+    let router = format!("{prefix}-r{index}");
+    plan.namespace(&router);
+    for (key, value) in [
+        ("net.ipv4.ip_forward", "1"),
+        ("net.ipv4.conf.all.rp_filter", "0"),
+        ("net.ipv4.conf.default.rp_filter", "0"),
+        ("net.ipv4.conf.all.send_redirects", "0"),
+        ("net.ipv4.conf.default.send_redirects", "0"),
+    ] {
+        plan.sysctl(&router, key, value);
+    }
+    let resolver = addressing::vpc_resolver(vpc.cidr);
+    plan.ip(&router, &format!("addr add {resolver}/32 dev lo"));
+    services.push(Service::Resolver {
+        netns: router.clone(),
+        address: resolver,
+        vpc_id: vpc.id.clone(),
+    });
+    RealisedVpc {
+        index,
+        router,
+        resolver,
+        bridges: HashMap::new(),
+        tables: HashMap::new(),
+        igw_near: None,
+        igw_far: None,
+        public_routes: Vec::new(),
+        gateway_endpoints: HashMap::new(),
+        peer_links: HashMap::new(),
+    }
+}
+
+/// The internet gateway's rule set: one-to-one translation for each public address, and a
+/// drop for anything else leaving through it.
+fn igw_ruleset(public_map: &[(Ipv4Addr, Ipv4Addr)]) -> String {
+    let mut dnat = String::new();
+    let mut snat = String::new();
+    for (private, public) in public_map {
+        let _ = writeln!(
+            dnat,
+            "    iifname \"igw\" ip daddr {public} dnat to {private}"
+        );
+        let _ = writeln!(
+            snat,
+            "    oifname \"igw\" ip saddr {private} snat to {public}"
+        );
+    }
+    let allowed = if public_map.is_empty() {
+        "    oifname \"igw\" drop comment \"no public address\"\n".to_owned()
+    } else {
+        let list: Vec<String> = public_map.iter().map(|(p, _)| p.to_string()).collect();
+        format!(
+            "    oifname \"igw\" ip saddr != {{ {} }} drop comment \"no public address\"\n",
+            list.join(", ")
+        )
+    };
+    format!(
+        "table ip vpclab_igw\n\
+         delete table ip vpclab_igw\n\
+         table ip vpclab_igw {{\n\
+         \x20 chain pre {{\n\
+         \x20   type nat hook prerouting priority dstnat; policy accept;\n\
+         {dnat}\
+         \x20 }}\n\
+         \x20 chain post {{\n\
+         \x20   type nat hook postrouting priority srcnat; policy accept;\n\
+         {snat}\
+         \x20 }}\n\
+         \x20 chain forward {{\n\
+         \x20   type filter hook forward priority filter; policy accept;\n\
+         {allowed}\
+         \x20 }}\n\
+         }}\n"
+    )
 }
 
 /// Plans an ENI namespace on `subnet` for `host`; returns the host with its namespace.
@@ -414,14 +471,13 @@ pub(crate) fn plan_host(
     Ok(host)
 }
 
-/// Plans peering links between realised VPCs, then (re)writes every realised VPC's route
-/// tables from the topology, so routes added by later stacks take effect.
+/// Plans peering links between realised VPCs, then rewrites every subnet's routing table from
+/// the route table that applies to it now, so routes and associations changed by later stacks
+/// take effect.
 pub(crate) fn plan_routes(
     plan: &mut Plan,
     state: &mut State,
     topology: &Topology,
-    _new_vpcs: &[String],
-    _prefix: &str,
 ) -> Result<(), FabricError> {
     for peering in &topology.peerings {
         if state.peerings.contains(&peering.id) {
@@ -455,11 +511,15 @@ pub(crate) fn plan_routes(
         state.peerings.push(peering.id.clone());
     }
     for (vpc_id, realised) in &state.vpcs {
-        for table in topology.route_tables.iter().filter(|t| &t.vpc_id == vpc_id) {
-            let Some(number) = realised.tables.get(&table.id) else {
+        for subnet in topology.subnets.iter().filter(|s| &s.vpc_id == vpc_id) {
+            let Some(number) = realised.tables.get(&subnet.id) else {
                 continue;
             };
             plan.ip(&realised.router, &format!("route flush table {number}"));
+            // No route table at all: the table stays empty and the blackhole rule drops.
+            let Some(table) = topology.route_table_of(subnet) else {
+                continue;
+            };
             for route in &table.routes {
                 for line in route_lines(
                     realised,
