@@ -91,6 +91,7 @@ pub(crate) fn start_services(fabric: &Fabric) -> Result<Vec<JoinHandle<()>>, Fab
             netns::tcp_listener(&inet, at(service, 443))?,
             fabric.tls(),
             fabric.emulator,
+            None,
         ));
     }
     Ok(tasks)

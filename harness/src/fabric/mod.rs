@@ -473,9 +473,10 @@ impl Fabric {
         &self,
         state: &mut State,
         subnet_id: &str,
-        group_ids: &[String],
+        group_ids_arg: &[String],
         description: &str,
     ) -> Result<Host, FabricError> {
+        let group_ids = group_ids_arg;
         if self.closed.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(FabricError::Topology(
                 "the world is tearing down: no new network interface".into(),
@@ -519,6 +520,15 @@ impl Fabric {
                 ))
             })?;
         let eni_id = eni.network_interface_id().unwrap_or_default().to_owned();
+        // As in AWS, an ENI created without groups is in its VPC's default group.
+        let mut group_ids: Vec<String> = eni
+            .groups()
+            .iter()
+            .filter_map(|g| g.group_id().map(str::to_owned))
+            .collect();
+        if group_ids.is_empty() {
+            group_ids = group_ids_or_default(&state.topology, &subnet.vpc_id, group_ids_arg);
+        }
         state.created_interfaces.push(eni_id.clone());
         let host = Host {
             netns: String::new(),
@@ -527,7 +537,7 @@ impl Fabric {
             subnet_id: subnet.id.clone(),
             address,
             public_address: None,
-            group_ids: group_ids.to_vec(),
+            group_ids,
             role: description.to_owned(),
         };
         let mut plan = Plan::default();
@@ -676,6 +686,19 @@ impl Drop for Fabric {
             tracing::warn!("vpclab: fabric teardown: {problem}");
         }
     }
+}
+
+/// `groups`, or the VPC's default group when there are none.
+fn group_ids_or_default(topology: &Topology, vpc_id: &str, groups: &[String]) -> Vec<String> {
+    if !groups.is_empty() {
+        return groups.to_vec();
+    }
+    topology
+        .security_groups
+        .iter()
+        .filter(|g| g.vpc_id == vpc_id && g.name == "default")
+        .map(|g| g.id.clone())
+        .collect()
 }
 
 /// A TCP listener on the loopback of `netns` (a function's Runtime API), on a free port.

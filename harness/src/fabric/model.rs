@@ -119,6 +119,8 @@ pub struct NatGateway {
 pub struct SecurityGroup {
     /// `sg-...`
     pub id: String,
+    /// Its name (`default` for the VPC's default group).
+    pub name: String,
     /// Its VPC.
     pub vpc_id: String,
     /// Inbound rules.
@@ -326,6 +328,7 @@ impl Topology {
             .filter_map(|g| {
                 Some(SecurityGroup {
                     id: g.group_id()?.to_owned(),
+                    name: g.group_name().unwrap_or_default().to_owned(),
                     vpc_id: g.vpc_id()?.to_owned(),
                     ingress: g.ip_permissions().iter().flat_map(rules).collect(),
                     egress: g.ip_permissions_egress().iter().flat_map(rules).collect(),

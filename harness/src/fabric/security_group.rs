@@ -99,6 +99,7 @@ mod tests {
     fn group(ingress: Vec<Rule>) -> SecurityGroup {
         SecurityGroup {
             id: "sg-1".into(),
+            name: "service".into(),
             vpc_id: "vpc-1".into(),
             ingress,
             egress: vec![Rule {

@@ -58,12 +58,41 @@ where
         .await;
 }
 
+/// The names a VPC endpoint answers for: its service's regional names and its own
+/// `vpce-…` names. A request for another service's name is refused, as AWS does (the
+/// endpoint's certificate does not cover it).
+#[derive(Debug, Clone)]
+pub(crate) struct ServiceNames {
+    public: String,
+    endpoint: String,
+}
+
+impl ServiceNames {
+    /// The names of `service` (`sqs`, `dynamodb`, ...) in `region`.
+    pub(crate) fn new(service: &str, region: &str) -> Self {
+        Self {
+            public: format!("{service}.{region}.amazonaws.com"),
+            endpoint: format!(".{service}.{region}.vpce.amazonaws.com"),
+        }
+    }
+
+    /// Whether a TLS server name (SNI) belongs to the service.
+    pub(crate) fn covers(&self, name: &str) -> bool {
+        let name = name.to_ascii_lowercase();
+        name == self.public
+            || name.ends_with(&format!(".{}", self.public))
+            || name.ends_with(&self.endpoint)
+    }
+}
+
 /// An AWS service endpoint: terminates TLS with a certificate for the requested name and
-/// passes the bytes to the emulator, which routes by the request's signature and host.
+/// passes the bytes to the emulator, which routes by the request's signature and host. A VPC
+/// endpoint (`names`) only takes its own service's names.
 pub(crate) fn service_endpoint(
     listener: TcpListener,
     tls: TlsAcceptor,
     emulator: SocketAddr,
+    names: Option<ServiceNames>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
@@ -71,10 +100,20 @@ pub(crate) fn service_endpoint(
                 continue;
             };
             let tls = tls.clone();
+            let names = names.clone();
             tokio::spawn(async move {
                 let Ok(mut client) = tls.accept(stream).await else {
                     return;
                 };
+                let requested = client.get_ref().1.server_name().map(str::to_owned);
+                if let (Some(names), Some(requested)) = (&names, requested)
+                    && !names.covers(&requested)
+                {
+                    let _ = client
+                        .write_all(b"HTTP/1.1 421 Misdirected Request\r\ncontent-length: 0\r\n\r\n")
+                        .await;
+                    return;
+                }
                 match TcpStream::connect(emulator).await {
                     Ok(mut upstream) => {
                         let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
@@ -105,4 +144,18 @@ pub(crate) fn greeter(listener: TcpListener, greeting: Arc<str>) -> JoinHandle<(
             });
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ServiceNames;
+
+    #[test]
+    fn an_endpoint_covers_its_own_service_only() {
+        let sqs = ServiceNames::new("sqs", "us-east-1");
+        assert!(sqs.covers("sqs.us-east-1.amazonaws.com"));
+        assert!(sqs.covers("vpce-0abc-1234abcd.sqs.us-east-1.vpce.amazonaws.com"));
+        assert!(!sqs.covers("dynamodb.us-east-1.amazonaws.com"));
+        assert!(!sqs.covers("sqs.eu-west-1.amazonaws.com"));
+    }
 }

@@ -59,8 +59,12 @@ pub(crate) enum Service {
         address: Ipv4Addr,
         vpc_id: String,
     },
-    /// An endpoint passing TLS traffic to the emulator.
-    Endpoint { netns: String, address: Ipv4Addr },
+    /// An endpoint passing TLS traffic for `service` to the emulator.
+    Endpoint {
+        netns: String,
+        address: Ipv4Addr,
+        service: String,
+    },
 }
 
 impl RealisedVpc {
@@ -284,6 +288,7 @@ pub(crate) fn reconcile(
                 services.push(Service::Endpoint {
                     netns: ns,
                     address: service_address,
+                    service: endpoint.service().to_owned(),
                 });
                 realised
                     .gateway_endpoints
@@ -321,6 +326,7 @@ pub(crate) fn reconcile(
                     services.push(Service::Endpoint {
                         netns: host.netns.clone(),
                         address: host.address,
+                        service: endpoint.service().to_owned(),
                     });
                     state.hosts.push(host);
                 }
@@ -666,12 +672,17 @@ pub(crate) fn start_services(
                 let socket = netns::udp_socket(&ns, SocketAddr::from((address, 53)))?;
                 tasks.push(dns::serve(socket, fabric.zones.clone(), Some(vpc_id)));
             }
-            Service::Endpoint { netns: ns, address } => {
+            Service::Endpoint {
+                netns: ns,
+                address,
+                service,
+            } => {
                 let listener = netns::tcp_listener(&ns, SocketAddr::from((address, 443)))?;
                 tasks.push(services::service_endpoint(
                     listener,
                     fabric.tls(),
                     fabric.emulator,
+                    Some(services::ServiceNames::new(&service, &fabric.region)),
                 ));
             }
         }
