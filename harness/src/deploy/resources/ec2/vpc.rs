@@ -67,18 +67,37 @@ pub(crate) async fn create_vpc(
         .and_then(|a| a.network_acl_id())
         .unwrap_or_default()
         .to_owned();
-    let default_group = ec2
+    let described = ec2
         .describe_security_groups()
         .filters(filter("vpc-id", &vpc_id))
         .filters(filter("group-name", "default"))
         .send()
         .await
-        .map_err(|e| ProviderError::sdk("DescribeSecurityGroups", e))?
-        .security_groups()
-        .first()
+        .map_err(|e| ProviderError::sdk("DescribeSecurityGroups", e))?;
+    let default = described.security_groups().first();
+    let default_group = default
         .and_then(|g| g.group_id())
         .unwrap_or_default()
         .to_owned();
+    // AWS's default group admits traffic from its own members; the emulator creates it with
+    // no inbound rule at all.
+    if default.is_some_and(|g| g.ip_permissions().is_empty()) && !default_group.is_empty() {
+        ec2.authorize_security_group_ingress()
+            .group_id(&default_group)
+            .ip_permissions(
+                aws_sdk_ec2::types::IpPermission::builder()
+                    .ip_protocol("-1")
+                    .user_id_group_pairs(
+                        aws_sdk_ec2::types::UserIdGroupPair::builder()
+                            .group_id(&default_group)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| ProviderError::sdk("AuthorizeSecurityGroupIngress (default group)", e))?;
+    }
     Ok(Created::new("AWS::EC2::VPC", vpc_id.clone())
         .with("CidrBlock", vpc.cidr_block().unwrap_or(cidr))
         .with("CidrBlockAssociations", associations)
