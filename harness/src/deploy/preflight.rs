@@ -6,7 +6,10 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::{intrinsics::ResourceLookup, resources::ec2::cidr::Ipv4Block};
+use super::{
+    intrinsics::ResourceLookup,
+    resources::ec2::cidr::{self, BlockExt, Ipv4Block},
+};
 
 /// What `Ref` returns for a resource during the pre-flight: a marker naming it.
 const MARKER: &str = "vpclab-preflight:";
@@ -64,7 +67,7 @@ pub(crate) fn check_subnets(
     let mut problems = Vec::new();
     let mut parsed: Vec<(&DeclaredSubnet, Ipv4Block)> = Vec::new();
     for subnet in subnets {
-        let Some(block) = Ipv4Block::parse(&subnet.cidr) else {
+        let Some(block) = cidr::parse(&subnet.cidr) else {
             problems.push(Problem {
                 logical_id: subnet.logical_id.clone(),
                 reason: format!(
@@ -76,7 +79,7 @@ pub(crate) fn check_subnets(
         };
         let vpc_logical = subnet.vpc.strip_prefix(MARKER);
         if let Some((vpc, vpc_cidr)) = vpc_logical.and_then(|v| vpc_blocks.get(v).map(|c| (v, c)))
-            && let Some(vpc_block) = Ipv4Block::parse(vpc_cidr)
+            && let Some(vpc_block) = cidr::parse(vpc_cidr)
             && !vpc_block.contains(&block)
         {
             problems.push(Problem {

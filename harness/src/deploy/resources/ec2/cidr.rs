@@ -1,61 +1,33 @@
-//! IPv4 CIDR blocks: containment and overlap, for the checks AWS makes on subnets and peering.
+//! IPv4 CIDR blocks (`ipnet`), with the checks AWS makes on subnets and peering.
 
-use std::{fmt, net::Ipv4Addr};
+use std::net::Ipv4Addr;
 
-/// An IPv4 block such as `10.0.0.0/16`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Ipv4Block {
-    /// The first address (host bits cleared).
-    network: u32,
-    /// The prefix length.
-    prefix: u8,
+pub(crate) use ipnet::Ipv4Net as Ipv4Block;
+
+/// Parses `a.b.c.d/n` with its host bits cleared; None for anything else (IPv6 included).
+pub(crate) fn parse(text: &str) -> Option<Ipv4Block> {
+    text.trim()
+        .parse::<Ipv4Block>()
+        .ok()
+        .map(|block| block.trunc())
 }
 
-impl Ipv4Block {
-    /// Parses `a.b.c.d/n`; None for anything else (IPv6 included).
-    pub(crate) fn parse(text: &str) -> Option<Self> {
-        let (address, prefix) = text.trim().split_once('/')?;
-        let address: Ipv4Addr = address.parse().ok()?;
-        let prefix: u8 = prefix.parse().ok().filter(|p| *p <= 32)?;
-        Some(Self {
-            network: u32::from(address) & Self::mask(prefix),
-            prefix,
-        })
-    }
-
-    fn mask(prefix: u8) -> u32 {
-        if prefix == 0 {
-            0
-        } else {
-            u32::MAX << (32 - u32::from(prefix))
-        }
-    }
-
-    /// The last address of the block.
-    fn last(&self) -> u32 {
-        self.network | !Self::mask(self.prefix)
-    }
-
-    /// The addresses AWS lets hosts use: all but the first four and the last.
-    pub(crate) fn usable_hosts(&self) -> impl Iterator<Item = Ipv4Addr> {
-        let (first, last) = (u64::from(self.network) + 4, u64::from(self.last()));
-        (first..last).filter_map(|a| u32::try_from(a).ok().map(Ipv4Addr::from))
-    }
-
-    /// Whether `other` lies wholly inside this block.
-    pub(crate) fn contains(&self, other: &Ipv4Block) -> bool {
-        other.prefix >= self.prefix && other.network & Self::mask(self.prefix) == self.network
-    }
-
+/// What AWS checks on blocks beyond containment.
+pub(crate) trait BlockExt {
     /// Whether the two blocks share an address.
-    pub(crate) fn overlaps(&self, other: &Ipv4Block) -> bool {
-        self.network <= other.last() && other.network <= self.last()
-    }
+    fn overlaps(&self, other: &Self) -> bool;
+    /// The addresses AWS lets hosts use: all but the first four and the last.
+    fn usable_hosts(&self) -> impl Iterator<Item = Ipv4Addr>;
 }
 
-impl fmt::Display for Ipv4Block {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", Ipv4Addr::from(self.network), self.prefix)
+impl BlockExt for Ipv4Block {
+    fn overlaps(&self, other: &Self) -> bool {
+        self.contains(&other.network()) || other.contains(&self.network())
+    }
+
+    fn usable_hosts(&self) -> impl Iterator<Item = Ipv4Addr> {
+        (u32::from(self.network()).saturating_add(4)..u32::from(self.broadcast()))
+            .map(Ipv4Addr::from)
     }
 }
 
@@ -64,7 +36,7 @@ mod tests {
     use super::*;
 
     fn block(text: &str) -> Ipv4Block {
-        Ipv4Block::parse(text).expect(text)
+        parse(text).expect(text)
     }
 
     #[test]
@@ -78,10 +50,10 @@ mod tests {
         assert!(!block("10.0.0.0/24").overlaps(&block("10.0.1.0/24")));
         assert!(block("0.0.0.0/0").overlaps(&block("192.168.0.0/16")));
         assert_eq!(block("10.0.3.7/22").to_string(), "10.0.0.0/22");
-        assert!(Ipv4Block::parse("fd00::/56").is_none());
+        assert!(parse("fd00::/56").is_none());
         let hosts: Vec<Ipv4Addr> = block("10.0.1.0/28").usable_hosts().collect();
         assert_eq!(hosts.first(), Some(&Ipv4Addr::new(10, 0, 1, 4)));
         assert_eq!(hosts.last(), Some(&Ipv4Addr::new(10, 0, 1, 14)));
-        assert!(Ipv4Block::parse("10.0.0.0/33").is_none());
+        assert!(parse("10.0.0.0/33").is_none());
     }
 }

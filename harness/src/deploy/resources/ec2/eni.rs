@@ -11,7 +11,7 @@ use aws_sdk_ec2::types::NetworkInterface;
 
 use super::{
     super::{ProviderContext, ProviderError},
-    cidr::Ipv4Block,
+    cidr::{self, BlockExt, Ipv4Block},
     filter,
 };
 
@@ -31,7 +31,7 @@ async fn subnet_usage(
         .subnets()
         .first()
         .and_then(|s| s.cidr_block())
-        .and_then(Ipv4Block::parse)
+        .and_then(cidr::parse)
         .ok_or_else(|| ProviderError(format!("subnet {subnet} has no IPv4 block")))?;
     let used = ec2
         .describe_network_interfaces()
@@ -55,7 +55,7 @@ pub(super) async fn inside_subnet(
         return Ok(true);
     };
     let (block, _) = subnet_usage(ctx, subnet).await?;
-    Ok(Ipv4Block::parse(&format!("{address}/32")).is_some_and(|a| block.contains(&a)))
+    Ok(cidr::parse(&format!("{address}/32")).is_some_and(|a| block.contains(&a)))
 }
 
 /// Creates an ENI in `subnet` at its first free address (AWS reserves the first four and the

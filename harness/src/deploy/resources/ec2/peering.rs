@@ -6,7 +6,7 @@ use aws_sdk_ec2::config::{Credentials, Region, SharedCredentialsProvider};
 
 use super::{
     super::{Created, Props, ProviderContext, ProviderError, wait_until},
-    cidr::Ipv4Block,
+    cidr::{BlockExt, Ipv4Block},
     vpc::vpc_blocks,
 };
 
@@ -154,7 +154,7 @@ mod tests {
 
     #[test]
     fn overlapping_vpcs_are_found() {
-        let parse = |t: &str| Ipv4Block::parse(t).expect(t);
+        let parse = |t: &str| super::super::cidr::parse(t).expect(t);
         let ours = [parse("10.0.0.0/16")];
         assert_eq!(
             first_overlap(&ours, &[parse("10.1.0.0/16"), parse("10.0.128.0/17")]),

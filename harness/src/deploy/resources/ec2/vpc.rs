@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::{
     super::{Created, Props, ProviderContext, ProviderError},
-    cidr::Ipv4Block,
+    cidr::{self, Ipv4Block},
     filter, tag_specification,
 };
 
@@ -138,10 +138,10 @@ pub(super) async fn vpc_blocks(
         .cidr_block_association_set()
         .iter()
         .filter_map(|a| a.cidr_block())
-        .filter_map(Ipv4Block::parse)
+        .filter_map(cidr::parse)
         .collect();
     if blocks.is_empty() {
-        blocks.extend(vpc.cidr_block().and_then(Ipv4Block::parse));
+        blocks.extend(vpc.cidr_block().and_then(cidr::parse));
     }
     Ok(blocks)
 }
@@ -156,7 +156,7 @@ pub(crate) async fn create_subnet(
     let ec2 = &ctx.clients.ec2;
     let vpc_id = props.required_str("VpcId")?;
     let cidr = props.required_str("CidrBlock")?;
-    let block = Ipv4Block::parse(cidr).ok_or_else(|| {
+    let block = cidr::parse(cidr).ok_or_else(|| {
         ProviderError(format!(
             "property CidrBlock: {cidr:?} is not an IPv4 CIDR block"
         ))
