@@ -181,6 +181,14 @@ async fn assert_resolves(world: &World, function: &str, name: &str) {
     );
 }
 
+/// The function resolves ifconfig.me but its request times out: the network path, not DNS,
+/// keeps it from the internet.
+async fn assert_no_internet(world: &World, function: &str, scheme: &str, what: &str) {
+    assert_resolves(world, function, "ifconfig.me").await;
+    let result = http_get(world, function, &format!("{scheme}://ifconfig.me/ip")).await;
+    assert_timed_out(&result, what);
+}
+
 fn assert_timed_out(result: &Value, what: &str) {
     assert_eq!(result["ok"], false, "{what} must fail: {result}");
     assert_eq!(
@@ -205,9 +213,7 @@ fn assert_logged(world: &World, function: &str, needle: &str) {
 async fn vpc_lambda_without_nat_has_no_internet() {
     let world = networking_world().await;
     let function = output(&world, "net", "IsolatedProbe");
-    assert_resolves(&world, &function, "ifconfig.me").await;
-    let result = http_get(&world, &function, "https://ifconfig.me/ip").await;
-    assert_timed_out(&result, "the internet without NAT");
+    assert_no_internet(&world, &function, "https", "the internet without NAT").await;
     assert_logged(&world, &function, "ifconfig.me");
 }
 
@@ -217,9 +223,13 @@ async fn vpc_lambda_without_nat_has_no_internet() {
 async fn vpc_lambda_in_public_subnet_has_no_internet() {
     let world = networking_world().await;
     let function = output(&world, "net", "PublicProbe");
-    assert_resolves(&world, &function, "ifconfig.me").await;
-    let result = http_get(&world, &function, "https://ifconfig.me/ip").await;
-    assert_timed_out(&result, "the internet from a public subnet");
+    assert_no_internet(
+        &world,
+        &function,
+        "https",
+        "the internet from a public subnet",
+    )
+    .await;
     assert_logged(&world, &function, "ifconfig.me");
     let explanation = world
         .fabric()
@@ -268,9 +278,13 @@ async fn dynamodb_gateway_endpoint_works_without_nat() {
         .map(|t| t.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
     assert!(tables.contains(&table.as_str()), "{table} listed: {result}");
-    assert_resolves(&world, &function, "ifconfig.me").await;
-    let internet = http_get(&world, &function, "https://ifconfig.me/ip").await;
-    assert_timed_out(&internet, "the internet from the endpoint-only subnet");
+    assert_no_internet(
+        &world,
+        &function,
+        "https",
+        "the internet from the endpoint-only subnet",
+    )
+    .await;
     assert_logged(&world, &function, "dynamodb");
 }
 
@@ -373,9 +387,7 @@ async fn security_group_blocks_unlisted_source() {
 async fn explain_blocked_path_without_nat() {
     let world = networking_world().await;
     let function = output(&world, "net", "IsolatedProbe");
-    assert_resolves(&world, &function, "ifconfig.me").await;
-    let result = http_get(&world, &function, "https://ifconfig.me/ip").await;
-    assert_timed_out(&result, "the internet without NAT");
+    assert_no_internet(&world, &function, "https", "the internet without NAT").await;
     let explanation = world
         .fabric()
         .explain(&function, "ifconfig.me", 443)
@@ -521,9 +533,13 @@ async fn a_nat_gateway_from_a_later_stack_gives_internet() {
         panic!("{e}\n{}", world.diagnose());
     }
     let function = output(&world, "late-net", "Probe");
-    assert_resolves(&world, &function, "ifconfig.me").await;
-    let before = http_get(&world, &function, "http://ifconfig.me/ip").await;
-    assert_timed_out(&before, "the internet before the NAT gateway exists");
+    assert_no_internet(
+        &world,
+        &function,
+        "http",
+        "the internet before the NAT gateway exists",
+    )
+    .await;
     let subnet = output(&world, "late-net", "PublicSubnet");
     let table = output(&world, "late-net", "PrivateRouteTable");
     if let Err(e) = world

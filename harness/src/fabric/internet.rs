@@ -6,7 +6,7 @@ use std::{net::SocketAddr, path::Path};
 
 use tokio::task::JoinHandle;
 
-use super::{Fabric, FabricError, Placement, State, addressing, dns, netns, plan::Plan, services};
+use super::{Fabric, FabricError, Placement, addressing, dns, netns, plan::Plan, services};
 
 /// The internet namespace's name.
 pub(crate) fn internet_netns(prefix: &str) -> String {
@@ -23,7 +23,7 @@ const LAMBDA_PRIVATE: std::net::Ipv4Addr = std::net::Ipv4Addr::new(169, 254, 76,
 const LAMBDA_GATEWAY: std::net::Ipv4Addr = std::net::Ipv4Addr::new(169, 254, 76, 1);
 
 /// Plans both namespaces.
-pub(crate) fn plan(plan: &mut Plan, _state: &mut State, prefix: &str, region: &str) {
+pub(crate) fn plan(plan: &mut Plan, prefix: &str, region: &str) {
     let inet = internet_netns(prefix);
     let lambda = lambda_netns(prefix);
     plan.namespace(&inet);

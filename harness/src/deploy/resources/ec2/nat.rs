@@ -21,39 +21,35 @@ pub(crate) async fn create_eip(
         Some("standard") => DomainType::Standard,
         _ => DomainType::Vpc,
     };
-    // The emulator draws addresses at random, loopback and private ranges included; AWS only
-    // hands out public ones, and the fabric routes Elastic IPs on its internet: draw again.
-    let mut attempts = 0;
-    let (allocated, ip) = loop {
-        attempts += 1;
-        let allocated = ctx
-            .clients
-            .ec2
-            .allocate_address()
-            .domain(domain.clone())
-            .set_tag_specifications(
-                tag_specification(props, ResourceType::ElasticIp)?.map(|t| vec![t]),
-            )
-            .send()
-            .await
-            .map_err(|e| ProviderError::sdk("AllocateAddress", e))?;
-        let ip = allocated
-            .public_ip()
-            .ok_or_else(|| ProviderError("AllocateAddress returned no PublicIp".into()))?
-            .to_owned();
-        if is_public(&ip) || attempts >= 20 {
-            break (allocated, ip);
-        }
-        let mut release = ctx.clients.ec2.release_address();
-        release = match allocated.allocation_id() {
+    let allocated = ctx
+        .clients
+        .ec2
+        .allocate_address()
+        .domain(domain)
+        .set_tag_specifications(tag_specification(props, ResourceType::ElasticIp)?.map(|t| vec![t]))
+        .send()
+        .await
+        .map_err(|e| ProviderError::sdk("AllocateAddress", e))?;
+    let ip = allocated
+        .public_ip()
+        .ok_or_else(|| ProviderError("AllocateAddress returned no PublicIp".into()))?
+        .to_owned();
+    // AWS hands out public addresses only, and the fabric routes Elastic IPs on its internet.
+    // Moto draws them from 127/8; vpclab's start-up hook (fidelity.py) fixes that, so an
+    // address like this means the hook did not load.
+    if !is_public(&ip) {
+        let release = ctx.clients.ec2.release_address();
+        let release = match allocated.allocation_id() {
             Some(id) => release.allocation_id(id),
             None => release.public_ip(&ip),
         };
-        release
-            .send()
-            .await
-            .map_err(|e| ProviderError::sdk("ReleaseAddress", e))?;
-    };
+        let _ = release.send().await;
+        return Err(ProviderError(format!(
+            "the emulator allocated Elastic IP {ip}, which no network routes; vpclab's \
+             LocalStack start-up hook (vpclab_executor.hooks) did not load: re-provision with \
+             `cargo run -- provision` after removing ~/.cache/vpclab/localstack"
+        )));
+    }
     let allocation = allocated.allocation_id().unwrap_or_default().to_owned();
     Ok(Created::new("AWS::EC2::EIP", ip.clone())
         .with("AllocationId", allocation.clone())
