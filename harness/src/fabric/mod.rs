@@ -220,15 +220,13 @@ impl Fabric {
         });
         crate::watchdog::watch_namespaces(&fabric.prefix);
         let mut plan = Plan::default();
-        let mut state = fabric.state.lock().await;
-        internet::plan(&mut plan, &mut state, &fabric.prefix, region);
+        internet::plan(&mut plan, &fabric.prefix, region);
         fabric.apply(plan).await?;
         let tasks = {
             let _services = fabric.services.enter();
             internet::start_services(&fabric)?
         };
         fabric.keep(tasks);
-        drop(state);
         Ok(fabric)
     }
 
@@ -473,10 +471,9 @@ impl Fabric {
         &self,
         state: &mut State,
         subnet_id: &str,
-        group_ids_arg: &[String],
+        group_ids: &[String],
         description: &str,
     ) -> Result<Host, FabricError> {
-        let group_ids = group_ids_arg;
         if self.closed.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(FabricError::Topology(
                 "the world is tearing down: no new network interface".into(),
@@ -494,22 +491,17 @@ impl Fabric {
                     .join(", ")
             ))
         })?;
-        let created = self
-            .ec2
-            .create_network_interface()
-            .subnet_id(subnet_id)
-            .set_groups(Some(group_ids.to_vec()))
-            .description(description)
-            .send()
-            .await
-            .map_err(|e| FabricError::Describe {
-                call: "CreateNetworkInterface",
-                reason: format!("{}", aws_sdk_ec2::error::DisplayErrorContext(e)),
-            })?;
-        let eni = created.network_interface().ok_or_else(|| {
-            FabricError::Topology(format!(
-                "CreateNetworkInterface in {subnet_id} ({description}) returned no interface"
-            ))
+        // An address AWS would give: inside the subnet, not reserved, not taken.
+        let eni = crate::deploy::resources::ec2::create_interface_with(
+            &self.ec2,
+            subnet_id,
+            description,
+            group_ids,
+        )
+        .await
+        .map_err(|e| FabricError::Describe {
+            call: "CreateNetworkInterface",
+            reason: format!("in {subnet_id} ({description}): {e}"),
         })?;
         let address: Ipv4Addr = eni
             .private_ip_address()
@@ -521,14 +513,16 @@ impl Fabric {
             })?;
         let eni_id = eni.network_interface_id().unwrap_or_default().to_owned();
         // As in AWS, an ENI created without groups is in its VPC's default group.
-        let mut group_ids: Vec<String> = eni
+        let assigned: Vec<String> = eni
             .groups()
             .iter()
             .filter_map(|g| g.group_id().map(str::to_owned))
             .collect();
-        if group_ids.is_empty() {
-            group_ids = group_ids_or_default(&state.topology, &subnet.vpc_id, group_ids_arg);
-        }
+        let group_ids = if assigned.is_empty() {
+            group_ids_or_default(&state.topology, &subnet.vpc_id, group_ids)
+        } else {
+            assigned
+        };
         state.created_interfaces.push(eni_id.clone());
         let host = Host {
             netns: String::new(),

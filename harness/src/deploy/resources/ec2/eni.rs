@@ -17,10 +17,9 @@ use super::{
 
 /// The subnet's block, and the addresses its ENIs already use.
 async fn subnet_usage(
-    ctx: &ProviderContext<'_>,
+    ec2: &aws_sdk_ec2::Client,
     subnet: &str,
 ) -> Result<(Ipv4Block, Vec<Ipv4Addr>), ProviderError> {
-    let ec2 = &ctx.clients.ec2;
     let described = ec2
         .describe_subnets()
         .subnet_ids(subnet)
@@ -54,7 +53,7 @@ pub(super) async fn inside_subnet(
     let (Some(subnet), Some(address)) = (eni.subnet_id(), eni.private_ip_address()) else {
         return Ok(true);
     };
-    let (block, _) = subnet_usage(ctx, subnet).await?;
+    let (block, _) = subnet_usage(&ctx.clients.ec2, subnet).await?;
     Ok(cidr::parse(&format!("{address}/32")).is_some_and(|a| block.contains(&a)))
 }
 
@@ -66,14 +65,26 @@ pub(super) async fn create_interface(
     description: &str,
     groups: &[String],
 ) -> Result<NetworkInterface, ProviderError> {
-    let (block, used) = subnet_usage(ctx, subnet).await?;
+    create_interface_with(&ctx.clients.ec2, subnet, description, groups).await
+}
+
+/// [`create_interface`] with a bare EC2 client (the fabric places Lambda ENIs and hosts with
+/// it). The emulator picks ENI addresses at random, reserved ones and duplicates included.
+pub(crate) async fn create_interface_with(
+    ec2: &aws_sdk_ec2::Client,
+    subnet: &str,
+    description: &str,
+    groups: &[String],
+) -> Result<NetworkInterface, ProviderError> {
+    // Choosing a free address and taking it must not interleave with another creation.
+    static ALLOCATING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _allocating = ALLOCATING.lock().await;
+    let (block, used) = subnet_usage(ec2, subnet).await?;
     let address = block
         .usable_hosts()
         .find(|a| !used.contains(a))
         .ok_or_else(|| ProviderError(format!("subnet {subnet} ({block}) has no free address")))?;
-    ctx.clients
-        .ec2
-        .create_network_interface()
+    ec2.create_network_interface()
         .subnet_id(subnet)
         .private_ip_address(address.to_string())
         .description(description)

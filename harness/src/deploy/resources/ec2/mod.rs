@@ -18,6 +18,7 @@ use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 use super::{Props, ProviderError};
 
 pub(super) use endpoint::{create_vpc_endpoint, delete_vpc_endpoint};
+pub(crate) use eni::create_interface_with;
 pub(super) use nat::{create_eip, create_nat_gateway, delete_eip, delete_nat_gateway};
 pub(super) use peering::{create_peering, delete_peering};
 pub(super) use routing::{
