@@ -26,6 +26,7 @@
 //! # Ok(()) }
 //! ```
 
+pub(crate) mod aws;
 pub(crate) mod deploy;
 pub(crate) mod emulator;
 pub mod fabric;

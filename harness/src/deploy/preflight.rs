@@ -6,10 +6,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::{
-    intrinsics::ResourceLookup,
-    resources::ec2::cidr::{self, BlockExt, Ipv4Block},
-};
+use super::intrinsics::ResourceLookup;
+use crate::aws::cidr::{self, BlockExt, Ipv4Block};
 
 /// What `Ref` returns for a resource during the pre-flight: a marker naming it.
 const MARKER: &str = "vpclab-preflight:";

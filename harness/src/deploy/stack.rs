@@ -441,9 +441,9 @@ pub(crate) async fn create_stack(
                         created.insert(logical_id.clone(), resource);
                         created_order.push(logical_id);
                     }
-                    Err(e) if failure.is_none() => failure = Some((logical_id, resource_type, e.0)),
+                    Err(e) if failure.is_none() => failure = Some((logical_id, resource_type, e.to_string())),
                     Err(e) => {
-                        tracing::warn!("vpclab: {logical_id} ({resource_type}) failed too: {}", e.0)
+                        tracing::warn!("vpclab: {logical_id} ({resource_type}) failed too: {e}")
                     }
                 }
             }
@@ -574,7 +574,7 @@ async fn delete_resources(ctx: &ProviderContext<'_>, created: &[(String, Created
     let mut errors = Vec::new();
     for (logical_id, resource) in created.iter().rev() {
         if let Err(e) = resources::delete(ctx, resource).await {
-            let message = e.0;
+            let message = e.to_string();
             let gone = ["NotFound", "NonExistent", "NoSuchEntity", "does not exist"]
                 .iter()
                 .any(|m| message.contains(m));

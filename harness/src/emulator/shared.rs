@@ -63,8 +63,8 @@ pub(crate) async fn acquire(choice: Choice) -> Result<Arc<RunningEmulator>, Emul
 /// LocalStack loads each service (and starts DynamoDB Local's JVM) on its first request.
 /// Best effort: a failure here shows up, with a clear error, in the deploy itself.
 async fn warm_up(endpoint: String) {
-    let config = crate::world::clients::sdk_config(&endpoint, "000000000000", "us-east-1");
-    let clients = crate::world::clients::Clients::new(&config);
+    let config = crate::aws::clients::sdk_config(&endpoint, "000000000000", "us-east-1");
+    let clients = crate::aws::clients::Clients::new(&config);
     // Lambda keeps function code in the emulator's S3: a plain GET of the root loads it.
     let s3 = reqwest::Client::new().get(format!("{endpoint}/")).send();
     let _ = tokio::join!(

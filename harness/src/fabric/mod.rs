@@ -492,7 +492,7 @@ impl Fabric {
             ))
         })?;
         // An address AWS would give: inside the subnet, not reserved, not taken.
-        let eni = crate::deploy::resources::ec2::create_interface_with(
+        let eni = crate::aws::eni::create_interface(
             &self.ec2,
             subnet_id,
             description,

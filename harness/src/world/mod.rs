@@ -1,7 +1,6 @@
 //! One test's world: an account of its own on the shared emulator, the stacks deployed into
 //! it, and a teardown that runs on drop, panic included.
 
-pub(crate) mod clients;
 pub(crate) mod scenario;
 
 use std::{
@@ -18,6 +17,7 @@ use aws_config::SdkConfig;
 
 use crate::{
     Error,
+    aws::clients::{self, Clients},
     deploy::{
         artifacts::ArtifactStore,
         resources::ProviderContext,
@@ -26,7 +26,7 @@ use crate::{
     emulator::{self, Backend, Choice, shared::RunningEmulator},
     fabric::Fabric,
     lambda::logs::function_key,
-    world::{clients::Clients, scenario::Scenario},
+    world::scenario::Scenario,
 };
 
 /// Longest a teardown on drop may take before it gives up (and says so).

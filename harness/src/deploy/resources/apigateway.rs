@@ -26,13 +26,13 @@ fn body(ctx: &ProviderContext<'_>, props: Props<'_>) -> Result<Option<Vec<u8>>, 
     let bucket = location.required_str("Bucket")?;
     let key = location.required_str("Key")?;
     if bucket != ARTIFACT_BUCKET {
-        return Err(ProviderError(format!(
+        return Err(ProviderError::Invalid(format!(
             "BodyS3Location s3://{bucket}/{key}: vpclab reads API definitions it packaged \
              itself; inline the definition (Body, or DefinitionBody in SAM) instead"
         )));
     }
     ctx.artifacts.get(key).map(Some).ok_or_else(|| {
-        ProviderError(format!(
+        ProviderError::Invalid(format!(
             "BodyS3Location s3://{bucket}/{key}: no such packaged artifact"
         ))
     })
@@ -230,7 +230,7 @@ async fn root_resource(ctx: &ProviderContext<'_>, id: &str) -> Result<String, Pr
         .find(|r| r.path() == Some("/"))
         .and_then(|r| r.id())
         .map(str::to_owned)
-        .ok_or_else(|| ProviderError(format!("REST API {id} has no / resource")))
+        .ok_or_else(|| ProviderError::Invalid(format!("REST API {id} has no / resource")))
 }
 
 /// Deletes a REST API.
@@ -266,7 +266,7 @@ pub(crate) async fn create_deployment(
         .await
         .map_err(|e| ProviderError::sdk("CreateDeployment", e))?
         .id
-        .ok_or_else(|| ProviderError("CreateDeployment returned no id".into()))?;
+        .ok_or_else(|| ProviderError::Invalid("CreateDeployment returned no id".into()))?;
     let mut created = Created::new("AWS::ApiGateway::Deployment", id.clone())
         .with("DeploymentId", id)
         .keep("RestApiId", api_id);
@@ -369,7 +369,7 @@ pub(crate) async fn create_resource(
         .await
         .map_err(|e| ProviderError::sdk("CreateResource", e))?
         .id
-        .ok_or_else(|| ProviderError("CreateResource returned no id".into()))?;
+        .ok_or_else(|| ProviderError::Invalid("CreateResource returned no id".into()))?;
     Ok(Created::new("AWS::ApiGateway::Resource", id.clone())
         .with("ResourceId", id)
         .keep("RestApiId", api_id))

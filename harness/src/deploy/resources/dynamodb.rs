@@ -18,7 +18,7 @@ pub(super) async fn create_table(
 ) -> Result<Created, ProviderError> {
     for unsupported in ["GlobalSecondaryIndexes", "LocalSecondaryIndexes"] {
         if props.0.get(unsupported).is_some() {
-            return Err(ProviderError(format!(
+            return Err(ProviderError::Invalid(format!(
                 "property {unsupported} is not supported by vpclab's engine yet"
             )));
         }
@@ -27,7 +27,7 @@ pub(super) async fn create_table(
         Some(name) => name.to_owned(),
         None => generated_name(ctx.stack_name, logical_id, 255),
     };
-    let build = |e: aws_sdk_dynamodb::error::BuildError| ProviderError(e.to_string());
+    let build = |e: aws_sdk_dynamodb::error::BuildError| ProviderError::Invalid(e.to_string());
     let mut definitions = Vec::new();
     for definition in props.array("AttributeDefinitions") {
         let d = Props(definition);

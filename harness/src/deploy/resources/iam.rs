@@ -14,7 +14,7 @@ pub(super) async fn create_role(
     };
     let trust = props
         .json_string("AssumeRolePolicyDocument")
-        .ok_or_else(|| ProviderError("property AssumeRolePolicyDocument is required".into()))?;
+        .ok_or_else(|| ProviderError::Invalid("property AssumeRolePolicyDocument is required".into()))?;
     let role = iam
         .create_role()
         .role_name(&name)
@@ -26,7 +26,7 @@ pub(super) async fn create_role(
         .map_err(|e| ProviderError::sdk("CreateRole", e))?;
     let role = role
         .role()
-        .ok_or_else(|| ProviderError("CreateRole returned no role".into()))?;
+        .ok_or_else(|| ProviderError::Invalid("CreateRole returned no role".into()))?;
     let created = Created::new("AWS::IAM::Role", name.clone())
         .with("Arn", role.arn())
         .with("RoleId", role.role_id());
@@ -46,7 +46,7 @@ pub(super) async fn create_role(
             .get("PolicyDocument")
             .map(with_version)
             .ok_or_else(|| {
-                ProviderError(format!("policy {policy_name}: PolicyDocument is required"))
+                ProviderError::Invalid(format!("policy {policy_name}: PolicyDocument is required"))
             })?;
         iam.put_role_policy()
             .role_name(&name)

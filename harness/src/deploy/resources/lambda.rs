@@ -130,7 +130,7 @@ async fn check_active(
     )
     .await?;
     if state.0 != State::Active {
-        return Err(ProviderError(format!(
+        return Err(ProviderError::Invalid(format!(
             "function {name} is {} ({})\n{}",
             state.0,
             state.1.unwrap_or_default(),
@@ -138,7 +138,7 @@ async fn check_active(
         )));
     }
     if !ctx.emulator.executor().was_prepared(arn) {
-        return Err(ProviderError(format!(
+        return Err(ProviderError::Invalid(format!(
             "function {name} became Active without the vpclab executor: the emulator runs its \
              functions elsewhere and they would never reach the harness\n{}",
             ctx.emulator.diagnose()
@@ -157,28 +157,28 @@ fn function_code(
         props
             .0
             .get("Code")
-            .ok_or_else(|| ProviderError("property Code is required".into()))?,
+            .ok_or_else(|| ProviderError::Invalid("property Code is required".into()))?,
     );
     if let (Some(bucket), Some(key)) = (code.str("S3Bucket")?, code.str("S3Key")?) {
         if bucket != ARTIFACT_BUCKET {
-            return Err(ProviderError(format!(
+            return Err(ProviderError::Invalid(format!(
                 "Code s3://{bucket}/{key}: vpclab deploys code it builds itself; point the \
                  function's CodeUri at a Rust crate folder instead"
             )));
         }
         let zip = ctx.artifacts.get(key).ok_or_else(|| {
-            ProviderError(format!("Code s3://{bucket}/{key}: no such built artifact"))
+            ProviderError::Invalid(format!("Code s3://{bucket}/{key}: no such built artifact"))
         })?;
         return Ok(FunctionCode::builder().zip_file(Blob::new(zip)).build());
     }
     if code.str("ZipFile")?.is_some() {
-        return Err(ProviderError(
+        return Err(ProviderError::Invalid(
             "Code.ZipFile (inline source) needs an interpreted runtime; vpclab runs custom-runtime \
              functions: point CodeUri at a Rust crate folder"
                 .into(),
         ));
     }
-    Err(ProviderError("Code needs S3Bucket and S3Key".into()))
+    Err(ProviderError::Invalid("Code needs S3Bucket and S3Key".into()))
 }
 
 pub(super) async fn delete_function(

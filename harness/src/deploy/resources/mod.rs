@@ -19,7 +19,12 @@ use std::{
 use serde_json::Value;
 
 use super::artifacts::ArtifactStore;
-use crate::{emulator::shared::RunningEmulator, world::clients::Clients};
+use aws_sdk_ec2::error::ProvideErrorMetadata;
+
+use crate::{
+    aws::{clients::Clients, error::CallError},
+    emulator::shared::RunningEmulator,
+};
 
 /// The resource types the engine can create. Anything else fails the deploy.
 pub(crate) const SUPPORTED_TYPES: &[&str] = &[
@@ -108,16 +113,28 @@ pub(crate) struct ProviderContext<'a> {
 
 /// A provider's failure; the stack adds the logical id and type.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub(crate) struct ProviderError(pub(crate) String);
+pub(crate) enum ProviderError {
+    /// An SDK call failed: the operation, the resource and the service's error code.
+    #[error(transparent)]
+    Call(#[from] CallError),
+    /// The provider found something AWS would refuse, or the emulator answered unexpectedly.
+    #[error("{0}")]
+    Invalid(String),
+}
 
 impl ProviderError {
-    /// A failed SDK call, with the whole error chain.
-    pub(crate) fn sdk<E: std::error::Error>(call: &str, error: E) -> Self {
-        Self(format!(
-            "{call}: {}",
-            aws_sdk_sqs::error::DisplayErrorContext(error)
-        ))
+    /// A failed SDK call (`call` is the operation, then optionally the resource), with the
+    /// service's error code and the whole error chain.
+    pub(crate) fn sdk<E>(call: &str, error: E) -> Self
+    where
+        E: std::error::Error + ProvideErrorMetadata,
+    {
+        Self::Call(CallError::new(call, error))
+    }
+
+    /// Whether the service said the resource does not exist (decided by its error code).
+    pub(crate) fn is_not_found(&self) -> bool {
+        matches!(self, Self::Call(call) if call.is_not_found())
     }
 }
 
@@ -159,7 +176,7 @@ pub(crate) async fn create(
         "AWS::SNS::Topic" => sns::create_topic(ctx, logical_id, props).await,
         "AWS::SQS::Queue" => sqs::create_queue(ctx, logical_id, props).await,
         "AWS::SQS::QueuePolicy" => sqs::create_queue_policy(ctx, logical_id, props).await,
-        other => Err(ProviderError(format!(
+        other => Err(ProviderError::Invalid(format!(
             "resource type {other} is not supported by vpclab's engine (supported: {})",
             SUPPORTED_TYPES.join(", ")
         ))),
@@ -219,7 +236,7 @@ impl<'a> Props<'a> {
         match self.get(key) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
-            Some(other) => Err(ProviderError(format!(
+            Some(other) => Err(ProviderError::Invalid(format!(
                 "property {key} must be a string, found {other}"
             ))),
         }
@@ -227,7 +244,7 @@ impl<'a> Props<'a> {
 
     fn required_str(&self, key: &str) -> Result<&'a str, ProviderError> {
         self.str(key)?
-            .ok_or_else(|| ProviderError(format!("property {key} is required")))
+            .ok_or_else(|| ProviderError::Invalid(format!("property {key} is required")))
     }
 
     /// A number given as a number or a numeric string (CloudFormation accepts both).
@@ -238,12 +255,12 @@ impl<'a> Props<'a> {
                 .as_i64()
                 .and_then(|n| i32::try_from(n).ok())
                 .map(Some)
-                .ok_or_else(|| ProviderError(format!("property {key}: {n} is not an integer"))),
+                .ok_or_else(|| ProviderError::Invalid(format!("property {key}: {n} is not an integer"))),
             Some(Value::String(s)) => s
                 .parse()
                 .map(Some)
-                .map_err(|_| ProviderError(format!("property {key}: {s:?} is not an integer"))),
-            Some(other) => Err(ProviderError(format!(
+                .map_err(|_| ProviderError::Invalid(format!("property {key}: {s:?} is not an integer"))),
+            Some(other) => Err(ProviderError::Invalid(format!(
                 "property {key} must be a number, found {other}"
             ))),
         }
@@ -255,7 +272,7 @@ impl<'a> Props<'a> {
             Some(Value::Bool(b)) => Ok(Some(*b)),
             Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Ok(Some(true)),
             Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => Ok(Some(false)),
-            Some(other) => Err(ProviderError(format!(
+            Some(other) => Err(ProviderError::Invalid(format!(
                 "property {key} must be a boolean, found {other}"
             ))),
         }
@@ -276,12 +293,12 @@ impl<'a> Props<'a> {
                 .iter()
                 .map(|v| match v {
                     Value::String(s) => Ok(s.clone()),
-                    other => Err(ProviderError(format!(
+                    other => Err(ProviderError::Invalid(format!(
                         "property {key} must list strings, found {other}"
                     ))),
                 })
                 .collect(),
-            Some(other) => Err(ProviderError(format!(
+            Some(other) => Err(ProviderError::Invalid(format!(
                 "property {key} must be a list, found {other}"
             ))),
         }
@@ -339,7 +356,7 @@ where
             return Ok(value);
         }
         if started.elapsed() > limit {
-            return Err(ProviderError(format!("waited {limit:?} for {what}")));
+            return Err(ProviderError::Invalid(format!("waited {limit:?} for {what}")));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -362,8 +379,8 @@ mod tests {
     fn props_name_the_property_in_errors() {
         let value = serde_json::json!({"Timeout": "abc", "Name": 3, "Count": "12"});
         let props = Props(&value);
-        assert!(props.i32("Timeout").unwrap_err().0.contains("Timeout"));
-        assert!(props.str("Name").unwrap_err().0.contains("Name"));
+        assert!(props.i32("Timeout").unwrap_err().to_string().contains("Timeout"));
+        assert!(props.str("Name").unwrap_err().to_string().contains("Name"));
         assert_eq!(props.i32("Count").unwrap(), Some(12));
         assert!(
             props

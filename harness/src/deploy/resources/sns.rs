@@ -34,7 +34,7 @@ pub(super) async fn create_topic(
         .await
         .map_err(|e| ProviderError::sdk("CreateTopic", e))?
         .topic_arn()
-        .ok_or_else(|| ProviderError("CreateTopic returned no TopicArn".into()))?
+        .ok_or_else(|| ProviderError::Invalid("CreateTopic returned no TopicArn".into()))?
         .to_owned();
     for subscription in props.array("Subscription") {
         let sub = Props(subscription);

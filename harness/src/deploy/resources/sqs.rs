@@ -58,7 +58,7 @@ pub(super) async fn create_queue(
         .map_err(|e| ProviderError::sdk("CreateQueue", e))?;
     let url = created
         .queue_url()
-        .ok_or_else(|| ProviderError("CreateQueue returned no QueueUrl".into()))?
+        .ok_or_else(|| ProviderError::Invalid("CreateQueue returned no QueueUrl".into()))?
         .to_owned();
     let described = sqs
         .get_queue_attributes()
@@ -71,7 +71,7 @@ pub(super) async fn create_queue(
         .attributes()
         .and_then(|a| a.get(&QueueAttributeName::QueueArn))
         .cloned()
-        .ok_or_else(|| ProviderError("GetQueueAttributes returned no QueueArn".into()))?;
+        .ok_or_else(|| ProviderError::Invalid("GetQueueAttributes returned no QueueArn".into()))?;
     Ok(Created::new("AWS::SQS::Queue", url.clone())
         .with("Arn", arn)
         .with("QueueName", name)
@@ -99,7 +99,7 @@ pub(super) async fn create_queue_policy(
 ) -> Result<Created, ProviderError> {
     let policy = props
         .json_string("PolicyDocument")
-        .ok_or_else(|| ProviderError("property PolicyDocument is required".into()))?;
+        .ok_or_else(|| ProviderError::Invalid("property PolicyDocument is required".into()))?;
     let queues = props.strings("Queues")?;
     for url in &queues {
         ctx.clients

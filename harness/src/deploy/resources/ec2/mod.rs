@@ -4,7 +4,6 @@
 //! (CIDRs outside their VPC, routes to missing targets, overlapping peers) and make the stored
 //! state AWS-shaped where the emulator is not (route targets, endpoint DNS entries and ENIs).
 
-pub(crate) mod cidr;
 mod endpoint;
 mod eni;
 mod nat;
@@ -18,7 +17,6 @@ use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 use super::{Props, ProviderError};
 
 pub(super) use endpoint::{create_vpc_endpoint, delete_vpc_endpoint};
-pub(crate) use eni::create_interface_with;
 pub(super) use nat::{create_eip, create_nat_gateway, delete_eip, delete_nat_gateway};
 pub(super) use peering::{create_peering, delete_peering};
 pub(super) use routing::{
@@ -64,7 +62,5 @@ fn filter(name: &str, value: &str) -> Filter {
 
 /// Whether an SDK error says the resource does not exist.
 fn is_not_found(error: &ProviderError) -> bool {
-    ["NotFound", "does not exist", "Malformed"]
-        .iter()
-        .any(|m| error.0.contains(m))
+    error.is_not_found()
 }

@@ -32,7 +32,7 @@ pub(crate) async fn create_eip(
         .map_err(|e| ProviderError::sdk("AllocateAddress", e))?;
     let ip = allocated
         .public_ip()
-        .ok_or_else(|| ProviderError("AllocateAddress returned no PublicIp".into()))?
+        .ok_or_else(|| ProviderError::Invalid("AllocateAddress returned no PublicIp".into()))?
         .to_owned();
     // AWS hands out public addresses only, and the fabric routes Elastic IPs on its internet.
     // Moto draws them from 127/8; vpclab's start-up hook (fidelity.py) fixes that, so an
@@ -44,7 +44,7 @@ pub(crate) async fn create_eip(
             None => release.public_ip(&ip),
         };
         let _ = release.send().await;
-        return Err(ProviderError(format!(
+        return Err(ProviderError::Invalid(format!(
             "the emulator allocated Elastic IP {ip}, which no network routes; vpclab's \
              LocalStack start-up hook (vpclab_executor.hooks) did not load: re-provision with \
              `cargo run -- provision` after removing ~/.cache/vpclab/localstack"
@@ -135,7 +135,7 @@ pub(crate) async fn create_nat_gateway(
         .map_err(|e| ProviderError::sdk("CreateNatGateway", e))?
         .nat_gateway
         .and_then(|n| n.nat_gateway_id)
-        .ok_or_else(|| ProviderError("CreateNatGateway returned no id".into()))?;
+        .ok_or_else(|| ProviderError::Invalid("CreateNatGateway returned no id".into()))?;
     let available = wait_until(
         &format!("NAT gateway {id} in {subnet} to become available"),
         NAT_WAIT,
@@ -143,7 +143,7 @@ pub(crate) async fn create_nat_gateway(
             match nat_state(ctx, &id).await? {
                 Some(NatGatewayState::Available) => Ok(Some(Ok(()))),
                 Some(NatGatewayState::Pending) => Ok(None),
-                other => Ok(Some(Err(ProviderError(format!(
+                other => Ok(Some(Err(ProviderError::Invalid(format!(
                     "NAT gateway {id} is {}",
                     other.map_or("gone".to_owned(), |s| s.as_str().to_owned())
                 ))))),

@@ -6,9 +6,9 @@ use aws_sdk_ec2::config::{Credentials, Region, SharedCredentialsProvider};
 
 use super::{
     super::{Created, Props, ProviderContext, ProviderError, wait_until},
-    cidr::{BlockExt, Ipv4Block},
     vpc::vpc_blocks,
 };
+use crate::aws::cidr::{BlockExt, Ipv4Block};
 
 /// How long an accepted peering may take to become active.
 const ACTIVE_WAIT: Duration = Duration::from_secs(30);
@@ -61,9 +61,9 @@ pub(crate) async fn create_peering(
     let ours = vpc_blocks(ec2, vpc_id).await?;
     let theirs = vpc_blocks(&peer, peer_vpc_id)
         .await
-        .map_err(|e| ProviderError(format!("peer VPC: {}", e.0)))?;
+        .map_err(|e| ProviderError::Invalid(format!("peer VPC: {}", e)))?;
     if let Some((a, b)) = first_overlap(&ours, &theirs) {
-        return Err(ProviderError(format!(
+        return Err(ProviderError::Invalid(format!(
             "peering {logical_id}: VPC {vpc_id} ({a}) and peer VPC {peer_vpc_id}{} ({b}) have \
              overlapping CIDR blocks; AWS refuses to peer them",
             peer_region.map(|r| format!(" in {r}")).unwrap_or_default()
@@ -80,7 +80,7 @@ pub(crate) async fn create_peering(
         .map_err(|e| ProviderError::sdk("CreateVpcPeeringConnection", e))?
         .vpc_peering_connection
         .and_then(|p| p.vpc_peering_connection_id)
-        .ok_or_else(|| ProviderError("CreateVpcPeeringConnection returned no id".into()))?;
+        .ok_or_else(|| ProviderError::Invalid("CreateVpcPeeringConnection returned no id".into()))?;
     let accepted = async {
         // The accepter is the peer's side; fall back to ours where the emulator keeps the
         // connection only in the requester's region.
@@ -117,7 +117,7 @@ pub(crate) async fn create_peering(
                 match status.as_str() {
                     "active" => Ok(Some(())),
                     "pending-acceptance" | "provisioning" | "initiating-request" => Ok(None),
-                    other => Err(ProviderError(format!("peering {id} is {other}"))),
+                    other => Err(ProviderError::Invalid(format!("peering {id} is {other}"))),
                 }
             },
         )
@@ -154,7 +154,7 @@ mod tests {
 
     #[test]
     fn overlapping_vpcs_are_found() {
-        let parse = |t: &str| super::super::cidr::parse(t).expect(t);
+        let parse = |t: &str| crate::aws::cidr::parse(t).expect(t);
         let ours = [parse("10.0.0.0/16")];
         assert_eq!(
             first_overlap(&ours, &[parse("10.1.0.0/16"), parse("10.0.128.0/17")]),

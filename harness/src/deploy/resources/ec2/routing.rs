@@ -25,7 +25,7 @@ pub(crate) async fn create_route_table(
         .map_err(|e| ProviderError::sdk("CreateRouteTable", e))?
         .route_table
         .and_then(|t| t.route_table_id)
-        .ok_or_else(|| ProviderError("CreateRouteTable returned no id".into()))?;
+        .ok_or_else(|| ProviderError::Invalid("CreateRouteTable returned no id".into()))?;
     Ok(Created::new("AWS::EC2::RouteTable", id.clone()).with("RouteTableId", id))
 }
 
@@ -77,11 +77,11 @@ fn target<'a>(props: Props<'a>) -> Result<Target<'a>, ProviderError> {
     }
     match found.as_slice() {
         [one] => Ok(*one),
-        [] => Err(ProviderError(format!(
+        [] => Err(ProviderError::Invalid(format!(
             "a route needs a target: one of {}",
             TARGETS.iter().map(|t| t.0).collect::<Vec<_>>().join(", ")
         ))),
-        many => Err(ProviderError(format!(
+        many => Err(ProviderError::Invalid(format!(
             "a route takes one target, found {}",
             many.iter()
                 .map(|t| format!("{} {}", t.property, t.id))
@@ -223,7 +223,7 @@ pub(crate) async fn create_route(
     .find_map(|key| props.str(key).transpose().map(|v| v.map(|v| (key, v))))
     .transpose()?
     .ok_or_else(|| {
-        ProviderError(
+        ProviderError::Invalid(
             "a route needs DestinationCidrBlock, DestinationIpv6CidrBlock or \
              DestinationPrefixListId"
                 .into(),
@@ -231,7 +231,7 @@ pub(crate) async fn create_route(
     })?;
     let target = target(props)?;
     if !target_exists(ctx, target).await? {
-        return Err(ProviderError(format!(
+        return Err(ProviderError::Invalid(format!(
             "route {logical_id} ({} in {table}): its target {} {} ({}) does not exist",
             destination.1, target.kind, target.id, target.property
         )));
@@ -291,7 +291,7 @@ pub(crate) async fn create_route(
         if let Err(e) = delete_route(ctx, &physical_id).await {
             tracing::warn!("vpclab: deleting half-created route {physical_id}: {e}");
         }
-        return Err(ProviderError(format!(
+        return Err(ProviderError::Invalid(format!(
             "route {logical_id} ({} in {table} to {} {id}): the emulator stored {problem}",
             destination.1, target.kind
         )));
@@ -303,7 +303,7 @@ pub(crate) async fn create_route(
 pub(crate) async fn delete_route(ctx: &ProviderContext<'_>, id: &str) -> Result<(), ProviderError> {
     let (table, destination) = id
         .split_once('|')
-        .ok_or_else(|| ProviderError(format!("route id {id} is not `table|destination`")))?;
+        .ok_or_else(|| ProviderError::Invalid(format!("route id {id} is not `table|destination`")))?;
     let request = ctx.clients.ec2.delete_route().route_table_id(table);
     let request = if destination.starts_with("pl-") {
         request.destination_prefix_list_id(destination)
@@ -334,7 +334,7 @@ pub(crate) async fn create_association(
         .await
         .map_err(|e| ProviderError::sdk("AssociateRouteTable", e))?
         .association_id
-        .ok_or_else(|| ProviderError("AssociateRouteTable returned no AssociationId".into()))?;
+        .ok_or_else(|| ProviderError::Invalid("AssociateRouteTable returned no AssociationId".into()))?;
     Ok(Created::new("AWS::EC2::SubnetRouteTableAssociation", id.clone()).with("Id", id))
 }
 

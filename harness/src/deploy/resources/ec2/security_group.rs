@@ -156,13 +156,13 @@ pub(crate) async fn create_security_group(
         .iter()
         .map(|r| permission(Props(r), Direction::Ingress))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ProviderError(format!("SecurityGroupIngress: {}", e.0)))?;
+        .map_err(|e| ProviderError::Invalid(format!("SecurityGroupIngress: {}", e)))?;
     let egress = props
         .array("SecurityGroupEgress")
         .iter()
         .map(|r| permission(Props(r), Direction::Egress))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ProviderError(format!("SecurityGroupEgress: {}", e.0)))?;
+        .map_err(|e| ProviderError::Invalid(format!("SecurityGroupEgress: {}", e)))?;
     let group_id = ctx
         .clients
         .ec2
@@ -177,7 +177,7 @@ pub(crate) async fn create_security_group(
         .await
         .map_err(|e| ProviderError::sdk("CreateSecurityGroup", e))?
         .group_id
-        .ok_or_else(|| ProviderError("CreateSecurityGroup returned no GroupId".into()))?;
+        .ok_or_else(|| ProviderError::Invalid("CreateSecurityGroup returned no GroupId".into()))?;
     let rules = async {
         if !ingress.is_empty() {
             authorize(ctx, &group_id, Direction::Ingress, ingress).await?;
@@ -271,7 +271,7 @@ pub(crate) async fn delete_rule(
     let rule = created
         .internal
         .get("Rule")
-        .ok_or_else(|| ProviderError("the rule's properties were not kept".into()))?;
+        .ok_or_else(|| ProviderError::Invalid("the rule's properties were not kept".into()))?;
     revoke(
         ctx,
         group_id,

@@ -6,9 +6,9 @@ use serde_json::Value;
 
 use super::{
     super::{Created, Props, ProviderContext, ProviderError},
-    cidr::{self, Ipv4Block},
     filter, tag_specification,
 };
+use crate::aws::cidr::{self, Ipv4Block};
 
 /// A boolean attribute value for `Modify*Attribute`.
 fn flag(value: bool) -> AttributeBooleanValue {
@@ -31,7 +31,7 @@ pub(crate) async fn create_vpc(
         .await
         .map_err(|e| ProviderError::sdk("CreateVpc", e))?
         .vpc
-        .ok_or_else(|| ProviderError("CreateVpc returned no Vpc".into()))?;
+        .ok_or_else(|| ProviderError::Invalid("CreateVpc returned no Vpc".into()))?;
     let vpc_id = vpc.vpc_id().unwrap_or_default().to_owned();
     // One attribute per call, as the API wants.
     if let Some(enabled) = props.bool("EnableDnsSupport")? {
@@ -133,7 +133,7 @@ pub(super) async fn vpc_blocks(
     let vpc = described
         .vpcs()
         .first()
-        .ok_or_else(|| ProviderError(format!("VPC {vpc_id} does not exist")))?;
+        .ok_or_else(|| ProviderError::Invalid(format!("VPC {vpc_id} does not exist")))?;
     let mut blocks: Vec<Ipv4Block> = vpc
         .cidr_block_association_set()
         .iter()
@@ -157,14 +157,14 @@ pub(crate) async fn create_subnet(
     let vpc_id = props.required_str("VpcId")?;
     let cidr = props.required_str("CidrBlock")?;
     let block = cidr::parse(cidr).ok_or_else(|| {
-        ProviderError(format!(
+        ProviderError::Invalid(format!(
             "property CidrBlock: {cidr:?} is not an IPv4 CIDR block"
         ))
     })?;
     let vpc_blocks = vpc_blocks(ec2, vpc_id).await?;
     if !vpc_blocks.iter().any(|b| b.contains(&block)) {
         let listed: Vec<String> = vpc_blocks.iter().map(ToString::to_string).collect();
-        return Err(ProviderError(format!(
+        return Err(ProviderError::Invalid(format!(
             "subnet {logical_id}: CIDR {cidr} is not inside the CIDR {} of its VPC {vpc_id}",
             listed.join(", ")
         )));
@@ -180,7 +180,7 @@ pub(crate) async fn create_subnet(
         .await
         .map_err(|e| ProviderError::sdk("CreateSubnet", e))?
         .subnet
-        .ok_or_else(|| ProviderError("CreateSubnet returned no Subnet".into()))?;
+        .ok_or_else(|| ProviderError::Invalid("CreateSubnet returned no Subnet".into()))?;
     let subnet_id = subnet.subnet_id().unwrap_or_default().to_owned();
     if let Some(public) = props.bool("MapPublicIpOnLaunch")? {
         ec2.modify_subnet_attribute()
@@ -253,7 +253,7 @@ pub(crate) async fn create_internet_gateway(
         .map_err(|e| ProviderError::sdk("CreateInternetGateway", e))?
         .internet_gateway
         .and_then(|g| g.internet_gateway_id)
-        .ok_or_else(|| ProviderError("CreateInternetGateway returned no id".into()))?;
+        .ok_or_else(|| ProviderError::Invalid("CreateInternetGateway returned no id".into()))?;
     Ok(Created::new("AWS::EC2::InternetGateway", id.clone()).with("InternetGatewayId", id))
 }
 
@@ -293,7 +293,7 @@ pub(crate) async fn create_gateway_attachment(
         );
     }
     let vgw = props.str("VpnGatewayId")?.ok_or_else(|| {
-        ProviderError("one of the properties InternetGatewayId or VpnGatewayId is required".into())
+        ProviderError::Invalid("one of the properties InternetGatewayId or VpnGatewayId is required".into())
     })?;
     ec2.attach_vpn_gateway()
         .vpn_gateway_id(vgw)

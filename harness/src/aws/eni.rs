@@ -1,0 +1,90 @@
+//! Network interfaces at free addresses: the engine (NAT gateways, interface endpoints) and the
+//! fabric (Lambda ENIs, test hosts) both create ENIs here.
+//!
+//! The emulator picks ENI addresses at random, reserved ones and duplicates included; AWS gives
+//! a free address of the subnet, never one of the four it reserves at the start or the last.
+
+use std::net::Ipv4Addr;
+
+use aws_sdk_ec2::types::{Filter, NetworkInterface};
+
+use super::{
+    cidr::{self, BlockExt, Ipv4Block},
+    error::CallError,
+};
+
+/// The subnet's block, and the addresses its ENIs already use.
+pub(crate) async fn subnet_usage(
+    ec2: &aws_sdk_ec2::Client,
+    subnet: &str,
+) -> Result<(Ipv4Block, Vec<Ipv4Addr>), CallError> {
+    let described = ec2
+        .describe_subnets()
+        .subnet_ids(subnet)
+        .send()
+        .await
+        .map_err(|e| CallError::new(&format!("DescribeSubnets {subnet}"), e))?;
+    let block = described
+        .subnets()
+        .first()
+        .and_then(|s| s.cidr_block())
+        .and_then(cidr::parse)
+        .ok_or_else(|| {
+            CallError::local(
+                "DescribeSubnets",
+                Some(subnet),
+                "the subnet has no IPv4 block".into(),
+            )
+        })?;
+    let used = ec2
+        .describe_network_interfaces()
+        .filters(Filter::builder().name("subnet-id").values(subnet).build())
+        .send()
+        .await
+        .map_err(|e| CallError::new(&format!("DescribeNetworkInterfaces {subnet}"), e))?
+        .network_interfaces()
+        .iter()
+        .filter_map(|n| n.private_ip_address()?.parse().ok())
+        .collect();
+    Ok((block, used))
+}
+
+/// Creates an ENI in `subnet` at its first free address, with the given description and
+/// security groups (none: EC2 puts it in the VPC's default group).
+pub(crate) async fn create_interface(
+    ec2: &aws_sdk_ec2::Client,
+    subnet: &str,
+    description: &str,
+    groups: &[String],
+) -> Result<NetworkInterface, CallError> {
+    // Choosing a free address and taking it must not interleave with another creation.
+    static ALLOCATING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _allocating = ALLOCATING.lock().await;
+    let (block, used) = subnet_usage(ec2, subnet).await?;
+    let address = block
+        .usable_hosts()
+        .find(|a| !used.contains(a))
+        .ok_or_else(|| {
+            CallError::local(
+                "CreateNetworkInterface",
+                Some(subnet),
+                format!("the subnet ({block}) has no free address"),
+            )
+        })?;
+    ec2.create_network_interface()
+        .subnet_id(subnet)
+        .private_ip_address(address.to_string())
+        .description(description)
+        .set_groups((!groups.is_empty()).then(|| groups.to_vec()))
+        .send()
+        .await
+        .map_err(|e| CallError::new(&format!("CreateNetworkInterface {subnet}"), e))?
+        .network_interface
+        .ok_or_else(|| {
+            CallError::local(
+                "CreateNetworkInterface",
+                Some(subnet),
+                "the answer holds no interface".into(),
+            )
+        })
+}
