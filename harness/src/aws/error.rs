@@ -19,7 +19,10 @@ pub(crate) struct CallError {
 }
 
 fn resource_suffix(resource: &Option<String>) -> String {
-    resource.as_ref().map(|r| format!(" {r}")).unwrap_or_default()
+    resource
+        .as_ref()
+        .map(|r| format!(" {r}"))
+        .unwrap_or_default()
 }
 
 impl CallError {

@@ -441,7 +441,9 @@ pub(crate) async fn create_stack(
                         created.insert(logical_id.clone(), resource);
                         created_order.push(logical_id);
                     }
-                    Err(e) if failure.is_none() => failure = Some((logical_id, resource_type, e.to_string())),
+                    Err(e) if failure.is_none() => {
+                        failure = Some((logical_id, resource_type, e.to_string()))
+                    }
                     Err(e) => {
                         tracing::warn!("vpclab: {logical_id} ({resource_type}) failed too: {e}")
                     }

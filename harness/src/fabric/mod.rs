@@ -492,17 +492,12 @@ impl Fabric {
             ))
         })?;
         // An address AWS would give: inside the subnet, not reserved, not taken.
-        let eni = crate::aws::eni::create_interface(
-            &self.ec2,
-            subnet_id,
-            description,
-            group_ids,
-        )
-        .await
-        .map_err(|e| FabricError::Describe {
-            call: "CreateNetworkInterface",
-            reason: format!("in {subnet_id} ({description}): {e}"),
-        })?;
+        let eni = crate::aws::eni::create_interface(&self.ec2, subnet_id, description, group_ids)
+            .await
+            .map_err(|e| FabricError::Describe {
+                call: "CreateNetworkInterface",
+                reason: format!("in {subnet_id} ({description}): {e}"),
+            })?;
         let address: Ipv4Addr = eni
             .private_ip_address()
             .and_then(|a| a.parse().ok())

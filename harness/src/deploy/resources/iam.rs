@@ -14,7 +14,9 @@ pub(super) async fn create_role(
     };
     let trust = props
         .json_string("AssumeRolePolicyDocument")
-        .ok_or_else(|| ProviderError::Invalid("property AssumeRolePolicyDocument is required".into()))?;
+        .ok_or_else(|| {
+            ProviderError::Invalid("property AssumeRolePolicyDocument is required".into())
+        })?;
     let role = iam
         .create_role()
         .role_name(&name)

@@ -178,7 +178,9 @@ fn function_code(
                 .into(),
         ));
     }
-    Err(ProviderError::Invalid("Code needs S3Bucket and S3Key".into()))
+    Err(ProviderError::Invalid(
+        "Code needs S3Bucket and S3Key".into(),
+    ))
 }
 
 pub(super) async fn delete_function(

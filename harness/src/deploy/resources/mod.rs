@@ -255,11 +255,12 @@ impl<'a> Props<'a> {
                 .as_i64()
                 .and_then(|n| i32::try_from(n).ok())
                 .map(Some)
-                .ok_or_else(|| ProviderError::Invalid(format!("property {key}: {n} is not an integer"))),
-            Some(Value::String(s)) => s
-                .parse()
-                .map(Some)
-                .map_err(|_| ProviderError::Invalid(format!("property {key}: {s:?} is not an integer"))),
+                .ok_or_else(|| {
+                    ProviderError::Invalid(format!("property {key}: {n} is not an integer"))
+                }),
+            Some(Value::String(s)) => s.parse().map(Some).map_err(|_| {
+                ProviderError::Invalid(format!("property {key}: {s:?} is not an integer"))
+            }),
             Some(other) => Err(ProviderError::Invalid(format!(
                 "property {key} must be a number, found {other}"
             ))),
@@ -356,7 +357,9 @@ where
             return Ok(value);
         }
         if started.elapsed() > limit {
-            return Err(ProviderError::Invalid(format!("waited {limit:?} for {what}")));
+            return Err(ProviderError::Invalid(format!(
+                "waited {limit:?} for {what}"
+            )));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -379,14 +382,20 @@ mod tests {
     fn props_name_the_property_in_errors() {
         let value = serde_json::json!({"Timeout": "abc", "Name": 3, "Count": "12"});
         let props = Props(&value);
-        assert!(props.i32("Timeout").unwrap_err().to_string().contains("Timeout"));
+        assert!(
+            props
+                .i32("Timeout")
+                .unwrap_err()
+                .to_string()
+                .contains("Timeout")
+        );
         assert!(props.str("Name").unwrap_err().to_string().contains("Name"));
         assert_eq!(props.i32("Count").unwrap(), Some(12));
         assert!(
             props
                 .required_str("Missing")
                 .unwrap_err()
-                .0
+                .to_string()
                 .contains("Missing")
         );
     }

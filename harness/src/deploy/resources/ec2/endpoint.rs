@@ -41,7 +41,9 @@ pub(crate) async fn create_vpc_endpoint(
         .await
         .map_err(|e| ProviderError::sdk("CreateVpcEndpoint", e))?
         .vpc_endpoint
-        .ok_or_else(|| ProviderError::Invalid("CreateVpcEndpoint returned no VpcEndpoint".into()))?;
+        .ok_or_else(|| {
+            ProviderError::Invalid("CreateVpcEndpoint returned no VpcEndpoint".into())
+        })?;
     let id = endpoint.vpc_endpoint_id().unwrap_or_default().to_owned();
     let created_at = endpoint
         .creation_timestamp()

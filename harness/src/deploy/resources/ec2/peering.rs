@@ -80,7 +80,9 @@ pub(crate) async fn create_peering(
         .map_err(|e| ProviderError::sdk("CreateVpcPeeringConnection", e))?
         .vpc_peering_connection
         .and_then(|p| p.vpc_peering_connection_id)
-        .ok_or_else(|| ProviderError::Invalid("CreateVpcPeeringConnection returned no id".into()))?;
+        .ok_or_else(|| {
+            ProviderError::Invalid("CreateVpcPeeringConnection returned no id".into())
+        })?;
     let accepted = async {
         // The accepter is the peer's side; fall back to ours where the emulator keeps the
         // connection only in the requester's region.

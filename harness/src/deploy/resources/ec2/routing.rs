@@ -301,9 +301,9 @@ pub(crate) async fn create_route(
 
 /// Deletes a route named by its `rtb-…|destination` id.
 pub(crate) async fn delete_route(ctx: &ProviderContext<'_>, id: &str) -> Result<(), ProviderError> {
-    let (table, destination) = id
-        .split_once('|')
-        .ok_or_else(|| ProviderError::Invalid(format!("route id {id} is not `table|destination`")))?;
+    let (table, destination) = id.split_once('|').ok_or_else(|| {
+        ProviderError::Invalid(format!("route id {id} is not `table|destination`"))
+    })?;
     let request = ctx.clients.ec2.delete_route().route_table_id(table);
     let request = if destination.starts_with("pl-") {
         request.destination_prefix_list_id(destination)
@@ -334,7 +334,9 @@ pub(crate) async fn create_association(
         .await
         .map_err(|e| ProviderError::sdk("AssociateRouteTable", e))?
         .association_id
-        .ok_or_else(|| ProviderError::Invalid("AssociateRouteTable returned no AssociationId".into()))?;
+        .ok_or_else(|| {
+            ProviderError::Invalid("AssociateRouteTable returned no AssociationId".into())
+        })?;
     Ok(Created::new("AWS::EC2::SubnetRouteTableAssociation", id.clone()).with("Id", id))
 }
 

@@ -293,7 +293,9 @@ pub(crate) async fn create_gateway_attachment(
         );
     }
     let vgw = props.str("VpnGatewayId")?.ok_or_else(|| {
-        ProviderError::Invalid("one of the properties InternetGatewayId or VpnGatewayId is required".into())
+        ProviderError::Invalid(
+            "one of the properties InternetGatewayId or VpnGatewayId is required".into(),
+        )
     })?;
     ec2.attach_vpn_gateway()
         .vpn_gateway_id(vgw)
