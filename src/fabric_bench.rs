@@ -23,11 +23,32 @@ fn median(mut samples: Vec<Duration>) -> Duration {
     samples[samples.len() / 2]
 }
 
+/// Rows of the table: what was measured, and its value.
+type Rows = Vec<(String, String)>;
+
 /// Runs the measurements and prints their table.
 pub(crate) async fn run(scenarios_dir: &Path) -> anyhow::Result<()> {
-    let mut rows: Vec<(String, String)> = Vec::new();
     let mut world = World::start().await?;
+    let mut rows = realise(&mut world, scenarios_dir).await?;
+    rows.extend(latency(&world).await?);
+    rows.extend(vpc_invokes(&world).await?);
+    let started = Instant::now();
+    world.shutdown().await?;
+    rows.push((
+        "teardown of both stacks and the fabric".into(),
+        ms(started.elapsed()),
+    ));
 
+    println!("\n| fabric measurement | value |\n|---|---|");
+    for (what, value) in rows {
+        println!("| {what} | {value} |");
+    }
+    Ok(())
+}
+
+/// Deploys getmyip (PRIVATE) and lambda-networking: how long the fabric took to realise each.
+async fn realise(world: &mut World, scenarios_dir: &Path) -> anyhow::Result<Rows> {
+    let mut rows = Rows::new();
     let started = Instant::now();
     world
         .deploy_template(
@@ -58,10 +79,17 @@ pub(crate) async fn run(scenarios_dir: &Path) -> anyhow::Result<()> {
         ms(deploy),
     ));
 
+    Ok(rows)
+}
+
+/// Round trips from hosts in lambda-networking's subnets: inside one host, across subnets,
+/// through the NAT gateway and internet gateway.
+async fn latency(world: &World) -> anyhow::Result<Rows> {
     let outputs = world.outputs();
     let net = &outputs["net"];
     let isolated = &net["IsolatedSubnet"];
     let private_subnet = &net["NatSubnet"];
+    let mut rows = Rows::new();
 
     let fabric = world.fabric();
     // Both hosts land in the VPC's default group, which admits its own members.
@@ -73,21 +101,21 @@ pub(crate) async fn run(scenarios_dir: &Path) -> anyhow::Result<()> {
         .await?;
 
     let loopback = round_trips(
-        &world,
+        world,
         &server,
         SocketAddr::from((server.address, 7001)),
         false,
     )
     .await;
     let across = round_trips(
-        &world,
+        world,
         &client,
         SocketAddr::from((server.address, 7001)),
         false,
     )
     .await;
     let internet = round_trips(
-        &world,
+        world,
         &client,
         SocketAddr::from((addressing::IFCONFIG_ME, 80)),
         true,
@@ -124,6 +152,14 @@ pub(crate) async fn run(scenarios_dir: &Path) -> anyhow::Result<()> {
         }
     }
 
+    Ok(rows)
+}
+
+/// A VPC function's cold invoke, then warm ones.
+async fn vpc_invokes(world: &World) -> anyhow::Result<Rows> {
+    let outputs = world.outputs();
+    let net = &outputs["net"];
+    let mut rows = Rows::new();
     let function = net["IsolatedProbe"].clone();
     let lambda = aws_sdk_lambda::Client::new(world.sdk_config());
     let payload = r#"{"probe":"resolve","name":"ifconfig.me"}"#;
@@ -153,18 +189,7 @@ pub(crate) async fn run(scenarios_dir: &Path) -> anyhow::Result<()> {
         ms(median(samples[1..].to_vec())),
     ));
 
-    let started = Instant::now();
-    world.shutdown().await?;
-    rows.push((
-        "teardown of both stacks and the fabric".into(),
-        ms(started.elapsed()),
-    ));
-
-    println!("\n| fabric measurement | value |\n|---|---|");
-    for (what, value) in rows {
-        println!("| {what} | {value} |");
-    }
-    Ok(())
+    Ok(rows)
 }
 
 /// Median time of a TCP connect plus the first bytes of the answer, from `host`.

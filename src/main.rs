@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use vpclab_harness::{Scenario, World};
+use vpclab_harness::{Scenario, Settings, World};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -55,8 +55,9 @@ fn pid_file() -> PathBuf {
 }
 
 fn scenarios_dir() -> PathBuf {
-    std::env::var_os("VPCLAB_SCENARIOS_DIR")
-        .map(PathBuf::from)
+    Settings::get()
+        .scenarios_dir
+        .clone()
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios"))
 }
 
@@ -95,20 +96,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn up(name: &str, mode: Option<String>, params: &[String]) -> anyhow::Result<()> {
-    let mut scenario = Scenario::load(&scenarios_dir(), name)?;
-    let mut overrides = Vec::new();
-    if let Some(mode) = mode {
-        overrides.push(("Mode".to_owned(), mode.to_uppercase()));
-    }
-    for param in params {
-        let (key, value) = param
-            .split_once('=')
-            .with_context(|| format!("--param {param}: expected KEY=VALUE"))?;
-        overrides.push((key.to_owned(), value.to_owned()));
-    }
-    for stack in &mut scenario.stacks {
-        stack.parameters.extend(overrides.iter().cloned());
-    }
+    let scenario = scenario_with_overrides(name, mode, params)?;
     eprintln!(
         "vpclab: starting a world for `{name}` ({})",
         scenario.description
@@ -128,6 +116,47 @@ async fn up(name: &str, mode: Option<String>, params: &[String]) -> anyhow::Resu
     }
     std::fs::write(pid_file(), std::process::id().to_string())
         .with_context(|| format!("write {}", pid_file().display()))?;
+    print_world(name, &world);
+    print_commands(&world);
+    print_fabric(&world).await;
+    println!("\nCtrl-C (or `vpclab down`) tears the world down.");
+    wait_for_stop_signal().await?;
+    eprintln!("vpclab: tearing down");
+    let log = world.function_logs();
+    let outcome = world.shutdown().await;
+    let _ = std::fs::remove_file(pid_file());
+    if !log.is_empty() {
+        eprintln!("{log}");
+    }
+    outcome.map_err(Into::into)
+}
+
+/// The scenario with `--mode` (the `Mode` parameter) and `--param KEY=VALUE` set on every
+/// stack.
+fn scenario_with_overrides(
+    name: &str,
+    mode: Option<String>,
+    params: &[String],
+) -> anyhow::Result<Scenario> {
+    let mut scenario = Scenario::load(&scenarios_dir(), name)?;
+    let mut overrides = Vec::new();
+    if let Some(mode) = mode {
+        overrides.push(("Mode".to_owned(), mode.to_uppercase()));
+    }
+    for param in params {
+        let (key, value) = param
+            .split_once('=')
+            .with_context(|| format!("--param {param}: expected KEY=VALUE"))?;
+        overrides.push((key.to_owned(), value.to_owned()));
+    }
+    for stack in &mut scenario.stacks {
+        stack.parameters.extend(overrides.iter().cloned());
+    }
+    Ok(scenario)
+}
+
+/// The world's endpoint, account, region and every stack's outputs.
+fn print_world(name: &str, world: &World) {
     println!(
         "world up: scenario {name}, backend {}",
         world.backend().name()
@@ -141,11 +170,12 @@ async fn up(name: &str, mode: Option<String>, params: &[String]) -> anyhow::Resu
             println!("    {key:<22} {value}");
         }
     }
-    if let Some(queue) = world
-        .outputs()
-        .values()
-        .find_map(|o| o.get("QueueUrl").cloned())
-    {
+}
+
+/// Ready-to-paste commands: send a message to the queue, open the page.
+fn print_commands(world: &World) {
+    let outputs = world.outputs();
+    if let Some(queue) = outputs.values().find_map(|o| o.get("QueueUrl").cloned()) {
         let aws = world
             .aws_cli()
             .map_or_else(|| "aws".to_owned(), |p| p.display().to_string());
@@ -159,8 +189,7 @@ async fn up(name: &str, mode: Option<String>, params: &[String]) -> anyhow::Resu
             world.endpoint_url()
         );
     }
-    if let Some((api, stage)) = world
-        .outputs()
+    if let Some((api, stage)) = outputs
         .values()
         .find_map(|o| Some((o.get("ApiId")?.clone(), o.get("Stage")?.clone())))
     {
@@ -170,6 +199,10 @@ async fn up(name: &str, mode: Option<String>, params: &[String]) -> anyhow::Resu
             world.endpoint_url()
         );
     }
+}
+
+/// The fabric's hosts and namespaces.
+async fn print_fabric(world: &World) {
     println!("\nnetwork fabric (enter a namespace with `ip netns exec <name> <command>`):");
     for host in world.fabric().hosts().await {
         println!(
@@ -182,16 +215,6 @@ async fn up(name: &str, mode: Option<String>, params: &[String]) -> anyhow::Resu
         world.fabric().prefix(),
         world.fabric().prefix()
     );
-    println!("\nCtrl-C (or `vpclab down`) tears the world down.");
-    wait_for_stop_signal().await?;
-    eprintln!("vpclab: tearing down");
-    let log = world.function_logs();
-    let outcome = world.shutdown().await;
-    let _ = std::fs::remove_file(pid_file());
-    if !log.is_empty() {
-        eprintln!("{log}");
-    }
-    outcome.map_err(Into::into)
 }
 
 async fn wait_for_stop_signal() -> anyhow::Result<()> {

@@ -4,17 +4,20 @@
 //! vpclab's own engine, runs Rust Lambdas as real processes behind the Lambda Runtime API, and
 //! tears everything down when dropped, on panic too.
 //!
+//! Layers, top first; each names only its own and those below it (checked by a unit test):
+//!
 //! | module | what it holds |
 //! |---|---|
-//! | `emulator` | the backends: LocalStack as a host process (default) or in a container |
+//! | `world` | one test's world: account, the shared emulator and executor, stacks, teardown |
 //! | `deploy` | the CloudFormation engine: templates, intrinsics, SAM transform, providers |
 //! | `lambda` | the executor: builds functions, runs `bootstrap`, serves the Runtime API |
-//! | `world` | one test's world: account, emulator handle, stacks, teardown |
+//! | `fabric` | the network fabric: namespaces, routing, security groups, DNS, services |
+//! | `emulator` | the backends behind one trait: LocalStack as a host process or in a container |
+//! | `aws`, `settings`, `watchdog` | the shared bottom: SDK clients and errors, addresses, settings |
 //!
-//! Environment variables: `VPCLAB_EMULATOR` (`localstack-host`, `localstack-container`, or
-//! unset for automatic), `VPCLAB_CACHE_DIR` (provisioned emulator; default
-//! `~/.cache/vpclab`), `VPCLAB_PYTHON` (a Python >= 3.12), `VPCLAB_KEEP=1` (keep the world
-//! for debugging), `LOCALSTACK_AUTH_TOKEN` and `VPCLAB_LOCALSTACK_IMAGE` (container backend).
+//! Settings come from the environment, read once: see [`Settings`] (`VPCLAB_EMULATOR`,
+//! `VPCLAB_CACHE_DIR`, `VPCLAB_PYTHON`, `VPCLAB_KEEP=1`, `LOCALSTACK_AUTH_TOKEN`,
+//! `VPCLAB_LOCALSTACK_IMAGE`, ...).
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), vpclab_harness::Error> {
@@ -31,6 +34,9 @@ pub(crate) mod deploy;
 pub(crate) mod emulator;
 pub mod fabric;
 pub(crate) mod lambda;
+#[cfg(test)]
+mod layering;
+mod settings;
 pub(crate) mod watchdog;
 pub(crate) mod world;
 
@@ -41,6 +47,7 @@ pub use deploy::{
 pub use emulator::{Backend, EmulatorError};
 pub use fabric::{Explanation, Fabric, FabricError, Host};
 pub use lambda::LambdaError;
+pub use settings::Settings;
 pub use world::{
     World, WorldBuilder,
     scenario::{Scenario, ScenarioError, known as known_scenarios},
@@ -55,6 +62,9 @@ pub enum Error {
     /// A deploy failed.
     #[error(transparent)]
     Deploy(#[from] DeployError),
+    /// The Lambda executor could not start.
+    #[error(transparent)]
+    Lambda(#[from] LambdaError),
     /// The network fabric could not be built.
     #[error(transparent)]
     Fabric(#[from] FabricError),

@@ -15,7 +15,11 @@ use super::{
     artifacts::{ARTIFACT_BUCKET, ArtifactStore},
     intrinsics::Pseudo,
 };
-use crate::{emulator::host::provision, lambda::build};
+use crate::{emulator, lambda::build};
+
+/// Reads a JSON request (template, parameter values) on stdin and writes the translated
+/// template: AWS's `aws-sam-translator`, run with the emulator environment's Python.
+const SAM_TRANSLATE_PY: &str = include_str!("../../python/sam_translate.py");
 
 /// Builds every `AWS::Serverless::Function` whose `CodeUri` is a local Rust crate and points
 /// its `CodeUri` at the built artifact.
@@ -83,13 +87,12 @@ pub(crate) async fn transform(
         template: template.clone(),
         reason,
     };
-    let provisioned = tokio::task::spawn_blocking(provision::ensure_provisioned)
+    let python = emulator::sam_translator_python()
         .await
-        .map_err(|e| sam_error.clone()(e.to_string()))?
         .map_err(|e| sam_error.clone()(e.to_string()))?;
     let output = tokio::task::spawn_blocking(move || -> std::io::Result<std::process::Output> {
-        let mut child = Command::new(&provisioned.python)
-            .args(["-c", provision::SAM_TRANSLATE_PY])
+        let mut child = Command::new(&python)
+            .args(["-c", SAM_TRANSLATE_PY])
             // The translator reads the region (for ARNs) from the environment.
             .env("AWS_DEFAULT_REGION", &region)
             .stdin(Stdio::piped())

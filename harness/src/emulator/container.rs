@@ -13,7 +13,8 @@ use testcontainers_modules::{
     testcontainers::{ContainerAsync, ImageExt, core::Host, runners::AsyncRunner},
 };
 
-use super::{EmulatorError, host::provision};
+use super::{Backend, Emulator, EmulatorError, ExecutorRegistration, host::provision};
+use crate::settings::Settings;
 
 /// The community image vpclab pins (the last tags that run without a token).
 pub(crate) const IMAGE: (&str, &str) = ("localstack/localstack", "4.5");
@@ -25,14 +26,14 @@ const BOOT_HOOK: &str = "import subprocess, sys\n\
 
 /// A running LocalStack container; removed when dropped.
 pub(crate) struct ContainerLocalStack {
-    container: ContainerAsync<LocalStack>,
+    /// `None` once stopped (dropping the handle removes the container).
+    container: std::sync::Mutex<Option<ContainerAsync<LocalStack>>>,
     endpoint: String,
 }
 
 impl std::fmt::Debug for ContainerLocalStack {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ContainerLocalStack")
-            .field("id", &self.container.id())
             .field("endpoint", &self.endpoint)
             .finish()
     }
@@ -40,13 +41,13 @@ impl std::fmt::Debug for ContainerLocalStack {
 
 /// Whether a Docker engine answers on its socket (`DOCKER_HOST=unix://...` or the default).
 pub(crate) fn docker_engine_answers() -> bool {
-    let socket = match std::env::var("DOCKER_HOST") {
-        Ok(host) => match host.strip_prefix("unix://") {
+    let socket = match &Settings::get().docker_host {
+        Some(host) => match host.strip_prefix("unix://") {
             Some(path) => PathBuf::from(path),
             // A TCP engine: let testcontainers try it.
-            None => return !host.is_empty(),
+            None => return true,
         },
-        Err(_) => PathBuf::from("/var/run/docker.sock"),
+        None => PathBuf::from("/var/run/docker.sock"),
     };
     UnixStream::connect(socket).is_ok()
 }
@@ -84,12 +85,10 @@ pub(crate) fn image_tag(override_value: Option<&str>) -> (String, String) {
 
 impl ContainerLocalStack {
     /// Starts the container and waits for LocalStack to be ready.
-    pub(crate) async fn start(
-        executor_url: &str,
-        executor_token: &str,
-    ) -> Result<Self, EmulatorError> {
-        let token = std::env::var("LOCALSTACK_AUTH_TOKEN").ok();
-        let (name, tag) = image_tag(std::env::var("VPCLAB_LOCALSTACK_IMAGE").ok().as_deref());
+    pub(crate) async fn start(executor: &ExecutorRegistration) -> Result<Self, EmulatorError> {
+        let settings = Settings::get();
+        let token = settings.localstack_auth_token.clone();
+        let (name, tag) = image_tag(settings.localstack_image.as_deref());
         let mut request = LocalStack::default()
             .with_name(name)
             .with_tag(tag)
@@ -105,10 +104,10 @@ impl ContainerLocalStack {
                 body.as_bytes().to_vec(),
             );
         }
-        for (key, value) in container_env(executor_url, token.as_deref()) {
+        for (key, value) in container_env(&executor.url, token.as_deref()) {
             request = request.with_env_var(key, value);
         }
-        request = request.with_env_var("VPCLAB_EXECUTOR_TOKEN", executor_token);
+        request = request.with_env_var("VPCLAB_EXECUTOR_TOKEN", &executor.token);
         let container = request
             .start()
             .await
@@ -123,14 +122,44 @@ impl ContainerLocalStack {
                     reason: e.to_string(),
                 })?;
         Ok(Self {
-            container,
+            container: std::sync::Mutex::new(Some(container)),
             endpoint: format!("http://127.0.0.1:{port}"),
         })
     }
+}
 
-    /// The gateway URL as seen from this machine.
-    pub(crate) fn endpoint(&self) -> &str {
+impl Emulator for ContainerLocalStack {
+    fn backend(&self) -> Backend {
+        Backend::LocalStackContainer
+    }
+
+    fn endpoint(&self) -> &str {
         &self.endpoint
+    }
+
+    fn is_running(&self) -> bool {
+        self.container
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+    }
+
+    fn log_tail(&self, _lines: usize) -> String {
+        "LocalStack runs in a container; see `docker logs` (or `podman logs`).".to_owned()
+    }
+
+    fn lost_executor(&self) -> bool {
+        false
+    }
+
+    fn stop(&self) {
+        // Dropping the handle stops and removes the container.
+        drop(
+            self.container
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take(),
+        );
     }
 }
 

@@ -1,12 +1,63 @@
-//! The AWS emulator behind one interface: LocalStack as a host process (the embedded
-//! default, provisioned on first use) or in a container (testcontainers). One running
-//! emulator is shared by every world of the process and stops with the last of them.
+//! The AWS emulator behind one interface, [`Emulator`]: LocalStack as a host process (the
+//! embedded default, provisioned on first use) or in a container (testcontainers).
+//! [`Backend::start`] is the one place that picks a backend's implementation.
 
 pub(crate) mod container;
 pub(crate) mod host;
-pub(crate) mod shared;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use crate::{aws::clients, settings::Settings};
+
+/// Where the emulator's Lambda plug-in reaches vpclab's executor, and the secret it sends.
+#[derive(Debug, Clone)]
+pub(crate) struct ExecutorRegistration {
+    /// The executor service's URL as seen from this machine (`http://127.0.0.1:<port>`).
+    pub(crate) url: String,
+    /// The token every call must carry (`X-Vpclab-Token`).
+    pub(crate) token: String,
+}
+
+/// A running emulator: its AWS endpoint, its state and its logs. It stops, with everything it
+/// started, when [`Emulator::stop`] is called or when it is dropped.
+pub(crate) trait Emulator: std::fmt::Debug + Send + Sync {
+    /// The backend that runs.
+    fn backend(&self) -> Backend;
+
+    /// The AWS endpoint URL, e.g. `http://127.0.0.1:4566`.
+    fn endpoint(&self) -> &str;
+
+    /// Whether the emulator still runs.
+    fn is_running(&self) -> bool;
+
+    /// The last lines of the emulator's log.
+    fn log_tail(&self, lines: usize) -> String;
+
+    /// Whether the emulator ignored the executor registration (LocalStack then silently runs
+    /// functions in Docker).
+    fn lost_executor(&self) -> bool;
+
+    /// Stops the emulator now; later calls do nothing.
+    fn stop(&self);
+
+    /// A diagnosis when something failed: whether the emulator still runs, whether it lost its
+    /// Lambda plug-in, and its log's end.
+    fn diagnose(&self) -> String {
+        let mut out = String::new();
+        if !self.is_running() {
+            out.push_str("the emulator is no longer running (it died mid-test).\n");
+        }
+        if self.lost_executor() {
+            out.push_str(
+                "LocalStack did not load the vpclab Lambda executor and fell back to Docker; \
+                 delete the provisioned cache (~/.cache/vpclab/localstack) to reinstall it.\n",
+            );
+        }
+        out.push_str("--- emulator log (last lines) ---\n");
+        out.push_str(&self.log_tail(40));
+        out
+    }
+}
 
 /// Which emulator backend a world uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -47,14 +98,85 @@ impl Backend {
     }
 }
 
-/// Reads the choice from `VPCLAB_EMULATOR` (unset or empty: automatic).
-pub(crate) fn choice_from_env() -> Result<Choice, EmulatorError> {
-    match std::env::var("VPCLAB_EMULATOR") {
-        Ok(value) if !value.trim().is_empty() => {
-            Ok(Choice::Explicit(Backend::parse(value.trim())?))
-        }
-        _ => Ok(Choice::Automatic),
+impl Backend {
+    /// Starts this backend's emulator, telling it where the executor is.
+    pub(crate) async fn start(
+        self,
+        executor: &ExecutorRegistration,
+    ) -> Result<Box<dyn Emulator>, EmulatorError> {
+        Ok(match self {
+            Self::LocalStackHost => Box::new(host::HostLocalStack::start(executor).await?),
+            Self::LocalStackContainer => {
+                Box::new(container::ContainerLocalStack::start(executor).await?)
+            }
+        })
     }
+
+    /// The address the executor service listens on for this backend: loopback, or every
+    /// address when the emulator calls it from a container through the host gateway.
+    pub(crate) fn executor_bind_address(self) -> &'static str {
+        match self {
+            Self::LocalStackHost => "127.0.0.1:0",
+            Self::LocalStackContainer => "0.0.0.0:0",
+        }
+    }
+}
+
+impl Choice {
+    /// The choice of the settings (`VPCLAB_EMULATOR`; unset or blank: automatic).
+    pub(crate) fn from_settings(settings: &Settings) -> Result<Self, EmulatorError> {
+        match &settings.emulator {
+            Some(name) => Ok(Self::Explicit(Backend::parse(name)?)),
+            None => Ok(Self::Automatic),
+        }
+    }
+
+    /// The backend to try first: the named one, else a container when a Docker engine
+    /// answers, else the host process.
+    pub(crate) fn first_backend(self) -> Backend {
+        match self {
+            Self::Explicit(backend) => backend,
+            Self::Automatic if container::docker_engine_answers() => Backend::LocalStackContainer,
+            Self::Automatic => Backend::LocalStackHost,
+        }
+    }
+}
+
+/// Loads the services a deploy needs while the world builds and translates its templates:
+/// LocalStack loads each service (and starts DynamoDB Local's JVM) on its first request.
+/// Best effort: a failure here shows up, with a clear error, in the deploy itself.
+pub(crate) async fn warm_up(endpoint: String) {
+    let config = clients::sdk_config(&endpoint, "000000000000", "us-east-1");
+    let clients = clients::Clients::new(&config);
+    // Lambda keeps function code in the emulator's S3: a plain GET of the root loads it.
+    let s3 = reqwest::Client::new().get(format!("{endpoint}/")).send();
+    let _ = tokio::join!(
+        s3,
+        clients.dynamodb.list_tables().send(),
+        clients.lambda.list_functions().send(),
+        clients.ec2.describe_vpcs().send(),
+        clients.sqs.list_queues().send(),
+        clients.sns.list_topics().send(),
+        clients.iam.list_roles().send(),
+    );
+    tracing::debug!("vpclab: emulator services loaded");
+}
+
+/// A Python that runs AWS's SAM translator (`aws-sam-translator`, in the provisioned LocalStack
+/// environment, whichever backend runs the emulator), provisioning it on first use.
+pub(crate) async fn sam_translator_python() -> Result<PathBuf, EmulatorError> {
+    let provisioned = tokio::task::spawn_blocking(host::provision::ensure_provisioned)
+        .await
+        .map_err(|e| EmulatorError::Provision {
+            step: "provisioning task".into(),
+            output: e.to_string(),
+        })??;
+    Ok(provisioned.python)
+}
+
+/// The AWS CLI of the provisioned LocalStack environment, if there is one.
+pub(crate) fn provisioned_aws_cli() -> Option<PathBuf> {
+    host::provision::provisioned_aws_cli()
 }
 
 /// Errors of the emulator backends.
@@ -123,9 +245,6 @@ pub enum EmulatorError {
         /// Why.
         reason: String,
     },
-    /// The Lambda executor service failed.
-    #[error(transparent)]
-    Executor(#[from] crate::lambda::LambdaError),
     /// A filesystem or socket operation failed.
     #[error("{what} {path}: {source}")]
     Io {

@@ -39,7 +39,7 @@ fn build_blocking(crate_dir: &Path) -> Result<BuiltFunction, LambdaError> {
         manifest: manifest.display().to_string(),
         output: "no `name = \"...\"` in its [package] section".into(),
     })?;
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let cargo = crate::settings::Settings::get().cargo.clone();
     eprintln!("vpclab: building Lambda crate {package} (cargo build; no-op when up to date)");
     let output = Command::new(&cargo)
         .args(["build", "--message-format=json-render-diagnostics", "--bin"])

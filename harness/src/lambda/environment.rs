@@ -3,7 +3,7 @@
 use std::{
     collections::BTreeMap,
     net::SocketAddr,
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::Stdio,
     sync::{Arc, Mutex},
     time::{Duration, SystemTime, UNIX_EPOCH},
@@ -146,24 +146,7 @@ impl Environment {
             .map_err(|e| LambdaError::io("create the function's TMPDIR", e))?;
         let tmp_dir = tmp.path().to_path_buf();
         let state = RuntimeState::new();
-        // The Runtime API listens on the loopback of the namespace the function runs in.
-        let listener = match &placement {
-            Some(placement) => crate::fabric::loopback_listener(&placement.netns).map_err(|e| {
-                LambdaError::io("bind the Runtime API", std::io::Error::other(e.to_string()))
-            })?,
-            None => tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .map_err(|e| LambdaError::io("bind the Runtime API", e))?,
-        };
-        let runtime_api = listener
-            .local_addr()
-            .map_err(|e| LambdaError::io("read the Runtime API address", e))?;
-        let app = runtime_api::app(state.clone());
-        let server = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                tracing::warn!("vpclab: Runtime API server stopped: {e}");
-            }
-        });
+        let (runtime_api, server) = serve_runtime_api(placement.as_ref(), state.clone()).await?;
         let environment = Self {
             spec,
             code_dir,
@@ -261,16 +244,51 @@ impl Environment {
     async fn spawn_and_init(&self) -> Result<(), LambdaError> {
         self.state.reset_init();
         let bootstrap = self.code_dir.join("bootstrap");
+        let mut child =
+            self.bootstrap_command(&bootstrap)
+                .spawn()
+                .map_err(|e| LambdaError::Spawn {
+                    function: self.spec.function_name.clone(),
+                    bootstrap: bootstrap.display().to_string(),
+                    reason: e.to_string(),
+                })?;
+        let pid = Pid::from_raw(child.id().unwrap_or_default() as i32);
+        crate::watchdog::watch_group(pid, None);
+        self.capture_output(&mut child);
+        let exited = watch_exit(child);
+        *self.process.lock().unwrap_or_else(|e| e.into_inner()) = Some(Process {
+            pid,
+            exited: exited.clone(),
+        });
+        match self.init_failure(exited).await {
+            None => Ok(()),
+            Some(reason) => {
+                self.kill();
+                // Let the readers drain what the process printed before it died.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                Err(LambdaError::Init {
+                    function: self.spec.function_name.clone(),
+                    reason,
+                    log: self.log(),
+                })
+            }
+        }
+    }
+
+    /// The `bootstrap` command with the standard Lambda environment: inside the function's
+    /// namespace (where it reaches services by their real names) or, outside the fabric,
+    /// pointed at the emulator.
+    fn bootstrap_command(&self, bootstrap: &Path) -> Command {
         let mut command = match &self.placement {
             // `ip netns exec` also mounts the namespace's resolv.conf over /etc/resolv.conf.
             Some(placement) => {
                 let mut command = Command::new(crate::fabric::ip_tool());
                 command
                     .args(["netns", "exec", &placement.netns])
-                    .arg(&bootstrap);
+                    .arg(bootstrap);
                 command
             }
-            None => Command::new(&bootstrap),
+            None => Command::new(bootstrap),
         };
         command
             .current_dir(&self.code_dir)
@@ -308,14 +326,13 @@ impl Environment {
         if let Some(value) = std::env::var_os("RUST_LOG") {
             command.env("RUST_LOG", value);
         }
-        let mut child = command.spawn().map_err(|e| LambdaError::Spawn {
-            function: self.spec.function_name.clone(),
-            bootstrap: bootstrap.display().to_string(),
-            reason: e.to_string(),
-        })?;
-        let pid = Pid::from_raw(child.id().unwrap_or_default() as i32);
-        crate::watchdog::watch_group(pid, None);
-        for stream in [
+        command
+    }
+
+    /// Copies the process's stdout and stderr, line by line, to the environment's log and the
+    /// world's log store.
+    fn capture_output(&self, child: &mut tokio::process::Child) {
+        let streams = [
             child
                 .stdout
                 .take()
@@ -324,10 +341,8 @@ impl Environment {
                 .stderr
                 .take()
                 .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
-        ]
-        .into_iter()
-        .flatten()
-        {
+        ];
+        for stream in streams.into_iter().flatten() {
             let lines = self.lines.clone();
             let logs = self.logs.clone();
             let key = self.log_key();
@@ -339,21 +354,14 @@ impl Environment {
                 }
             });
         }
-        let (exit_tx, exited) = watch::channel(None);
-        tokio::spawn(async move {
-            let status = match child.wait().await {
-                Ok(status) => status.to_string(),
-                Err(e) => e.to_string(),
-            };
-            exit_tx.send_replace(Some(status));
-        });
-        *self.process.lock().unwrap_or_else(|e| e.into_inner()) = Some(Process {
-            pid,
-            exited: exited.clone(),
-        });
+    }
+
+    /// Waits for the end of the init phase; `Some(reason)` when it failed: an init error the
+    /// function reported, an exit, or no call to `next` within [`INIT_TIMEOUT`].
+    async fn init_failure(&self, exited: watch::Receiver<Option<String>>) -> Option<String> {
         let mut initialised = self.state.initialised();
         let mut init_error = self.state.init_error();
-        let failure = tokio::select! {
+        tokio::select! {
             _ = initialised.wait_for(|done| *done) => None,
             reported = init_error.wait_for(Option::is_some) => {
                 Some(format!("the function reported: {}", reported.map(|r| r.clone().unwrap_or_default()).unwrap_or_default()))
@@ -362,19 +370,6 @@ impl Environment {
             () = tokio::time::sleep(INIT_TIMEOUT) => {
                 Some(format!("no call to /runtime/invocation/next within {INIT_TIMEOUT:?}"))
             },
-        };
-        match failure {
-            None => Ok(()),
-            Some(reason) => {
-                self.kill();
-                // Let the readers drain what the process printed before it died.
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                Err(LambdaError::Init {
-                    function: self.spec.function_name.clone(),
-                    reason,
-                    log: self.log(),
-                })
-            }
         }
     }
 
@@ -435,6 +430,45 @@ impl Environment {
         let lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());
         lines.get(first..).unwrap_or_default().join("\n")
     }
+}
+
+/// Serves the Runtime API on the loopback of the namespace the function runs in (or this
+/// machine's, outside the fabric).
+async fn serve_runtime_api(
+    placement: Option<&Placement>,
+    state: Arc<RuntimeState>,
+) -> Result<(SocketAddr, JoinHandle<()>), LambdaError> {
+    let listener = match placement {
+        Some(placement) => crate::fabric::loopback_listener(&placement.netns).map_err(|e| {
+            LambdaError::io("bind the Runtime API", std::io::Error::other(e.to_string()))
+        })?,
+        None => tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| LambdaError::io("bind the Runtime API", e))?,
+    };
+    let runtime_api = listener
+        .local_addr()
+        .map_err(|e| LambdaError::io("read the Runtime API address", e))?;
+    let app = runtime_api::app(state);
+    let server = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::warn!("vpclab: Runtime API server stopped: {e}");
+        }
+    });
+    Ok((runtime_api, server))
+}
+
+/// Reaps the process in the background; the receiver holds its exit status once it exits.
+fn watch_exit(mut child: tokio::process::Child) -> watch::Receiver<Option<String>> {
+    let (exit_tx, exited) = watch::channel(None);
+    tokio::spawn(async move {
+        let status = match child.wait().await {
+            Ok(status) => status.to_string(),
+            Err(e) => e.to_string(),
+        };
+        exit_tx.send_replace(Some(status));
+    });
+    exited
 }
 
 impl Drop for Environment {

@@ -48,29 +48,14 @@ pub(crate) struct ExecutorService {
 }
 
 impl ExecutorService {
-    /// Starts the service on a loopback port (on every address for a containerised emulator).
-    pub(crate) fn start(for_container: bool) -> Result<Self, LambdaError> {
+    /// Starts the service on `bind` (`127.0.0.1:0`; `0.0.0.0:0` when the emulator calls it
+    /// from a container).
+    pub(crate) fn start(bind: &str) -> Result<Self, LambdaError> {
         let shared = Arc::new(Shared {
             token: random_token()?,
             ..Shared::default()
         });
-        // A containerised emulator reaches the service through Docker's host gateway, not loopback.
-        let bind = if for_container {
-            "0.0.0.0:0"
-        } else {
-            "127.0.0.1:0"
-        };
-        let listener = std::net::TcpListener::bind(bind)
-            .map_err(|e| LambdaError::io("bind the executor service", e))?;
-        listener
-            .set_nonblocking(true)
-            .map_err(|e| LambdaError::io("configure the executor service socket", e))?;
-        let url = format!(
-            "http://{}",
-            listener
-                .local_addr()
-                .map_err(|e| LambdaError::io("read the executor service address", e))?
-        );
+        let (listener, url) = bind_listener(bind)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("vpclab-executor")
@@ -78,34 +63,11 @@ impl ExecutorService {
             .build()
             .map_err(|e| LambdaError::io("start the executor runtime", e))?;
         let (shutdown, shutdown_rx) = oneshot::channel::<()>();
-        let app = app(shared.clone());
         let serving = shared.clone();
         let thread = std::thread::Builder::new()
             .name("vpclab-executor".into())
             .spawn(move || {
-                runtime.block_on(async move {
-                    let listener = match tokio::net::TcpListener::from_std(listener) {
-                        Ok(l) => l,
-                        Err(e) => {
-                            tracing::error!("vpclab: executor service socket: {e}");
-                            return;
-                        }
-                    };
-                    let served = axum::serve(listener, app)
-                        .with_graceful_shutdown(async {
-                            let _ = shutdown_rx.await;
-                        })
-                        .await;
-                    if let Err(e) = served {
-                        tracing::error!("vpclab: executor service stopped: {e}");
-                    }
-                    // Environments hold tasks of this runtime: drop them while it runs.
-                    serving
-                        .environments
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .clear();
-                });
+                runtime.block_on(serve(listener, serving, shutdown_rx));
                 runtime.shutdown_timeout(std::time::Duration::from_secs(2));
             })
             .map_err(|e| LambdaError::io("spawn the executor thread", e))?;
@@ -203,6 +165,48 @@ impl Drop for ExecutorService {
             tracing::warn!("vpclab: the executor thread panicked");
         }
     }
+}
+
+/// A non-blocking listener on `bind`, and the service's URL.
+fn bind_listener(bind: &str) -> Result<(std::net::TcpListener, String), LambdaError> {
+    let listener = std::net::TcpListener::bind(bind)
+        .map_err(|e| LambdaError::io("bind the executor service", e))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| LambdaError::io("configure the executor service socket", e))?;
+    let address = listener
+        .local_addr()
+        .map_err(|e| LambdaError::io("read the executor service address", e))?;
+    Ok((listener, format!("http://{address}")))
+}
+
+/// Serves the API until `shutdown` fires, then drops every environment (they hold tasks of
+/// this runtime) while the runtime still runs.
+async fn serve(
+    listener: std::net::TcpListener,
+    shared: Arc<Shared>,
+    shutdown: oneshot::Receiver<()>,
+) {
+    let listener = match tokio::net::TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!("vpclab: executor service socket: {e}");
+            return;
+        }
+    };
+    let served = axum::serve(listener, app(shared.clone()))
+        .with_graceful_shutdown(async {
+            let _ = shutdown.await;
+        })
+        .await;
+    if let Err(e) = served {
+        tracing::error!("vpclab: executor service stopped: {e}");
+    }
+    shared
+        .environments
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clear();
 }
 
 fn app(shared: Arc<Shared>) -> Router {
@@ -386,7 +390,7 @@ mod tests {
 
     #[tokio::test]
     async fn calls_without_the_token_are_refused() {
-        let service = ExecutorService::start(false).expect("service starts");
+        let service = ExecutorService::start("127.0.0.1:0").expect("service starts");
         let client = reqwest::Client::new();
         let url = format!("{}/environments/e1/logs", service.url());
         let anonymous = client.get(&url).send().await.expect("answers");

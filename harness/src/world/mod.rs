@@ -1,6 +1,7 @@
 //! One test's world: an account of its own on the shared emulator, the stacks deployed into
 //! it, and a teardown that runs on drop, panic included.
 
+pub(crate) mod emulator;
 pub(crate) mod scenario;
 
 use std::{
@@ -23,10 +24,11 @@ use crate::{
         resources::ProviderContext,
         stack::{self, Exports, Stack, StackRequest},
     },
-    emulator::{self, Backend, Choice, shared::RunningEmulator},
+    emulator::{Backend, Choice},
     fabric::Fabric,
     lambda::logs::function_key,
-    world::scenario::Scenario,
+    settings::Settings,
+    world::{emulator::RunningEmulator, scenario::Scenario},
 };
 
 /// Longest a teardown on drop may take before it gives up (and says so).
@@ -46,7 +48,7 @@ impl Default for WorldBuilder {
         Self {
             backend: None,
             region: "us-east-1".to_owned(),
-            keep: std::env::var("VPCLAB_KEEP").is_ok_and(|v| v == "1"),
+            keep: Settings::get().keep,
         }
     }
 }
@@ -75,9 +77,9 @@ impl WorldBuilder {
     pub async fn start(self) -> Result<World, Error> {
         let choice = match self.backend {
             Some(backend) => Choice::Explicit(backend),
-            None => emulator::choice_from_env()?,
+            None => Choice::from_settings(Settings::get())?,
         };
-        let emulator = emulator::shared::acquire(choice).await?;
+        let emulator = emulator::acquire(choice).await?;
         let account_id = next_account_id();
         let sdk_config = clients::sdk_config(emulator.endpoint(), &account_id, &self.region);
         let clients = Clients::new(&sdk_config);
@@ -195,7 +197,7 @@ impl World {
     /// The AWS CLI of the provisioned LocalStack environment, if there is one (handy for
     /// commands printed to a user; any AWS CLI works).
     pub fn aws_cli(&self) -> Option<std::path::PathBuf> {
-        emulator::host::provision::provisioned_aws_cli()
+        crate::emulator::provisioned_aws_cli()
     }
 
     /// An SDK configuration for this world's account: build any `aws-sdk-*` client from it.
@@ -208,7 +210,8 @@ impl World {
         let inner = self.inner.as_mut().expect("world used after shutdown");
         let ctx = ProviderContext {
             clients: &inner.clients,
-            emulator: &inner.emulator,
+            emulator: inner.emulator.emulator(),
+            executor: inner.emulator.executor(),
             artifacts: &inner.artifacts,
             stack_name: &request.name,
         };
@@ -342,7 +345,8 @@ async fn teardown(inner: Inner) -> Result<(), Error> {
         errors.extend(inner.fabric.delete_interfaces(&inner.clients.ec2).await);
         let ctx = ProviderContext {
             clients: &inner.clients,
-            emulator: &inner.emulator,
+            emulator: inner.emulator.emulator(),
+            executor: inner.emulator.executor(),
             artifacts: &inner.artifacts,
             stack_name: "",
         };

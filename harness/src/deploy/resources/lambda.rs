@@ -137,7 +137,7 @@ async fn check_active(
             ctx.emulator.diagnose()
         )));
     }
-    if !ctx.emulator.executor().was_prepared(arn) {
+    if !ctx.executor.was_prepared(arn) {
         return Err(ProviderError::Invalid(format!(
             "function {name} became Active without the vpclab executor: the emulator runs its \
              functions elsewhere and they would never reach the harness\n{}",

@@ -23,7 +23,8 @@ use aws_sdk_ec2::error::ProvideErrorMetadata;
 
 use crate::{
     aws::{clients::Clients, error::CallError},
-    emulator::shared::RunningEmulator,
+    emulator::Emulator,
+    lambda::service::ExecutorService,
 };
 
 /// The resource types the engine can create. Anything else fails the deploy.
@@ -103,8 +104,10 @@ impl Created {
 pub(crate) struct ProviderContext<'a> {
     /// SDK clients of the world's account and region.
     pub(crate) clients: &'a Clients,
-    /// The running emulator (for the executor check and diagnostics).
-    pub(crate) emulator: &'a RunningEmulator,
+    /// The running emulator (for diagnostics).
+    pub(crate) emulator: &'a dyn Emulator,
+    /// The Lambda executor the emulator hands functions to (to check it was used).
+    pub(crate) executor: &'a ExecutorService,
     /// Built function code, by artifact key.
     pub(crate) artifacts: &'a ArtifactStore,
     /// The stack's name, used in generated physical names.

@@ -5,12 +5,12 @@ use std::{
     process::Command,
 };
 
-use crate::emulator::EmulatorError;
+use crate::{emulator::EmulatorError, settings::Settings};
 
 /// Returns a Java home (a folder with `bin/java`) of version 17 or newer: `JAVA_HOME`, else
 /// the `java` on `PATH`.
 pub(crate) fn find_java_home() -> Result<PathBuf, EmulatorError> {
-    let home = match std::env::var_os("JAVA_HOME").map(PathBuf::from) {
+    let home = match Settings::get().java_home.clone() {
         Some(home) if home.join("bin/java").exists() => home,
         _ => java_home_from_path().ok_or(EmulatorError::NoJava {
             found: "no java on PATH and no JAVA_HOME".to_owned(),
@@ -40,10 +40,7 @@ pub(crate) fn jdk_tool(home: &Path, tool: &str) -> Result<PathBuf, EmulatorError
 }
 
 fn java_home_from_path() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    let java = std::env::split_paths(&path)
-        .map(|dir| dir.join("java"))
-        .find(|p| p.exists())?;
+    let java = Settings::get().which("java")?;
     let real = std::fs::canonicalize(java).ok()?;
     Some(real.parent()?.parent()?.to_path_buf())
 }

@@ -10,6 +10,7 @@ use std::{
     os::unix::{fs::symlink, process::CommandExt},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
+    sync::Mutex,
     time::{Duration, Instant},
 };
 
@@ -19,7 +20,7 @@ use nix::{
 };
 use tempfile::TempDir;
 
-use super::EmulatorError;
+use super::{Backend, Emulator, EmulatorError, ExecutorRegistration};
 
 /// Longest wait for `/_localstack/health` after the process starts.
 const HEALTH_WAIT: Duration = Duration::from_secs(90);
@@ -29,7 +30,8 @@ const STOP_WAIT: Duration = Duration::from_secs(10);
 /// A running LocalStack process; stopped (whole process group) on drop.
 #[derive(Debug)]
 pub(crate) struct HostLocalStack {
-    child: Child,
+    /// `None` once stopped.
+    child: Mutex<Option<Child>>,
     endpoint: String,
     log_path: PathBuf,
     /// Holds `FILESYSTEM_ROOT`, `TMPDIR` and the log; removed on drop.
@@ -39,10 +41,7 @@ pub(crate) struct HostLocalStack {
 impl HostLocalStack {
     /// Provisions LocalStack if needed, starts it on a free loopback port and waits until it
     /// reports healthy.
-    pub(crate) async fn start(
-        executor_url: &str,
-        executor_token: &str,
-    ) -> Result<Self, EmulatorError> {
+    pub(crate) async fn start(executor: &ExecutorRegistration) -> Result<Self, EmulatorError> {
         let provisioned = tokio::task::spawn_blocking(provision::ensure_provisioned)
             .await
             .map_err(|e| EmulatorError::Provision {
@@ -91,8 +90,8 @@ impl HostLocalStack {
                 "0.5",
             )
             .env("LAMBDA_RUNTIME_EXECUTOR", "vpclab")
-            .env("VPCLAB_EXECUTOR_URL", executor_url)
-            .env("VPCLAB_EXECUTOR_TOKEN", executor_token)
+            .env("VPCLAB_EXECUTOR_URL", &executor.url)
+            .env("VPCLAB_EXECUTOR_TOKEN", &executor.token)
             .env("JAVA_HOME", &provisioned.java_home)
             .stdin(Stdio::null())
             .stdout(log)
@@ -103,8 +102,8 @@ impl HostLocalStack {
             log: String::new(),
         })?;
         crate::watchdog::watch_group(Pid::from_raw(child.id() as i32), Some(root.path()));
-        let mut localstack = Self {
-            child,
+        let localstack = Self {
+            child: Mutex::new(Some(child)),
             endpoint,
             log_path,
             _root: root,
@@ -113,35 +112,23 @@ impl HostLocalStack {
         Ok(localstack)
     }
 
-    /// The gateway URL, e.g. `http://127.0.0.1:4566`.
-    pub(crate) fn endpoint(&self) -> &str {
-        &self.endpoint
+    /// The exit status, once the process has exited (or was stopped).
+    fn exited(&self) -> Option<String> {
+        let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());
+        match child.as_mut().map(Child::try_wait) {
+            Some(Ok(None)) => None,
+            Some(Ok(Some(status))) => Some(status.to_string()),
+            Some(Err(e)) => Some(e.to_string()),
+            None => Some("stopped".to_owned()),
+        }
     }
 
-    /// The last lines of LocalStack's log.
-    pub(crate) fn log_tail(&self, lines: usize) -> String {
-        let text = fs::read_to_string(&self.log_path).unwrap_or_default();
-        provision::tail(&text, lines)
-    }
-
-    /// Whether the log says the executor plug-in was not found (LocalStack then silently
-    /// falls back to Docker).
-    pub(crate) fn fell_back_to_docker(&self) -> bool {
-        fs::read_to_string(&self.log_path)
-            .is_ok_and(|t| t.contains("Falling back to \"docker\" runtime executor"))
-    }
-
-    /// Whether the process is still running.
-    pub(crate) fn is_running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-
-    async fn wait_healthy(&mut self) -> Result<(), EmulatorError> {
+    async fn wait_healthy(&self) -> Result<(), EmulatorError> {
         let client = reqwest::Client::new();
         let url = format!("{}/_localstack/health", self.endpoint);
         let started = Instant::now();
         loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
+            if let Some(status) = self.exited() {
                 let log = self.log_tail(30);
                 let reason = if log.contains("Address already in use") {
                     format!(
@@ -172,17 +159,19 @@ impl HostLocalStack {
         }
     }
 
-    fn stop(&mut self) {
+    /// Stops the whole process group (SIGTERM, then SIGKILL after [`STOP_WAIT`]) and every
+    /// descendant that left it.
+    fn stop_child(mut child: Child) {
         // LocalStack starts DynamoDB Local in a session of its own, out of reach of the group
         // signal: note every descendant now, and kill what is left of them at the end.
-        let descendants = descendants_of(self.child.id());
-        let group = Pid::from_raw(self.child.id() as i32);
+        let descendants = descendants_of(child.id());
+        let group = Pid::from_raw(child.id() as i32);
         if let Err(e) = killpg(group, Signal::SIGTERM) {
             tracing::warn!("vpclab: SIGTERM to LocalStack's process group: {e}");
         }
         let deadline = Instant::now() + STOP_WAIT;
         while Instant::now() < deadline {
-            if !matches!(self.child.try_wait(), Ok(None)) {
+            if !matches!(child.try_wait(), Ok(None)) {
                 break;
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -192,7 +181,38 @@ impl HostLocalStack {
         for pid in descendants {
             let _ = nix::sys::signal::kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
         }
-        let _ = self.child.wait();
+        let _ = child.wait();
+    }
+}
+
+impl Emulator for HostLocalStack {
+    fn backend(&self) -> Backend {
+        Backend::LocalStackHost
+    }
+
+    fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    fn is_running(&self) -> bool {
+        self.exited().is_none()
+    }
+
+    fn log_tail(&self, lines: usize) -> String {
+        let text = fs::read_to_string(&self.log_path).unwrap_or_default();
+        provision::tail(&text, lines)
+    }
+
+    fn lost_executor(&self) -> bool {
+        fs::read_to_string(&self.log_path)
+            .is_ok_and(|t| t.contains("Falling back to \"docker\" runtime executor"))
+    }
+
+    fn stop(&self) {
+        let child = self.child.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(child) = child {
+            Self::stop_child(child);
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use std::{
 use nix::fcntl::{Flock, FlockArg};
 
 use super::{java, python};
-use crate::emulator::EmulatorError;
+use crate::{emulator::EmulatorError, settings::Settings};
 
 /// The LocalStack release vpclab runs, and the pins that make it start (see DESIGN.md).
 const LOCALSTACK_PINS: &[&str] = &[
@@ -61,9 +61,6 @@ pub(crate) fn plugin_files() -> &'static [(&'static str, &'static str)] {
     PLUGIN_FILES
 }
 
-/// The SAM translator entry point, run with the provisioned Python.
-pub(crate) const SAM_TRANSLATE_PY: &str = include_str!("../../../python/sam_translate.py");
-
 /// Longest wait for another process that is provisioning the same version.
 const LOCK_WAIT: Duration = Duration::from_secs(15 * 60);
 
@@ -80,14 +77,7 @@ pub(crate) struct Provisioned {
 
 /// The per-user cache root: `VPCLAB_CACHE_DIR`, `$XDG_CACHE_HOME/vpclab` or `~/.cache/vpclab`.
 pub(crate) fn cache_root() -> PathBuf {
-    if let Some(dir) = std::env::var_os("VPCLAB_CACHE_DIR") {
-        return PathBuf::from(dir);
-    }
-    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
-        return Path::new(&dir).join("vpclab");
-    }
-    let home = std::env::var_os("HOME").unwrap_or_else(|| "/tmp".into());
-    Path::new(&home).join(".cache").join("vpclab")
+    Settings::get().cache_dir.clone()
 }
 
 /// Provisions LocalStack if this version is not in the cache yet, and returns it.
@@ -358,10 +348,7 @@ fn run(command: &mut Command, step: &str) -> Result<(), EmulatorError> {
 
 /// The program's path on `PATH`, if any.
 pub(crate) fn which(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(program))
-        .find(|p| p.is_file())
+    Settings::get().which(program)
 }
 
 /// The last `lines` lines of a text.

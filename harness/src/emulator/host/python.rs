@@ -5,7 +5,7 @@ use std::{
     process::Command,
 };
 
-use crate::emulator::EmulatorError;
+use crate::{emulator::EmulatorError, settings::Settings};
 
 /// The oldest Python LocalStack 2026.3 runs on (it uses PEP 695 syntax).
 const MINIMUM: (u32, u32) = (3, 12);
@@ -13,8 +13,8 @@ const MINIMUM: (u32, u32) = (3, 12);
 /// Finds a Python >= 3.12: `VPCLAB_PYTHON`, then `python3.14`..`python3` on `PATH`, then
 /// pyenv's versions.
 pub(crate) fn find_python() -> Result<PathBuf, EmulatorError> {
-    if let Some(explicit) = std::env::var_os("VPCLAB_PYTHON") {
-        let path = PathBuf::from(explicit);
+    if let Some(explicit) = &Settings::get().python {
+        let path = explicit.clone();
         return match version_of(&path) {
             Some(v) if v >= MINIMUM => Ok(path),
             found => Err(EmulatorError::NoPython {
@@ -49,10 +49,9 @@ fn describe(version: Option<(u32, u32)>) -> String {
 
 /// Interpreters under pyenv's root, newest first.
 fn pyenv_versions() -> Vec<PathBuf> {
-    let root = std::env::var_os("PYENV_ROOT")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".pyenv")));
-    let Some(root) = root else { return Vec::new() };
+    let Some(root) = &Settings::get().pyenv_root else {
+        return Vec::new();
+    };
     let Ok(entries) = std::fs::read_dir(root.join("versions")) else {
         return Vec::new();
     };

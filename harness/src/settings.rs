@@ -1,0 +1,143 @@
+//! vpclab's settings, read from the environment in one place (README's "Environment variables"
+//! table lists the same variables).
+
+use std::{
+    ffi::OsString,
+    path::{Path, PathBuf},
+    sync::OnceLock,
+};
+
+/// Every setting vpclab reads from the environment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Settings {
+    /// `VPCLAB_EMULATOR`: the emulator backend's name (`localstack-host`,
+    /// `localstack-container`); `None` (unset or blank) chooses automatically.
+    pub emulator: Option<String>,
+    /// Where LocalStack is provisioned: `VPCLAB_CACHE_DIR`, else `$XDG_CACHE_HOME/vpclab`, else
+    /// `~/.cache/vpclab`.
+    pub cache_dir: PathBuf,
+    /// `VPCLAB_PYTHON`: the Python (>= 3.12) to build LocalStack's environment with.
+    pub python: Option<PathBuf>,
+    /// pyenv's root (`PYENV_ROOT`, else `~/.pyenv`), searched for a Python >= 3.12.
+    pub pyenv_root: Option<PathBuf>,
+    /// `JAVA_HOME`, for DynamoDB Local (else the `java` on `PATH`).
+    pub java_home: Option<PathBuf>,
+    /// `VPCLAB_KEEP=1`: keep worlds and the emulator after the test, for debugging.
+    pub keep: bool,
+    /// `LOCALSTACK_AUTH_TOKEN`, passed to a LocalStack container.
+    pub localstack_auth_token: Option<String>,
+    /// `VPCLAB_LOCALSTACK_IMAGE=name:tag`: the container backend's image.
+    pub localstack_image: Option<String>,
+    /// `DOCKER_HOST`: the Docker API the container backend talks to.
+    pub docker_host: Option<String>,
+    /// `VPCLAB_SCENARIOS_DIR`: where the CLI finds scenarios.
+    pub scenarios_dir: Option<PathBuf>,
+    /// `CARGO`: the cargo that builds Lambda crates (set by cargo itself), else `cargo`.
+    pub cargo: PathBuf,
+    /// `PATH`, where tools are looked up.
+    pub path: OsString,
+}
+
+impl Settings {
+    /// The settings of this process, read from the environment once.
+    pub fn get() -> &'static Settings {
+        static SETTINGS: OnceLock<Settings> = OnceLock::new();
+        SETTINGS.get_or_init(|| Self::from_lookup(|name| std::env::var_os(name)))
+    }
+
+    /// Settings from a lookup of environment variables (tests pass a map).
+    pub fn from_lookup(var: impl Fn(&str) -> Option<OsString>) -> Self {
+        let text = |name: &str| {
+            var(name)
+                .and_then(|v| v.into_string().ok())
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let path = |name: &str| var(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let home = path("HOME");
+        let cache_dir = path("VPCLAB_CACHE_DIR")
+            .or_else(|| path("XDG_CACHE_HOME").map(|d| d.join("vpclab")))
+            .unwrap_or_else(|| {
+                home.clone()
+                    .unwrap_or_else(|| PathBuf::from("/tmp"))
+                    .join(".cache/vpclab")
+            });
+        Self {
+            emulator: text("VPCLAB_EMULATOR"),
+            cache_dir,
+            python: path("VPCLAB_PYTHON"),
+            pyenv_root: path("PYENV_ROOT").or_else(|| home.map(|h| h.join(".pyenv"))),
+            java_home: path("JAVA_HOME"),
+            keep: text("VPCLAB_KEEP").is_some_and(|v| v == "1"),
+            localstack_auth_token: text("LOCALSTACK_AUTH_TOKEN"),
+            localstack_image: text("VPCLAB_LOCALSTACK_IMAGE"),
+            docker_host: text("DOCKER_HOST"),
+            scenarios_dir: path("VPCLAB_SCENARIOS_DIR"),
+            cargo: path("CARGO").unwrap_or_else(|| PathBuf::from("cargo")),
+            path: var("PATH").unwrap_or_default(),
+        }
+    }
+
+    /// The first file named `program` in a folder of `PATH`.
+    pub fn which(&self, program: &str) -> Option<PathBuf> {
+        std::env::split_paths(&self.path)
+            .map(|dir| dir.join(program))
+            .find(|p| p.is_file())
+    }
+
+    /// The cache folder of one kind of thing (`localstack`, ...).
+    pub fn cache(&self, kind: impl AsRef<Path>) -> PathBuf {
+        self.cache_dir.join(kind)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn settings(vars: &[(&str, &str)]) -> Settings {
+        let vars: HashMap<String, OsString> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), OsString::from(v)))
+            .collect();
+        Settings::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn the_cache_falls_back_from_vpclab_to_xdg_to_home() {
+        assert_eq!(
+            settings(&[("VPCLAB_CACHE_DIR", "/c"), ("HOME", "/h")]).cache_dir,
+            PathBuf::from("/c")
+        );
+        assert_eq!(
+            settings(&[("XDG_CACHE_HOME", "/x"), ("HOME", "/h")]).cache_dir,
+            PathBuf::from("/x/vpclab")
+        );
+        assert_eq!(
+            settings(&[("HOME", "/h")]).cache_dir,
+            PathBuf::from("/h/.cache/vpclab")
+        );
+    }
+
+    #[test]
+    fn blank_values_count_as_unset() {
+        let s = settings(&[("VPCLAB_EMULATOR", "  "), ("VPCLAB_KEEP", "0")]);
+        assert_eq!(s.emulator, None);
+        assert!(!s.keep);
+        assert!(settings(&[("VPCLAB_KEEP", "1")]).keep);
+        assert_eq!(
+            settings(&[("VPCLAB_EMULATOR", " localstack-host ")]).emulator,
+            Some("localstack-host".into())
+        );
+    }
+
+    #[test]
+    fn tools_are_found_on_the_path() {
+        let s = settings(&[("PATH", "/nonexistent:/bin:/usr/bin")]);
+        assert!(s.which("sh").is_some());
+        assert!(s.which("no-such-tool-vpclab").is_none());
+    }
+}

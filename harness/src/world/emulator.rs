@@ -1,0 +1,95 @@
+//! The emulator shared by every world of this process, with the Lambda executor its plug-in
+//! calls; reference-counted: the first world starts them, the last one to drop stops them.
+
+use std::sync::{Arc, Weak};
+
+use crate::{
+    Error,
+    emulator::{self, Backend, Choice, Emulator, ExecutorRegistration},
+    lambda::{logs::LogStore, service::ExecutorService},
+};
+
+/// A running emulator with the executor service its Lambda plug-in talks to.
+#[derive(Debug)]
+pub(crate) struct RunningEmulator {
+    // Field order is drop order: the emulator stops before the executor it calls.
+    emulator: Box<dyn Emulator>,
+    executor: ExecutorService,
+}
+
+static RUNNING: tokio::sync::Mutex<Vec<Weak<RunningEmulator>>> =
+    tokio::sync::Mutex::const_new(Vec::new());
+
+/// Joins the running emulator of the chosen backend, or starts one.
+pub(crate) async fn acquire(choice: Choice) -> Result<Arc<RunningEmulator>, Error> {
+    let backend = choice.first_backend();
+    let mut running = RUNNING.lock().await;
+    running.retain(|weak| weak.strong_count() > 0);
+    if let Some(existing) = running
+        .iter()
+        .filter_map(Weak::upgrade)
+        .find(|e| e.emulator.backend() == backend)
+    {
+        return Ok(existing);
+    }
+    let started = match start(backend).await {
+        Err(e) if choice == Choice::Automatic && backend == Backend::LocalStackContainer => {
+            eprintln!("vpclab: {e}\nvpclab: falling back to LocalStack as a host process");
+            start(Backend::LocalStackHost).await?
+        }
+        other => other?,
+    };
+    let started = Arc::new(started);
+    running.push(Arc::downgrade(&started));
+    tokio::spawn(emulator::warm_up(started.endpoint().to_owned()));
+    Ok(started)
+}
+
+/// Starts the executor service, then the backend's emulator registered with it.
+async fn start(backend: Backend) -> Result<RunningEmulator, Error> {
+    let executor = ExecutorService::start(backend.executor_bind_address())?;
+    let registration = ExecutorRegistration {
+        url: executor.url().to_owned(),
+        token: executor.token().to_owned(),
+    };
+    let emulator = backend.start(&registration).await?;
+    executor.set_emulator_endpoint(emulator.endpoint());
+    Ok(RunningEmulator { emulator, executor })
+}
+
+impl RunningEmulator {
+    /// The emulator.
+    pub(crate) fn emulator(&self) -> &dyn Emulator {
+        self.emulator.as_ref()
+    }
+
+    /// The backend that runs.
+    pub(crate) fn backend(&self) -> Backend {
+        self.emulator.backend()
+    }
+
+    /// The AWS endpoint URL.
+    pub(crate) fn endpoint(&self) -> &str {
+        self.emulator.endpoint()
+    }
+
+    /// The Lambda executor service.
+    pub(crate) fn executor(&self) -> &ExecutorService {
+        &self.executor
+    }
+
+    /// The functions' logs.
+    pub(crate) fn logs(&self) -> &LogStore {
+        self.executor.logs()
+    }
+
+    /// A diagnosis when something failed (see [`Emulator::diagnose`]).
+    pub(crate) fn diagnose(&self) -> String {
+        self.emulator.diagnose()
+    }
+
+    /// Whether the emulator still runs.
+    pub(crate) fn is_running(&self) -> bool {
+        self.emulator.is_running()
+    }
+}
