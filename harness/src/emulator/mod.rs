@@ -96,9 +96,7 @@ impl Backend {
             }),
         }
     }
-}
 
-impl Backend {
     /// Starts this backend's emulator, telling it where the executor is.
     pub(crate) async fn start(
         self,

@@ -52,51 +52,10 @@ impl HostLocalStack {
             .prefix("vpclab-localstack-")
             .tempdir()
             .map_err(|e| EmulatorError::io("create a temp dir", Path::new("/tmp"), e))?;
-        let filesystem_root = root.path().join("fs");
-        let tmp = root.path().join("tmp");
-        link_offline_packages(&filesystem_root, &provisioned)?;
-        fs::create_dir_all(&tmp).map_err(|e| EmulatorError::io("create", &tmp, e))?;
         let port = free_port()?;
-        let dynamodb_port = free_port()?;
         let endpoint = format!("http://127.0.0.1:{port}");
         let log_path = root.path().join("localstack.log");
-        let log =
-            fs::File::create(&log_path).map_err(|e| EmulatorError::io("create", &log_path, e))?;
-        let log_err = log
-            .try_clone()
-            .map_err(|e| EmulatorError::io("open", &log_path, e))?;
-        let mut command = Command::new(&provisioned.python);
-        command
-            .args(["-m", "localstack.runtime.main"])
-            .current_dir(root.path())
-            .env("OVERRIDE_IN_DOCKER", "0")
-            .env("FILESYSTEM_ROOT", &filesystem_root)
-            .env("TMPDIR", &tmp)
-            .env("GATEWAY_LISTEN", format!("127.0.0.1:{port}"))
-            .env("GATEWAY_SERVER", "hypercorn")
-            .env("LOCALSTACK_HOST", format!("127.0.0.1:{port}"))
-            .env("SQS_ENDPOINT_STRATEGY", "path")
-            .env("DNS_ADDRESS", "0")
-            .env("SKIP_SSL_CERT_DOWNLOAD", "1")
-            .env("DISABLE_EVENTS", "1")
-            .env("DYNAMODB_LOCAL_PORT", dynamodb_port.to_string())
-            .env("DYNAMODB_IN_MEMORY", "1")
-            // AWS long-polls SQS for a mapping, so messages reach functions within tens of
-            // milliseconds; LocalStack short-polls and backs off up to 10 s when a queue is
-            // empty. Poll often instead.
-            .env("LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC", "0.1")
-            .env(
-                "LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC",
-                "0.5",
-            )
-            .env("LAMBDA_RUNTIME_EXECUTOR", "vpclab")
-            .env("VPCLAB_EXECUTOR_URL", &executor.url)
-            .env("VPCLAB_EXECUTOR_TOKEN", &executor.token)
-            .env("JAVA_HOME", &provisioned.java_home)
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log_err)
-            .process_group(0);
+        let mut command = localstack_command(&provisioned, root.path(), port, executor)?;
         let child = command.spawn().map_err(|e| EmulatorError::Start {
             reason: format!("could not run {}: {e}", provisioned.python.display()),
             log: String::new(),
@@ -220,6 +179,59 @@ impl Drop for HostLocalStack {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// The LocalStack process for `root` (its `FILESYSTEM_ROOT`, `TMPDIR` and log) on loopback port
+/// `port`, with its Lambda executor registered and the offline packages linked.
+fn localstack_command(
+    provisioned: &provision::Provisioned,
+    root: &Path,
+    port: u16,
+    executor: &ExecutorRegistration,
+) -> Result<Command, EmulatorError> {
+    let filesystem_root = root.join("fs");
+    let tmp = root.join("tmp");
+    link_offline_packages(&filesystem_root, provisioned)?;
+    fs::create_dir_all(&tmp).map_err(|e| EmulatorError::io("create", &tmp, e))?;
+    let dynamodb_port = free_port()?;
+    let log_path = root.join("localstack.log");
+    let log = fs::File::create(&log_path).map_err(|e| EmulatorError::io("create", &log_path, e))?;
+    let log_err = log
+        .try_clone()
+        .map_err(|e| EmulatorError::io("open", &log_path, e))?;
+    let mut command = Command::new(&provisioned.python);
+    command
+        .args(["-m", "localstack.runtime.main"])
+        .current_dir(root)
+        .env("OVERRIDE_IN_DOCKER", "0")
+        .env("FILESYSTEM_ROOT", &filesystem_root)
+        .env("TMPDIR", &tmp)
+        .env("GATEWAY_LISTEN", format!("127.0.0.1:{port}"))
+        .env("GATEWAY_SERVER", "hypercorn")
+        .env("LOCALSTACK_HOST", format!("127.0.0.1:{port}"))
+        .env("SQS_ENDPOINT_STRATEGY", "path")
+        .env("DNS_ADDRESS", "0")
+        .env("SKIP_SSL_CERT_DOWNLOAD", "1")
+        .env("DISABLE_EVENTS", "1")
+        .env("DYNAMODB_LOCAL_PORT", dynamodb_port.to_string())
+        .env("DYNAMODB_IN_MEMORY", "1")
+        // AWS long-polls SQS for a mapping, so messages reach functions within tens of
+        // milliseconds; LocalStack short-polls and backs off up to 10 s when a queue is
+        // empty. Poll often instead.
+        .env("LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC", "0.1")
+        .env(
+            "LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC",
+            "0.5",
+        )
+        .env("LAMBDA_RUNTIME_EXECUTOR", "vpclab")
+        .env("VPCLAB_EXECUTOR_URL", &executor.url)
+        .env("VPCLAB_EXECUTOR_TOKEN", &executor.token)
+        .env("JAVA_HOME", &provisioned.java_home)
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log_err)
+        .process_group(0);
+    Ok(command)
 }
 
 /// Puts the offline packages where LocalStack's installers look, so it downloads nothing:
