@@ -470,27 +470,8 @@ impl Template {
             });
         }
 
-        let transform = match top.get("Transform") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::Array(items)) => items
-                .iter()
-                .enumerate()
-                .map(|(i, item)| transform_name(item, &format!("Transform[{i}]")))
-                .collect::<Result<_, _>>()?,
-            Some(other) => vec![transform_name(other, "Transform")?],
-        };
-
-        let mut parameters = BTreeMap::new();
-        for (name, spec) in section(top, "Parameters")? {
-            check_logical_id("Parameters", name)?;
-            let spec =
-                ParameterSpec::deserialize(spec).map_err(|e| TemplateError::InvalidParameter {
-                    name: name.clone(),
-                    message: e.to_string(),
-                })?;
-            parameters.insert(name.clone(), spec);
-        }
-
+        let transform = transforms(top)?;
+        let parameters = parameter_specs(top)?;
         let mappings = section(top, "Mappings")?.clone();
         for (name, map) in &mappings {
             expect_object(map, &format!("Mappings.{name}"))?;
@@ -530,6 +511,36 @@ impl Template {
             .iter()
             .any(|t| t.starts_with("AWS::Serverless"))
     }
+}
+
+/// The `Transform` section: one macro name, or a list of them.
+fn transforms(top: &Map<String, Value>) -> Result<Vec<String>, TemplateError> {
+    match top.get("Transform") {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| transform_name(item, &format!("Transform[{i}]")))
+            .collect(),
+        Some(other) => Ok(vec![transform_name(other, "Transform")?]),
+    }
+}
+
+/// The `Parameters` section's declarations, by name.
+fn parameter_specs(
+    top: &Map<String, Value>,
+) -> Result<BTreeMap<String, ParameterSpec>, TemplateError> {
+    let mut parameters = BTreeMap::new();
+    for (name, spec) in section(top, "Parameters")? {
+        check_logical_id("Parameters", name)?;
+        let spec =
+            ParameterSpec::deserialize(spec).map_err(|e| TemplateError::InvalidParameter {
+                name: name.clone(),
+                message: e.to_string(),
+            })?;
+        parameters.insert(name.clone(), spec);
+    }
+    Ok(parameters)
 }
 
 /// An empty map, returned for absent sections.
@@ -640,9 +651,21 @@ fn resource_spec(id: &str, value: &Value) -> Result<ResourceSpec, TemplateError>
             });
         }
     };
-    let depends_on = match map.get("DependsOn") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::String(s)) => vec![s.clone()],
+    Ok(ResourceSpec {
+        resource_type,
+        properties,
+        depends_on: depends_on(map, &path)?,
+        condition: opt_string(map, "Condition", &path)?,
+        deletion_policy: opt_string(map, "DeletionPolicy", &path)?,
+        metadata: map.get("Metadata").cloned().unwrap_or(Value::Null),
+    })
+}
+
+/// A resource's `DependsOn`: one logical id, or a list of them.
+fn depends_on(map: &Map<String, Value>, path: &str) -> Result<Vec<String>, TemplateError> {
+    match map.get("DependsOn") {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::String(s)) => Ok(vec![s.clone()]),
         Some(Value::Array(items)) => items
             .iter()
             .enumerate()
@@ -654,23 +677,13 @@ fn resource_spec(id: &str, value: &Value) -> Result<ResourceSpec, TemplateError>
                     found: type_name(other),
                 }),
             })
-            .collect::<Result<_, _>>()?,
-        Some(other) => {
-            return Err(TemplateError::WrongType {
-                path: format!("{path}.DependsOn"),
-                expected: "a logical id or a list of logical ids",
-                found: type_name(other),
-            });
-        }
-    };
-    Ok(ResourceSpec {
-        resource_type,
-        properties,
-        depends_on,
-        condition: opt_string(map, "Condition", &path)?,
-        deletion_policy: opt_string(map, "DeletionPolicy", &path)?,
-        metadata: map.get("Metadata").cloned().unwrap_or(Value::Null),
-    })
+            .collect(),
+        Some(other) => Err(TemplateError::WrongType {
+            path: format!("{path}.DependsOn"),
+            expected: "a logical id or a list of logical ids",
+            found: type_name(other),
+        }),
+    }
 }
 
 /// Extracts one output declaration.
