@@ -725,9 +725,18 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// Parses each input and compares it with the expected long form.
+    fn assert_parses(cases: &[(&str, Value)]) {
+        for (input, expected) in cases {
+            let parsed = parse_document(input).unwrap_or_else(|e| panic!("{input}: {e}"));
+            assert_eq!(&parsed, expected, "input: {input}");
+        }
+    }
+
+    /// Each short tag becomes its long form.
     #[test]
     fn short_tags_become_long_form() {
-        let cases: &[(&str, Value)] = &[
+        assert_parses(&[
             ("!Ref X", json!({"Ref": "X"})),
             ("!Condition IsProd", json!({"Condition": "IsProd"})),
             ("!GetAtt Queue.Arn", json!({"Fn::GetAtt": ["Queue", "Arn"]})),
@@ -778,6 +787,13 @@ mod tests {
                 "!Transform {Name: 'AWS::Include', Parameters: {Location: x}}",
                 json!({"Fn::Transform": {"Name": "AWS::Include", "Parameters": {"Location": "x"}}}),
             ),
+        ]);
+    }
+
+    /// Tags nested in tags, YAML scalars as keys and values, and tags without a value.
+    #[test]
+    fn nested_tags_and_scalars_parse() {
+        assert_parses(&[
             (
                 "!Join ['', [!Ref A, !GetAtt B.Arn]]",
                 json!({"Fn::Join": ["", [{"Ref": "A"}, {"Fn::GetAtt": ["B", "Arn"]}]]}),
@@ -798,11 +814,7 @@ mod tests {
             ("!!str 123", json!("123")),
             ("a: !GetAZs", json!({"a": {"Fn::GetAZs": null}})),
             ("a: !Ref\n", json!({"a": {"Ref": null}})),
-        ];
-        for (input, expected) in cases {
-            let parsed = parse_document(input).unwrap_or_else(|e| panic!("{input}: {e}"));
-            assert_eq!(&parsed, expected, "input: {input}");
-        }
+        ]);
     }
 
     #[test]
@@ -824,9 +836,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn template_sections_are_extracted() {
-        let text = r#"
+    /// A template using every section, for the extraction tests.
+    const EVERY_SECTION: &str = r#"
 AWSTemplateFormatVersion: "2010-09-09"
 Transform: AWS::Serverless-2016-10-31
 Parameters:
@@ -857,7 +868,11 @@ Outputs:
     Description: the arn
     Export: {Name: !Sub '${AWS::StackName}-arn'}
 "#;
-        let t = Template::parse(text).expect("parses");
+
+    /// Transform, Parameters, Mappings and Conditions are extracted.
+    #[test]
+    fn header_sections_are_extracted() {
+        let t = Template::parse(EVERY_SECTION).expect("parses");
         assert!(t.is_sam());
         assert_eq!(t.transform, vec!["AWS::Serverless-2016-10-31".to_owned()]);
         let env = &t.parameters["Env"];
@@ -871,6 +886,12 @@ Outputs:
             t.conditions["IsProd"],
             json!({"Fn::Equals": [{"Ref": "Env"}, "prod"]})
         );
+    }
+
+    /// Each resource's type, properties, dependencies, condition, policy and metadata.
+    #[test]
+    fn resources_are_extracted() {
+        let t = Template::parse(EVERY_SECTION).expect("parses");
         let q = &t.resources["Queue"];
         assert_eq!(q.resource_type, "AWS::SQS::Queue");
         assert_eq!(q.properties, json!({}));
@@ -882,6 +903,12 @@ Outputs:
         assert_eq!(o.depends_on, vec!["Queue".to_owned()]);
         assert_eq!(o.properties, json!({"TopicName": "t"}));
         assert_eq!(o.metadata, json!({"k": "v"}));
+    }
+
+    /// Outputs are extracted, and the document is kept as written.
+    #[test]
+    fn outputs_are_extracted_and_the_document_kept() {
+        let t = Template::parse(EVERY_SECTION).expect("parses");
         let out = &t.outputs["Arn"];
         assert_eq!(out.value, json!({"Fn::GetAtt": ["Queue", "Arn"]}));
         assert_eq!(out.description.as_deref(), Some("the arn"));
