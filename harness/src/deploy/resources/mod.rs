@@ -72,6 +72,7 @@ pub(crate) struct Created {
 }
 
 impl Created {
+    /// A resource of `resource_type` whose `Ref` is `physical_id`.
     fn new(resource_type: &str, physical_id: impl Into<String>) -> Self {
         Self {
             resource_type: resource_type.to_owned(),
@@ -81,6 +82,7 @@ impl Created {
         }
     }
 
+    /// Adds an attribute for `Fn::GetAtt`.
     fn with(mut self, attribute: &str, value: impl Into<Value>) -> Self {
         self.attributes.insert(attribute.to_owned(), value.into());
         self
@@ -313,6 +315,7 @@ pub(crate) async fn delete(
 pub(crate) struct Props<'a>(pub(crate) &'a Value);
 
 impl<'a> Props<'a> {
+    /// A property's value; null counts as absent.
     fn get(&self, key: &str) -> Option<&'a Value> {
         self.0.get(key).filter(|v| !v.is_null())
     }
@@ -328,6 +331,7 @@ impl<'a> Props<'a> {
         )
     }
 
+    /// An optional string property.
     fn str(&self, key: &str) -> Result<Option<&'a str>, ProviderError> {
         match self.get(key) {
             None => Ok(None),
@@ -336,6 +340,7 @@ impl<'a> Props<'a> {
         }
     }
 
+    /// A required string property.
     fn required_str(&self, key: &str) -> Result<&'a str, ProviderError> {
         self.str(key)?.ok_or_else(|| ProviderError::missing(key))
     }
@@ -359,6 +364,7 @@ impl<'a> Props<'a> {
         }
     }
 
+    /// A boolean given as a boolean or as `"true"`/`"false"` in any case.
     fn bool(&self, key: &str) -> Result<Option<bool>, ProviderError> {
         match self.get(key) {
             None => Ok(None),
@@ -383,6 +389,7 @@ impl<'a> Props<'a> {
             .ok_or_else(|| ProviderError::missing(key))
     }
 
+    /// A list of strings; absent is empty.
     fn strings(&self, key: &str) -> Result<Vec<String>, ProviderError> {
         match self.get(key) {
             None => Ok(Vec::new()),
@@ -402,6 +409,7 @@ impl<'a> Props<'a> {
         }
     }
 
+    /// A list of anything; absent, or not a list, is empty.
     fn array(&self, key: &str) -> &'a [Value] {
         self.get(key)
             .and_then(Value::as_array)
