@@ -25,7 +25,7 @@ pub(super) async fn create_role(
         .map_err(|e| ProviderError::sdk(&format!("CreateRole {name}"), e))?;
     let role = role.role().ok_or(ProviderError::Incomplete {
         operation: "CreateRole",
-        field: "Role",
+        field: "role",
     })?;
     let created = Created::new("AWS::IAM::Role", name.clone())
         .with("Arn", role.arn())
