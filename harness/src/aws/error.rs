@@ -85,6 +85,11 @@ mod tests {
             "NotFoundException",
             "NoSuchEntity",
             "NatGatewayNotFound",
+            // LocalStack 2026.3.0: SQS (JSON and query protocols), SNS, API Gateway, Lambda,
+            // DynamoDB.
+            "QueueDoesNotExist",
+            "AWS.SimpleQueueService.NonExistentQueue",
+            "NotFound",
         ] {
             assert!(is_not_found_code(code), "{code}");
         }

@@ -121,6 +121,9 @@ fn sub_names(
     }
 }
 
+/// Each resource's dependencies, by logical id.
+type Dependencies<'a> = BTreeMap<&'a str, BTreeSet<&'a str>>;
+
 /// Orders resources so that each comes after everything it depends on (`DependsOn` and
 /// references in its Properties and Metadata). Ties are broken by name; deletion is the reverse.
 /// `parameters` are the template's parameter names (references to them are not dependencies).
@@ -128,36 +131,62 @@ pub(crate) fn creation_order(
     resources: &BTreeMap<String, ResourceSpec>,
     parameters: &BTreeSet<String>,
 ) -> Result<Vec<String>, GraphError> {
-    let mut dependencies: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    let mut dependencies = Dependencies::new();
     for (id, spec) in resources {
-        let mut deps = BTreeSet::new();
-        for name in &spec.depends_on {
-            let Some((known, _)) = resources.get_key_value(name) else {
-                return Err(GraphError::UnknownDependsOn {
-                    resource: id.clone(),
-                    name: name.clone(),
-                });
-            };
-            deps.insert(known.as_str());
-        }
-        let mut referenced = references(&spec.properties);
-        referenced.extend(references(&spec.metadata));
-        for name in referenced {
-            if let Some((known, _)) = resources.get_key_value(&name) {
-                deps.insert(known.as_str());
-            } else if !parameters.contains(&name) {
-                return Err(GraphError::UnknownReference {
-                    resource: id.clone(),
-                    name,
-                });
-            }
-        }
-        dependencies.insert(id.as_str(), deps);
+        dependencies.insert(
+            id.as_str(),
+            dependencies_of(id, spec, resources, parameters)?,
+        );
     }
+    let order = topological_order(&dependencies);
+    if order.len() == resources.len() {
+        return Ok(order);
+    }
+    let done: BTreeSet<&str> = order.iter().map(String::as_str).collect();
+    Err(GraphError::Cycle {
+        resources: find_cycle(&dependencies, &done),
+    })
+}
 
+/// The resources `spec` (logical id `id`) depends on; names that are neither a resource nor a
+/// parameter are errors.
+fn dependencies_of<'a>(
+    id: &str,
+    spec: &ResourceSpec,
+    resources: &'a BTreeMap<String, ResourceSpec>,
+    parameters: &BTreeSet<String>,
+) -> Result<BTreeSet<&'a str>, GraphError> {
+    let mut deps = BTreeSet::new();
+    for name in &spec.depends_on {
+        let Some((known, _)) = resources.get_key_value(name) else {
+            return Err(GraphError::UnknownDependsOn {
+                resource: id.to_owned(),
+                name: name.clone(),
+            });
+        };
+        deps.insert(known.as_str());
+    }
+    let mut referenced = references(&spec.properties);
+    referenced.extend(references(&spec.metadata));
+    for name in referenced {
+        if let Some((known, _)) = resources.get_key_value(&name) {
+            deps.insert(known.as_str());
+        } else if !parameters.contains(&name) {
+            return Err(GraphError::UnknownReference {
+                resource: id.to_owned(),
+                name,
+            });
+        }
+    }
+    Ok(deps)
+}
+
+/// Kahn's algorithm, taking the ready resource first in name order; resources in or behind a
+/// cycle are left out.
+fn topological_order(dependencies: &Dependencies<'_>) -> Vec<String> {
     let mut dependents: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     let mut waiting: BTreeMap<&str, usize> = BTreeMap::new();
-    for (id, deps) in &dependencies {
+    for (id, deps) in dependencies {
         waiting.insert(id, deps.len());
         for dep in deps {
             dependents.entry(dep).or_default().push(id);
@@ -168,7 +197,7 @@ pub(crate) fn creation_order(
         .filter(|(_, n)| **n == 0)
         .map(|(id, _)| *id)
         .collect();
-    let mut order = Vec::with_capacity(resources.len());
+    let mut order = Vec::with_capacity(dependencies.len());
     while let Some(id) = ready.pop_first() {
         order.push(id.to_owned());
         for dependent in dependents.get(id).into_iter().flatten() {
@@ -180,12 +209,12 @@ pub(crate) fn creation_order(
             }
         }
     }
-    if order.len() == resources.len() {
-        return Ok(order);
-    }
+    order
+}
 
-    // Every resource left waits on another one left: walking dependencies must loop.
-    let done: BTreeSet<&str> = order.iter().map(String::as_str).collect();
+/// A cycle among the resources not `done`: every one of them waits on another one, so walking
+/// dependencies must loop. The first resource of the cycle is repeated at the end.
+fn find_cycle(dependencies: &Dependencies<'_>, done: &BTreeSet<&str>) -> Vec<String> {
     let remaining = |id: &&str| !done.contains(id);
     let mut walk: Vec<&str> = Vec::new();
     let mut current = dependencies.keys().copied().find(remaining);
@@ -193,16 +222,14 @@ pub(crate) fn creation_order(
         if let Some(pos) = walk.iter().position(|seen| *seen == id) {
             let mut cycle: Vec<String> = walk[pos..].iter().map(|s| (*s).to_owned()).collect();
             cycle.push(id.to_owned());
-            return Err(GraphError::Cycle { resources: cycle });
+            return cycle;
         }
         walk.push(id);
         current = dependencies
             .get(id)
             .and_then(|deps| deps.iter().copied().find(remaining));
     }
-    Err(GraphError::Cycle {
-        resources: walk.iter().map(|s| (*s).to_owned()).collect(),
-    })
+    walk.iter().map(|s| (*s).to_owned()).collect()
 }
 
 #[cfg(test)]

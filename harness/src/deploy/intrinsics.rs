@@ -565,210 +565,22 @@ impl Evaluator<'_> {
                 function: name.to_owned(),
             });
         }
-        let some = |v: Value| Ok(Some(v));
         match name {
-            "Ref" => match arg {
-                Value::String(target) => self.reference(target, path),
-                other => Err(self.invalid(
-                    path,
-                    name,
-                    format!(
-                        "takes the name of a parameter or resource, found {}",
-                        type_name(other)
-                    ),
-                )),
-            },
-            "Fn::GetAtt" => {
-                let (resource, attribute) = match arg {
-                    Value::String(s) => match s.split_once('.') {
-                        Some((r, a)) => (r.to_owned(), a.to_owned()),
-                        None => {
-                            return Err(self.invalid(
-                                path,
-                                name,
-                                format!("`{s}` must have the form LogicalId.Attribute"),
-                            ));
-                        }
-                    },
-                    Value::Array(_) => {
-                        let items = self.list_args(arg, path, name, 2..=2)?;
-                        let Value::String(resource) = &items[0] else {
-                            return Err(self.invalid(
-                                path,
-                                name,
-                                "the first argument must be a logical id",
-                            ));
-                        };
-                        (resource.clone(), self.string_arg(items, 1, path, name)?)
-                    }
-                    other => {
-                        return Err(self.invalid(
-                            path,
-                            name,
-                            format!("takes [LogicalId, Attribute], found {}", type_name(other)),
-                        ));
-                    }
-                };
-                self.get_att(&resource, &attribute, path).map(Some)
-            }
+            "Ref" => self.ref_function(arg, path),
+            "Fn::GetAtt" => self.get_att_function(arg, path).map(Some),
             "Fn::Sub" => self.sub(arg, path).map(|s| Some(Value::String(s))),
-            "Fn::Join" => {
-                let args = self.list_args(arg, path, name, 2..=2)?;
-                let delimiter = self.string_arg(args, 0, path, name)?;
-                let items = self.list(args, 1, path, name)?;
-                let parts = items
-                    .iter()
-                    .map(|item| {
-                        scalar_string(item).ok_or_else(|| {
-                            self.invalid(
-                                path,
-                                name,
-                                format!("can only join strings, found {}", type_name(item)),
-                            )
-                        })
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                some(Value::String(parts.join(&delimiter)))
-            }
-            "Fn::Split" => {
-                let args = self.list_args(arg, path, name, 2..=2)?;
-                let delimiter = self.string_arg(args, 0, path, name)?;
-                if delimiter.is_empty() {
-                    return Err(self.invalid(path, name, "the delimiter must not be empty"));
-                }
-                let source = self.string_arg(args, 1, path, name)?;
-                some(Value::Array(
-                    source
-                        .split(delimiter.as_str())
-                        .map(|s| Value::String(s.to_owned()))
-                        .collect(),
-                ))
-            }
-            "Fn::Select" => {
-                let args = self.list_args(arg, path, name, 2..=2)?;
-                let index = self.integer_arg(args, 0, path, name)?;
-                let items = self.list(args, 1, path, name)?;
-                usize::try_from(index)
-                    .ok()
-                    .and_then(|i| items.get(i))
-                    .cloned()
-                    .map(Some)
-                    .ok_or_else(|| IntrinsicError::SelectOutOfRange {
-                        at: render(path),
-                        index,
-                        len: items.len(),
-                    })
-            }
-            "Fn::If" => {
-                let args = self.list_args(arg, path, name, 3..=3)?;
-                let Value::String(condition) = &args[0] else {
-                    return Err(self.invalid(
-                        path,
-                        name,
-                        "the first argument must be a condition name",
-                    ));
-                };
-                let branch = if self.condition(condition, path)? {
-                    1
-                } else {
-                    2
-                };
-                path.push(format!("[{branch}]"));
-                let value = self.eval(&args[branch], path)?;
-                path.pop();
-                Ok(value)
-            }
-            "Fn::Equals" => {
-                let args = self.list_args(arg, path, name, 2..=2)?;
-                let a = self.arg(args, 0, path, name)?;
-                let b = self.arg(args, 1, path, name)?;
-                some(Value::Bool(loose_eq(&a, &b)))
-            }
-            "Fn::And" | "Fn::Or" => {
-                let args = self.list_args(arg, path, name, 2..=10)?;
-                let mut results = Vec::with_capacity(args.len());
-                for (i, item) in args.iter().enumerate() {
-                    path.push(format!("[{i}]"));
-                    results.push(self.boolean(item, path)?);
-                    path.pop();
-                }
-                some(Value::Bool(if name == "Fn::And" {
-                    results.iter().all(|b| *b)
-                } else {
-                    results.iter().any(|b| *b)
-                }))
-            }
-            "Fn::Not" => {
-                let args = self.list_args(arg, path, name, 1..=1)?;
-                path.push("[0]".to_owned());
-                let value = self.boolean(&args[0], path)?;
-                path.pop();
-                some(Value::Bool(!value))
-            }
+            "Fn::Join" => self.join(arg, path).map(Some),
+            "Fn::Split" => self.split(arg, path).map(Some),
+            "Fn::Select" => self.select(arg, path).map(Some),
+            "Fn::If" => self.if_function(arg, path),
+            "Fn::Equals" => self.equals(arg, path).map(Some),
+            "Fn::And" | "Fn::Or" => self.and_or(name, arg, path).map(Some),
+            "Fn::Not" => self.not(arg, path).map(Some),
             "Fn::FindInMap" => self.find_in_map(arg, path).map(Some),
-            "Fn::GetAZs" => {
-                let region = match self.required(arg, path, name)? {
-                    Value::Null => String::new(),
-                    Value::String(s) => s,
-                    other => {
-                        return Err(self.invalid(
-                            path,
-                            name,
-                            format!("takes a region name, found {}", type_name(&other)),
-                        ));
-                    }
-                };
-                let region = if region.is_empty() {
-                    self.pseudo.region.clone()
-                } else {
-                    region
-                };
-                let zones = match &self.mode {
-                    Mode::Stack(ctx) => (ctx.availability_zones)(&region),
-                    Mode::Conditions { .. } => Vec::new(),
-                };
-                some(Value::Array(zones.into_iter().map(Value::String).collect()))
-            }
-            "Fn::Cidr" => {
-                let args = self.list_args(arg, path, name, 3..=3)?;
-                let block = self.string_arg(args, 0, path, name)?;
-                let count = self.integer_arg(args, 1, path, name)?;
-                let bits = self.integer_arg(args, 2, path, name)?;
-                let subnets = cidr(&block, count, bits).map_err(|m| self.invalid(path, name, m))?;
-                some(Value::Array(
-                    subnets.into_iter().map(Value::String).collect(),
-                ))
-            }
-            "Fn::ImportValue" => {
-                let export = match self.required(arg, path, name)? {
-                    Value::String(s) => s,
-                    other => {
-                        return Err(self.invalid(
-                            path,
-                            name,
-                            format!("takes an export name, found {}", type_name(&other)),
-                        ));
-                    }
-                };
-                let value = match &self.mode {
-                    Mode::Stack(ctx) => (ctx.exports)(&export),
-                    Mode::Conditions { .. } => None,
-                };
-                value
-                    .map(Some)
-                    .ok_or_else(|| IntrinsicError::MissingExport {
-                        at: render(path),
-                        export,
-                    })
-            }
-            "Fn::Base64" => match self.required(arg, path, name)? {
-                Value::String(s) => some(Value::String(base64(s.as_bytes()))),
-                other => Err(self.invalid(
-                    path,
-                    name,
-                    format!("takes a string, found {}", type_name(&other)),
-                )),
-            },
+            "Fn::GetAZs" => self.get_azs(arg, path).map(Some),
+            "Fn::Cidr" => self.cidr_function(arg, path).map(Some),
+            "Fn::ImportValue" => self.import_value(arg, path).map(Some),
+            "Fn::Base64" => self.base64_function(arg, path).map(Some),
             "Fn::Transform" => Err(IntrinsicError::Unsupported {
                 at: render(path),
                 function: "Fn::Transform (macros such as AWS::Include)".to_owned(),
@@ -777,6 +589,261 @@ impl Evaluator<'_> {
                 at: render(path),
                 function: name.to_owned(),
             }),
+        }
+    }
+}
+
+/// The intrinsic functions, one method each, and the references and conditions they read;
+/// `path` ends with the function's key.
+impl Evaluator<'_> {
+    /// `Ref name`.
+    fn ref_function(&self, arg: &Value, path: &[String]) -> Result<Option<Value>, IntrinsicError> {
+        match arg {
+            Value::String(target) => self.reference(target, path),
+            other => Err(self.invalid(
+                path,
+                "Ref",
+                format!(
+                    "takes the name of a parameter or resource, found {}",
+                    type_name(other)
+                ),
+            )),
+        }
+    }
+
+    /// `Fn::GetAtt`, as `LogicalId.Attribute` or `[LogicalId, Attribute]` (the attribute may
+    /// be computed).
+    fn get_att_function(
+        &self,
+        arg: &Value,
+        path: &mut Vec<String>,
+    ) -> Result<Value, IntrinsicError> {
+        const NAME: &str = "Fn::GetAtt";
+        let (resource, attribute) = match arg {
+            Value::String(s) => match s.split_once('.') {
+                Some((r, a)) => (r.to_owned(), a.to_owned()),
+                None => {
+                    return Err(self.invalid(
+                        path,
+                        NAME,
+                        format!("`{s}` must have the form LogicalId.Attribute"),
+                    ));
+                }
+            },
+            Value::Array(_) => {
+                let items = self.list_args(arg, path, NAME, 2..=2)?;
+                let Value::String(resource) = &items[0] else {
+                    return Err(self.invalid(
+                        path,
+                        NAME,
+                        "the first argument must be a logical id",
+                    ));
+                };
+                (resource.clone(), self.string_arg(items, 1, path, NAME)?)
+            }
+            other => {
+                return Err(self.invalid(
+                    path,
+                    NAME,
+                    format!("takes [LogicalId, Attribute], found {}", type_name(other)),
+                ));
+            }
+        };
+        self.get_att(&resource, &attribute, path)
+    }
+
+    /// `Fn::Join [delimiter, [strings]]`.
+    fn join(&self, arg: &Value, path: &mut Vec<String>) -> Result<Value, IntrinsicError> {
+        const NAME: &str = "Fn::Join";
+        let args = self.list_args(arg, path, NAME, 2..=2)?;
+        let delimiter = self.string_arg(args, 0, path, NAME)?;
+        let items = self.list(args, 1, path, NAME)?;
+        let parts = items
+            .iter()
+            .map(|item| {
+                scalar_string(item).ok_or_else(|| {
+                    self.invalid(
+                        path,
+                        NAME,
+                        format!("can only join strings, found {}", type_name(item)),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Value::String(parts.join(&delimiter)))
+    }
+
+    /// `Fn::Split [delimiter, string]`.
+    fn split(&self, arg: &Value, path: &mut Vec<String>) -> Result<Value, IntrinsicError> {
+        const NAME: &str = "Fn::Split";
+        let args = self.list_args(arg, path, NAME, 2..=2)?;
+        let delimiter = self.string_arg(args, 0, path, NAME)?;
+        if delimiter.is_empty() {
+            return Err(self.invalid(path, NAME, "the delimiter must not be empty"));
+        }
+        let source = self.string_arg(args, 1, path, NAME)?;
+        Ok(Value::Array(
+            source
+                .split(delimiter.as_str())
+                .map(|s| Value::String(s.to_owned()))
+                .collect(),
+        ))
+    }
+
+    /// `Fn::Select [index, list]`.
+    fn select(&self, arg: &Value, path: &mut Vec<String>) -> Result<Value, IntrinsicError> {
+        const NAME: &str = "Fn::Select";
+        let args = self.list_args(arg, path, NAME, 2..=2)?;
+        let index = self.integer_arg(args, 0, path, NAME)?;
+        let items = self.list(args, 1, path, NAME)?;
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| items.get(i))
+            .cloned()
+            .ok_or_else(|| IntrinsicError::SelectOutOfRange {
+                at: render(path),
+                index,
+                len: items.len(),
+            })
+    }
+
+    /// `Fn::If [condition, when true, when false]`; only the chosen branch is evaluated.
+    fn if_function(
+        &self,
+        arg: &Value,
+        path: &mut Vec<String>,
+    ) -> Result<Option<Value>, IntrinsicError> {
+        const NAME: &str = "Fn::If";
+        let args = self.list_args(arg, path, NAME, 3..=3)?;
+        let Value::String(condition) = &args[0] else {
+            return Err(self.invalid(path, NAME, "the first argument must be a condition name"));
+        };
+        let branch = if self.condition(condition, path)? {
+            1
+        } else {
+            2
+        };
+        path.push(format!("[{branch}]"));
+        let value = self.eval(&args[branch], path)?;
+        path.pop();
+        Ok(value)
+    }
+
+    /// `Fn::Equals [a, b]`, comparing scalars as strings.
+    fn equals(&self, arg: &Value, path: &mut Vec<String>) -> Result<Value, IntrinsicError> {
+        const NAME: &str = "Fn::Equals";
+        let args = self.list_args(arg, path, NAME, 2..=2)?;
+        let a = self.arg(args, 0, path, NAME)?;
+        let b = self.arg(args, 1, path, NAME)?;
+        Ok(Value::Bool(loose_eq(&a, &b)))
+    }
+
+    /// `Fn::And` or `Fn::Or` (`name`) over 2 to 10 conditions.
+    fn and_or(
+        &self,
+        name: &str,
+        arg: &Value,
+        path: &mut Vec<String>,
+    ) -> Result<Value, IntrinsicError> {
+        let args = self.list_args(arg, path, name, 2..=10)?;
+        let mut results = Vec::with_capacity(args.len());
+        for (i, item) in args.iter().enumerate() {
+            path.push(format!("[{i}]"));
+            results.push(self.boolean(item, path)?);
+            path.pop();
+        }
+        Ok(Value::Bool(if name == "Fn::And" {
+            results.iter().all(|b| *b)
+        } else {
+            results.iter().any(|b| *b)
+        }))
+    }
+
+    /// `Fn::Not [condition]`.
+    fn not(&self, arg: &Value, path: &mut Vec<String>) -> Result<Value, IntrinsicError> {
+        let args = self.list_args(arg, path, "Fn::Not", 1..=1)?;
+        path.push("[0]".to_owned());
+        let value = self.boolean(&args[0], path)?;
+        path.pop();
+        Ok(Value::Bool(!value))
+    }
+
+    /// `Fn::GetAZs region`; an empty region means the stack's.
+    fn get_azs(&self, arg: &Value, path: &mut Vec<String>) -> Result<Value, IntrinsicError> {
+        const NAME: &str = "Fn::GetAZs";
+        let region = match self.required(arg, path, NAME)? {
+            Value::Null => String::new(),
+            Value::String(s) => s,
+            other => {
+                return Err(self.invalid(
+                    path,
+                    NAME,
+                    format!("takes a region name, found {}", type_name(&other)),
+                ));
+            }
+        };
+        let region = if region.is_empty() {
+            self.pseudo.region.clone()
+        } else {
+            region
+        };
+        let zones = match &self.mode {
+            Mode::Stack(ctx) => (ctx.availability_zones)(&region),
+            Mode::Conditions { .. } => Vec::new(),
+        };
+        Ok(Value::Array(zones.into_iter().map(Value::String).collect()))
+    }
+
+    /// `Fn::Cidr [block, count, host bits]`.
+    fn cidr_function(&self, arg: &Value, path: &mut Vec<String>) -> Result<Value, IntrinsicError> {
+        const NAME: &str = "Fn::Cidr";
+        let args = self.list_args(arg, path, NAME, 3..=3)?;
+        let block = self.string_arg(args, 0, path, NAME)?;
+        let count = self.integer_arg(args, 1, path, NAME)?;
+        let bits = self.integer_arg(args, 2, path, NAME)?;
+        let subnets = cidr(&block, count, bits).map_err(|m| self.invalid(path, NAME, m))?;
+        Ok(Value::Array(
+            subnets.into_iter().map(Value::String).collect(),
+        ))
+    }
+
+    /// `Fn::ImportValue name`: another stack's export.
+    fn import_value(&self, arg: &Value, path: &mut Vec<String>) -> Result<Value, IntrinsicError> {
+        const NAME: &str = "Fn::ImportValue";
+        let export = match self.required(arg, path, NAME)? {
+            Value::String(s) => s,
+            other => {
+                return Err(self.invalid(
+                    path,
+                    NAME,
+                    format!("takes an export name, found {}", type_name(&other)),
+                ));
+            }
+        };
+        let value = match &self.mode {
+            Mode::Stack(ctx) => (ctx.exports)(&export),
+            Mode::Conditions { .. } => None,
+        };
+        value.ok_or_else(|| IntrinsicError::MissingExport {
+            at: render(path),
+            export,
+        })
+    }
+
+    /// `Fn::Base64 string`.
+    fn base64_function(
+        &self,
+        arg: &Value,
+        path: &mut Vec<String>,
+    ) -> Result<Value, IntrinsicError> {
+        const NAME: &str = "Fn::Base64";
+        match self.required(arg, path, NAME)? {
+            Value::String(s) => Ok(Value::String(base64(s.as_bytes()))),
+            other => Err(self.invalid(
+                path,
+                NAME,
+                format!("takes a string, found {}", type_name(&other)),
+            )),
         }
     }
 
@@ -864,50 +931,7 @@ impl Evaluator<'_> {
 
     /// `Fn::Sub`, in its string or `[string, {variables}]` form.
     fn sub(&self, arg: &Value, path: &mut Vec<String>) -> Result<String, IntrinsicError> {
-        const NAME: &str = "Fn::Sub";
-        let (template, variables) = match arg {
-            Value::String(s) => (s.clone(), Map::new()),
-            Value::Array(_) => {
-                let args = self.list_args(arg, path, NAME, 2..=2)?;
-                let template = match self.arg(args, 0, path, NAME)? {
-                    Value::String(s) => s,
-                    other => {
-                        return Err(self.invalid(
-                            path,
-                            NAME,
-                            format!("the template must be a string, found {}", type_name(&other)),
-                        ));
-                    }
-                };
-                let Value::Object(raw) = &args[1] else {
-                    return Err(self.invalid(
-                        path,
-                        NAME,
-                        "the second argument must be a mapping of variables",
-                    ));
-                };
-                let mut variables = Map::new();
-                path.push("[1]".to_owned());
-                for (key, value) in raw {
-                    path.push(key.clone());
-                    let value = self.required(value, path, NAME)?;
-                    path.pop();
-                    variables.insert(key.clone(), value);
-                }
-                path.pop();
-                (template, variables)
-            }
-            other => {
-                return Err(self.invalid(
-                    path,
-                    NAME,
-                    format!(
-                        "takes a string or [string, {{variables}}], found {}",
-                        type_name(other)
-                    ),
-                ));
-            }
-        };
+        let (template, variables) = self.sub_arguments(arg, path)?;
         let mut out = String::with_capacity(template.len());
         let mut rest = template.as_str();
         while let Some(start) = rest.find("${") {
@@ -928,7 +952,7 @@ impl Evaluator<'_> {
             let text = scalar_string(&value).ok_or_else(|| {
                 self.invalid(
                     path,
-                    NAME,
+                    "Fn::Sub",
                     format!(
                         "${{{variable}}} is {}, not a string (use Fn::Join for lists)",
                         type_name(&value)
@@ -940,6 +964,56 @@ impl Evaluator<'_> {
         }
         out.push_str(rest);
         Ok(out)
+    }
+
+    /// The template of an `Fn::Sub` and its evaluated variables.
+    fn sub_arguments(
+        &self,
+        arg: &Value,
+        path: &mut Vec<String>,
+    ) -> Result<(String, Map<String, Value>), IntrinsicError> {
+        const NAME: &str = "Fn::Sub";
+        if let Value::String(s) = arg {
+            return Ok((s.clone(), Map::new()));
+        }
+        if !arg.is_array() {
+            return Err(self.invalid(
+                path,
+                NAME,
+                format!(
+                    "takes a string or [string, {{variables}}], found {}",
+                    type_name(arg)
+                ),
+            ));
+        }
+        let args = self.list_args(arg, path, NAME, 2..=2)?;
+        let template = match self.arg(args, 0, path, NAME)? {
+            Value::String(s) => s,
+            other => {
+                return Err(self.invalid(
+                    path,
+                    NAME,
+                    format!("the template must be a string, found {}", type_name(&other)),
+                ));
+            }
+        };
+        let Value::Object(raw) = &args[1] else {
+            return Err(self.invalid(
+                path,
+                NAME,
+                "the second argument must be a mapping of variables",
+            ));
+        };
+        let mut variables = Map::new();
+        path.push("[1]".to_owned());
+        for (key, value) in raw {
+            path.push(key.clone());
+            let value = self.required(value, path, NAME)?;
+            path.pop();
+            variables.insert(key.clone(), value);
+        }
+        path.pop();
+        Ok((template, variables))
     }
 
     /// The value of one `${variable}` inside `Fn::Sub`.
@@ -1185,9 +1259,18 @@ mod tests {
         assert!(err.starts_with("A[0].Ref: `Nope`"), "{err}");
     }
 
+    /// Evaluates each YAML snippet and compares it with the expected value.
+    fn assert_evaluates(cases: &[(&str, Value)]) {
+        for (yaml, expected) in cases {
+            let got = eval(yaml).unwrap_or_else(|e| panic!("{yaml}: {e}"));
+            assert_eq!(&got, expected, "{yaml}");
+        }
+    }
+
+    /// Plain values, and `Ref` to parameters, resources and pseudo parameters.
     #[test]
-    fn intrinsics_evaluate() {
-        let cases: &[(&str, Value)] = &[
+    fn refs_resolve_parameters_pseudo_parameters_and_resources() {
+        assert_evaluates(&[
             (
                 "plain: [1, a, {b: true}]",
                 json!({"plain": [1, "a", {"b": true}]}),
@@ -1205,6 +1288,13 @@ mod tests {
             ("!Ref AWS::Partition", json!("aws")),
             ("!Ref AWS::URLSuffix", json!("amazonaws.com")),
             ("!Ref AWS::NoValue", Value::Null),
+        ]);
+    }
+
+    /// `Fn::GetAtt` in its string, dotted and list forms.
+    #[test]
+    fn get_att_reads_attributes() {
+        assert_evaluates(&[
             ("!GetAtt Queue.Arn", json!("arn:aws:sqs:us-east-1:0:q")),
             ("!GetAtt Db.Endpoint.Address", json!("db.local")),
             ("!GetAtt [Queue, QueueName]", json!("q")),
@@ -1212,6 +1302,13 @@ mod tests {
                 "{'Fn::GetAtt': 'Queue.Arn'}",
                 json!("arn:aws:sqs:us-east-1:0:q"),
             ),
+        ]);
+    }
+
+    /// `Fn::Sub`: pseudo parameters, parameters, resources and attributes, escapes, variable maps.
+    #[test]
+    fn sub_substitutes_variables() {
+        assert_evaluates(&[
             (
                 "!Sub 'arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:${Env}'",
                 json!("arn:aws:sqs:us-east-1:000000000000:prod"),
@@ -1232,6 +1329,13 @@ mod tests {
                 "!Sub 'no vars, unterminated ${'",
                 json!("no vars, unterminated ${"),
             ),
+        ]);
+    }
+
+    /// `Fn::Join`, `Fn::Split` and `Fn::Select`.
+    #[test]
+    fn join_split_and_select_work_on_lists() {
+        assert_evaluates(&[
             ("!Join ['-', [a, !Ref Env, 3]]", json!("a-prod-3")),
             ("!Join [',', !Ref Subnets]", json!("subnet-1,subnet-2")),
             ("!Join ['', []]", json!("")),
@@ -1239,6 +1343,13 @@ mod tests {
             ("!Select [1, [a, b, c]]", json!("b")),
             ("!Select ['0', !Ref Subnets]", json!("subnet-1")),
             ("!Select [!Ref Index, !Split [',', 'x,y']]", json!("y")),
+        ]);
+    }
+
+    /// `Fn::If` evaluates only its branch; `AWS::NoValue` removes keys and elements.
+    #[test]
+    fn if_and_no_value_choose_and_remove_values() {
+        assert_evaluates(&[
             ("!If [IsProd, big, small]", json!("big")),
             ("!If [IsDev, big, small]", json!("small")),
             (
@@ -1262,11 +1373,25 @@ mod tests {
                 json!({"B": []}),
             ),
             ("!If [IsDev, !GetAtt Missing.Arn, ok]", json!("ok")),
+        ]);
+    }
+
+    /// `Fn::Equals`, `Fn::And`, `Fn::Or` and `Fn::Not` outside the Conditions section.
+    #[test]
+    fn condition_functions_compute_booleans() {
+        assert_evaluates(&[
             ("!Equals [!Ref Port, 80]", json!(true)),
             ("!Equals [a, b]", json!(false)),
             ("!And [!Equals [a, a], !Condition IsProd]", json!(true)),
             ("!Or [!Condition IsDev, !Equals [a, b]]", json!(false)),
             ("!Not [!Condition IsDev]", json!(true)),
+        ]);
+    }
+
+    /// `Fn::FindInMap`, `Fn::GetAZs` and `Fn::ImportValue`.
+    #[test]
+    fn find_in_map_get_azs_and_import_value_look_up_values() {
+        assert_evaluates(&[
             ("!FindInMap [Sizes, !Ref Env, Memory]", json!(512)),
             (
                 "!FindInMap [Sizes, test, Memory, {DefaultValue: 64}]",
@@ -1279,6 +1404,14 @@ mod tests {
             ),
             ("!GetAZs eu-west-1", json!(["eu-west-1a", "eu-west-1b"])),
             ("!Select [0, !GetAZs '']", json!("us-east-1a")),
+            ("!ImportValue shared-vpc", json!("vpc-123")),
+        ]);
+    }
+
+    /// `Fn::Cidr`.
+    #[test]
+    fn cidr_divides_blocks() {
+        assert_evaluates(&[
             (
                 "!Cidr ['10.0.0.0/16', 4, 8]",
                 json!(["10.0.0.0/24", "10.0.1.0/24", "10.0.2.0/24", "10.0.3.0/24"]),
@@ -1292,7 +1425,13 @@ mod tests {
                 json!(["10.1.0.0/20", "10.1.16.0/20"]),
             ),
             ("!Cidr ['192.168.0.0/24', 1, 0]", json!(["192.168.0.0/32"])),
-            ("!ImportValue shared-vpc", json!("vpc-123")),
+        ]);
+    }
+
+    /// `Fn::Base64`.
+    #[test]
+    fn base64_encodes() {
+        assert_evaluates(&[
             ("!Base64 hello", json!("aGVsbG8=")),
             ("!Base64 ''", json!("")),
             ("!Base64 'ab'", json!("YWI=")),
@@ -1300,11 +1439,7 @@ mod tests {
                 r##"{'Fn::Base64': !Sub "#!/bin/sh\necho ${Env}"}"##,
                 json!("IyEvYmluL3NoCmVjaG8gcHJvZA=="),
             ),
-        ];
-        for (yaml, expected) in cases {
-            let got = eval(yaml).unwrap_or_else(|e| panic!("{yaml}: {e}"));
-            assert_eq!(&got, expected, "{yaml}");
-        }
+        ]);
     }
 
     #[test]

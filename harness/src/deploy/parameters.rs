@@ -207,20 +207,7 @@ fn resolve_one(
         name: name.to_owned(),
         param_type: spec.param_type.clone(),
     })?;
-    let raw = match (given, &spec.default) {
-        (Some(value), _) => value.clone(),
-        (None, Some(default)) => {
-            stringify(default).ok_or_else(|| ParameterError::InvalidDefault {
-                name: name.to_owned(),
-                found: super::template::type_name(default),
-            })?
-        }
-        (None, None) => {
-            return Err(ParameterError::MissingValue {
-                name: name.to_owned(),
-            });
-        }
-    };
+    let raw = raw_value(name, spec, given)?;
     let checker = Checker::new(name, spec)?;
     let text = if param_type.ssm {
         // The constraints apply to the SSM parameter name the user chose.
@@ -232,32 +219,58 @@ fn resolve_one(
     } else {
         raw
     };
-    match param_type.kind {
-        Kind::Text => {
-            if !param_type.ssm {
-                checker.check(&text, Kind::Text)?;
-            }
-            Ok(Value::String(text))
-        }
-        Kind::Number => {
-            let text = text.trim().to_owned();
-            checker.number(&text)?;
-            if !param_type.ssm {
-                checker.check(&text, Kind::Number)?;
-            }
-            Ok(Value::String(text))
-        }
-        Kind::List { number } => {
-            let items: Vec<String> = text.split(',').map(|s| s.trim().to_owned()).collect();
-            for item in &items {
-                if number {
-                    checker.number(item)?;
-                }
+    checker.shape(text, param_type)
+}
+
+/// The value given, else the `Default` as a string.
+fn raw_value(
+    name: &str,
+    spec: &ParameterSpec,
+    given: Option<&String>,
+) -> Result<String, ParameterError> {
+    match (given, &spec.default) {
+        (Some(value), _) => Ok(value.clone()),
+        (None, Some(default)) => stringify(default).ok_or_else(|| ParameterError::InvalidDefault {
+            name: name.to_owned(),
+            found: super::template::type_name(default),
+        }),
+        (None, None) => Err(ParameterError::MissingValue {
+            name: name.to_owned(),
+        }),
+    }
+}
+
+impl Checker<'_> {
+    /// The value `Ref` returns for `text`, checked: a string, or a list of strings for list
+    /// types. The constraints of an SSM type were checked on its name already.
+    fn shape(&self, text: String, param_type: ParamType) -> Result<Value, ParameterError> {
+        match param_type.kind {
+            Kind::Text => {
                 if !param_type.ssm {
-                    checker.check(item, if number { Kind::Number } else { Kind::Text })?;
+                    self.check(&text, Kind::Text)?;
                 }
+                Ok(Value::String(text))
             }
-            Ok(Value::Array(items.into_iter().map(Value::String).collect()))
+            Kind::Number => {
+                let text = text.trim().to_owned();
+                self.number(&text)?;
+                if !param_type.ssm {
+                    self.check(&text, Kind::Number)?;
+                }
+                Ok(Value::String(text))
+            }
+            Kind::List { number } => {
+                let items: Vec<String> = text.split(',').map(|s| s.trim().to_owned()).collect();
+                for item in &items {
+                    if number {
+                        self.number(item)?;
+                    }
+                    if !param_type.ssm {
+                        self.check(item, if number { Kind::Number } else { Kind::Text })?;
+                    }
+                }
+                Ok(Value::Array(items.into_iter().map(Value::String).collect()))
+            }
         }
     }
 }
@@ -406,9 +419,18 @@ mod tests {
         resolve_parameters(&specs, &given, &ssm).map(|mut m| m.remove("P").expect("P"))
     }
 
+    /// Resolves each case and compares it with the expected value.
+    fn assert_resolves(cases: &[(&str, Option<&str>, Value)]) {
+        for (yaml, given, expected) in cases {
+            let got = resolve(yaml, *given).unwrap_or_else(|e| panic!("{yaml} {given:?}: {e}"));
+            assert_eq!(&got, expected, "{yaml} {given:?}");
+        }
+    }
+
+    /// Strings, numbers and AWS-specific types: given, or their Default.
     #[test]
-    fn values_resolve() {
-        let cases: &[(&str, Option<&str>, Value)] = &[
+    fn scalar_values_resolve() {
+        assert_resolves(&[
             ("{Type: String, Default: dev}", None, json!("dev")),
             ("{Type: String, Default: dev}", Some("prod"), json!("prod")),
             ("{Type: String, Default: ''}", None, json!("")),
@@ -416,6 +438,14 @@ mod tests {
             ("{Type: Number, Default: 1.5}", None, json!("1.5")),
             ("{Type: Number}", Some(" 42 "), json!("42")),
             ("{Type: String, Default: true}", None, json!("true")),
+            ("{Type: 'AWS::EC2::VPC::Id'}", Some("vpc-1"), json!("vpc-1")),
+        ]);
+    }
+
+    /// List types split on commas and trim each element.
+    #[test]
+    fn list_values_resolve() {
+        assert_resolves(&[
             (
                 "{Type: CommaDelimitedList, Default: 'a, b ,c'}",
                 None,
@@ -427,12 +457,18 @@ mod tests {
                 json!(["a", "b"]),
             ),
             ("{Type: 'List<Number>'}", Some("1,2"), json!(["1", "2"])),
-            ("{Type: 'AWS::EC2::VPC::Id'}", Some("vpc-1"), json!("vpc-1")),
             (
                 "{Type: 'List<AWS::EC2::Subnet::Id>'}",
                 Some("subnet-1,subnet-2"),
                 json!(["subnet-1", "subnet-2"]),
             ),
+        ]);
+    }
+
+    /// SSM parameter types resolve through SSM, their constraints applying to the name.
+    #[test]
+    fn ssm_values_resolve() {
+        assert_resolves(&[
             (
                 "{Type: 'AWS::SSM::Parameter::Value<String>', Default: /app/name}",
                 None,
@@ -448,6 +484,18 @@ mod tests {
                 Some("/app/subnets"),
                 json!(["subnet-1", "subnet-2"]),
             ),
+            (
+                "{Type: 'AWS::SSM::Parameter::Value<String>', AllowedPattern: '/app/.*'}",
+                Some("/app/name"),
+                json!("orders"),
+            ),
+        ]);
+    }
+
+    /// Values that meet their constraints pass unchanged.
+    #[test]
+    fn values_within_constraints_resolve() {
+        assert_resolves(&[
             (
                 "{Type: String, AllowedValues: [dev, prod]}",
                 Some("prod"),
@@ -478,21 +526,26 @@ mod tests {
                 Some("a,b"),
                 json!(["a", "b"]),
             ),
-            (
-                "{Type: 'AWS::SSM::Parameter::Value<String>', AllowedPattern: '/app/.*'}",
-                Some("/app/name"),
-                json!("orders"),
-            ),
-        ];
-        for (yaml, given, expected) in cases {
-            let got = resolve(yaml, *given).unwrap_or_else(|e| panic!("{yaml} {given:?}: {e}"));
-            assert_eq!(&got, expected, "{yaml} {given:?}");
+        ]);
+    }
+
+    /// Resolves each case and checks that the error contains every needle.
+    fn assert_rejected(cases: &[(&str, Option<&str>, &[&str])]) {
+        for (yaml, given, needles) in cases {
+            let err = resolve(yaml, *given).expect_err(yaml).to_string();
+            for needle in *needles {
+                assert!(
+                    err.contains(needle),
+                    "{yaml} {given:?}: `{err}` lacks `{needle}`"
+                );
+            }
         }
     }
 
+    /// Missing values, unknown types, non-numbers and unusable defaults name the parameter.
     #[test]
-    fn invalid_values_are_rejected() {
-        let cases: &[(&str, Option<&str>, &[&str])] = &[
+    fn missing_and_mistyped_values_are_rejected() {
+        assert_rejected(&[
             ("{Type: String}", None, &["`P`", "no Default"]),
             ("{Type: Strin}", Some("x"), &["Parameters.P.Type", "Strin"]),
             ("{Type: 'List<Bogus>'}", Some("x"), &["List<Bogus>"]),
@@ -508,6 +561,13 @@ mod tests {
                 None,
                 &["Parameters.P.Default"],
             ),
+        ]);
+    }
+
+    /// Each constraint names itself and the value (masked for NoEcho), with the description.
+    #[test]
+    fn constraint_violations_are_rejected() {
+        assert_rejected(&[
             (
                 "{Type: String, AllowedValues: [dev, prod]}",
                 Some("test"),
@@ -555,6 +615,13 @@ mod tests {
                 Some("secret"),
                 &["`****`"],
             ),
+        ]);
+    }
+
+    /// An SSM parameter that does not exist, or a name outside the constraints, is refused.
+    #[test]
+    fn ssm_values_are_checked() {
+        assert_rejected(&[
             (
                 "{Type: 'AWS::SSM::Parameter::Value<String>'}",
                 Some("/nope"),
@@ -565,16 +632,7 @@ mod tests {
                 Some("/app/name"),
                 &["`/app/name`"],
             ),
-        ];
-        for (yaml, given, needles) in cases {
-            let err = resolve(yaml, *given).expect_err(yaml).to_string();
-            for needle in *needles {
-                assert!(
-                    err.contains(needle),
-                    "{yaml} {given:?}: `{err}` lacks `{needle}`"
-                );
-            }
-        }
+        ]);
     }
 
     #[test]

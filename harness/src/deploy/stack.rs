@@ -288,115 +288,23 @@ pub(crate) async fn create_stack(
     region: &str,
     exports: &Exports,
 ) -> Result<Stack, DeployError> {
+    check_stack_name(&request.name).map_err(|e| *e)?;
     let template_name = request.template.display().to_string();
-    let valid_name = request.name.len() <= 128
-        && request.name.starts_with(|c: char| c.is_ascii_alphabetic())
-        && request
-            .name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-');
-    if !valid_name {
-        return Err(DeployError::StackName {
-            name: request.name.clone(),
-        });
-    }
-    let text = std::fs::read_to_string(&request.template).map_err(|source| DeployError::Read {
-        template: template_name.clone(),
-        source,
-    })?;
-    let template_error = |source| DeployError::Template {
-        template: template_name.clone(),
-        source: Box::new(source),
-    };
-    let mut document = super::template::parse_document(&text).map_err(template_error)?;
-    let pseudo = Pseudo {
-        account_id: account_id.to_owned(),
-        region: region.to_owned(),
-        stack_name: request.name.clone(),
-        stack_id: format!(
-            "arn:aws:cloudformation:{region}:{account_id}:stack/{}/vpclab-{}",
-            request.name,
-            resources::generated_name("", "", 13).trim_start_matches('-')
-        ),
-        partition: "aws".to_owned(),
-        url_suffix: "amazonaws.com".to_owned(),
-    };
-    // Validate the structure before anything is built or created.
-    let template = Template::from_document(document.clone()).map_err(template_error)?;
-    if template.is_sam() {
-        let template_dir = request.template.parent().unwrap_or(Path::new("."));
-        tracing::debug!(stack = %request.name, "build functions");
-        sam::package_functions(
-            &mut document,
-            template_dir,
-            ctx.artifacts,
-            &request.template,
-        )
-        .await?;
-        tracing::debug!(stack = %request.name, "SAM transform");
-        document =
-            sam::transform(document, &request.parameters, &pseudo, &request.template).await?;
-    }
-    let template = if template.is_sam() {
-        Template::from_document(document).map_err(template_error)?
-    } else {
-        template
-    };
-    let parameters =
-        parameters::resolve_parameters(&template.parameters, &request.parameters, &|_| None)
-            .map_err(|source| DeployError::Parameters {
-                template: template_name.clone(),
-                source: Box::new(source),
-            })?;
-    let intrinsic_error = |source| DeployError::Intrinsic {
-        template: template_name.clone(),
-        source: Box::new(source),
-    };
-    let conditions = intrinsics::evaluate_conditions(
-        &template.conditions,
-        &parameters,
-        &pseudo,
-        &template.mappings,
-    )
-    .map_err(intrinsic_error)?;
-    let parameter_names: BTreeSet<String> = parameters.keys().cloned().collect();
-    let order = graph::creation_order(&template.resources, &parameter_names).map_err(|source| {
-        DeployError::Graph {
-            template: template_name.clone(),
-            source: Box::new(source),
-        }
-    })?;
-    let enabled = |spec: &ResourceSpec| {
-        spec.condition
-            .as_ref()
-            .is_none_or(|c| conditions.get(c).copied().unwrap_or(false))
-    };
+    let pseudo = stack_pseudo(&request.name, account_id, region);
+    let template = load_template(ctx, request, &pseudo, &template_name).await?;
     // Validate everything before changing anything.
-    let unsupported: Vec<String> = template
-        .resources
-        .iter()
-        .filter(|(_, spec)| enabled(spec))
-        .filter(|(_, spec)| !resources::SUPPORTED_TYPES.contains(&spec.resource_type.as_str()))
-        .map(|(id, spec)| format!("{id} ({})", spec.resource_type))
-        .collect();
-    if !unsupported.is_empty() {
-        return Err(DeployError::UnsupportedTypes {
-            template: template_name,
-            resources: unsupported.join(", "),
-            supported: resources::SUPPORTED_TYPES.join(", "),
-        });
-    }
-
+    let plan =
+        plan_stack(&template, &request.parameters, &pseudo, &template_name).map_err(|e| *e)?;
     let zones = region_zones(ctx, region).await;
     let scope = StackScope {
         template: &template,
-        parameters: &parameters,
+        parameters: &plan.parameters,
         pseudo: &pseudo,
-        conditions: &conditions,
+        conditions: &plan.conditions,
         exports,
         zones: &zones,
     };
-    if let Some(problem) = preflight_network(&scope, &enabled) {
+    if let Some(problem) = preflight_network(&scope, &|spec| plan.enabled(spec)) {
         return Err(DeployError::Resource {
             template: template_name,
             logical_id: problem.logical_id,
@@ -405,95 +313,333 @@ pub(crate) async fn create_stack(
         });
     }
     tracing::debug!(stack = %request.name, "create resources");
-    let mut created: BTreeMap<String, Created> = BTreeMap::new();
-    let mut created_order: Vec<String> = Vec::new();
-    // As CloudFormation does, resources whose dependencies exist are created together.
-    for wave in waves(&order, &template.resources) {
-        let mut failure: Option<(String, String, String)> = None;
-        let mut jobs = Vec::new();
-        for logical_id in wave {
-            let spec = &template.resources[&logical_id];
-            if !enabled(spec) {
-                continue;
-            }
-            let properties = scope.evaluate(
-                &created,
-                &spec.properties,
-                &format!("Resources.{logical_id}.Properties"),
-            );
-            match properties {
-                Ok(properties) => jobs.push((logical_id, spec.resource_type.clone(), properties)),
-                Err(e) => {
-                    failure = Some((logical_id, spec.resource_type.clone(), e.to_string()));
-                    break;
-                }
-            }
-        }
-        if failure.is_none() {
-            let outcomes = join_all(jobs.iter().map(|(logical_id, resource_type, properties)| {
-                tracing::debug!(stack = %request.name, %logical_id, "create {resource_type}");
-                resources::create(ctx, logical_id, resource_type, properties)
-            }))
-            .await;
-            for ((logical_id, resource_type, _), outcome) in jobs.into_iter().zip(outcomes) {
-                match outcome {
-                    Ok(resource) => {
-                        created.insert(logical_id.clone(), resource);
-                        created_order.push(logical_id);
-                    }
-                    Err(e) if failure.is_none() => {
-                        failure = Some((logical_id, resource_type, e.to_string()))
-                    }
-                    Err(e) => {
-                        tracing::warn!("vpclab: {logical_id} ({resource_type}) failed too: {e}")
-                    }
-                }
-            }
-        }
-        if let Some((logical_id, resource_type, reason)) = failure {
-            let ordered: Vec<(String, Created)> = created_order
-                .iter()
-                .filter_map(|id| created.remove(id).map(|c| (id.clone(), c)))
-                .collect();
-            let rollback_errors = delete_resources(ctx, &ordered).await;
-            return Err(DeployError::ResourceFailed {
-                stack: request.name.clone(),
-                template: template_name,
-                logical_id,
-                resource_type,
-                reason,
-                rolled_back: ordered.len(),
-                rollback_errors: rollback_errors.join("\n"),
-            });
-        }
-    }
-
-    let published = publish_outputs(&scope, &created, &request.name, &template_name);
-    let (outputs, export_names) = match published {
+    let names = StackNames {
+        stack: &request.name,
+        template: &template_name,
+    };
+    let created = create_resources(ctx, &scope, &plan, names).await?;
+    let (outputs, export_names) = match publish_outputs(&scope, &created.by_id, names) {
         Ok(published) => published,
         Err(e) => {
             // The stack never came to be: remove what it created, as a failed resource would.
-            let ordered: Vec<(String, Created)> = created_order
-                .iter()
-                .filter_map(|id| created.remove(id).map(|c| (id.clone(), c)))
-                .collect();
-            for problem in delete_resources(ctx, &ordered).await {
+            for problem in delete_resources(ctx, &created.into_ordered()).await {
                 tracing::warn!("vpclab: rollback after an output error: {problem}");
             }
             return Err(*e);
         }
     };
-    let created = created_order
-        .into_iter()
-        .filter_map(|id| created.remove(&id).map(|c| (id, c)))
-        .collect();
     Ok(Stack {
         name: request.name.clone(),
         id: pseudo.stack_id,
         outputs,
         exports: export_names,
-        created,
+        created: created.into_ordered(),
     })
+}
+
+/// The names a stack's errors carry.
+#[derive(Debug, Clone, Copy)]
+struct StackNames<'a> {
+    /// The stack's name.
+    stack: &'a str,
+    /// The template's path, as displayed.
+    template: &'a str,
+}
+
+/// Refuses a stack name AWS would refuse: a letter, then letters, digits and hyphens, at most
+/// 128 characters.
+fn check_stack_name(name: &str) -> Result<(), Box<DeployError>> {
+    let valid = name.len() <= 128
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if valid {
+        Ok(())
+    } else {
+        Err(Box::new(DeployError::StackName {
+            name: name.to_owned(),
+        }))
+    }
+}
+
+/// The pseudo parameters of a new stack, with a fresh stack id.
+fn stack_pseudo(stack_name: &str, account_id: &str, region: &str) -> Pseudo {
+    Pseudo {
+        account_id: account_id.to_owned(),
+        region: region.to_owned(),
+        stack_name: stack_name.to_owned(),
+        stack_id: format!(
+            "arn:aws:cloudformation:{region}:{account_id}:stack/{stack_name}/vpclab-{}",
+            resources::generated_name("", "", 13).trim_start_matches('-')
+        ),
+        partition: "aws".to_owned(),
+        url_suffix: "amazonaws.com".to_owned(),
+    }
+}
+
+/// Reads and validates the template; a SAM template has its functions built and packaged and
+/// goes through the SAM transform, so what comes back is plain CloudFormation.
+async fn load_template(
+    ctx: &ProviderContext<'_>,
+    request: &StackRequest,
+    pseudo: &Pseudo,
+    template_name: &str,
+) -> Result<Template, DeployError> {
+    let text = std::fs::read_to_string(&request.template).map_err(|source| DeployError::Read {
+        template: template_name.to_owned(),
+        source,
+    })?;
+    let template_error = |source| DeployError::Template {
+        template: template_name.to_owned(),
+        source: Box::new(source),
+    };
+    let mut document = super::template::parse_document(&text).map_err(template_error)?;
+    // Validate the structure before anything is built or created.
+    let template = Template::from_document(document.clone()).map_err(template_error)?;
+    if !template.is_sam() {
+        return Ok(template);
+    }
+    let template_dir = request.template.parent().unwrap_or(Path::new("."));
+    tracing::debug!(stack = %request.name, "build functions");
+    sam::package_functions(
+        &mut document,
+        template_dir,
+        ctx.artifacts,
+        &request.template,
+    )
+    .await?;
+    tracing::debug!(stack = %request.name, "SAM transform");
+    document = sam::transform(document, &request.parameters, pseudo, &request.template).await?;
+    Template::from_document(document).map_err(template_error)
+}
+
+/// What a template resolves to before anything is created.
+struct StackPlan {
+    /// Parameter values, as `Ref` returns them.
+    parameters: BTreeMap<String, Value>,
+    /// The Conditions section, evaluated.
+    conditions: BTreeMap<String, bool>,
+    /// Every resource, in an order that respects dependencies.
+    order: Vec<String>,
+}
+
+impl StackPlan {
+    /// Whether a resource is created: it has no Condition, or its Condition holds.
+    fn enabled(&self, spec: &ResourceSpec) -> bool {
+        spec.condition
+            .as_ref()
+            .is_none_or(|c| self.conditions.get(c).copied().unwrap_or(false))
+    }
+}
+
+/// Resolves parameters and conditions, orders the resources and refuses types the engine
+/// cannot create, all before anything is created. (Errors are boxed, as a stack error is large.)
+fn plan_stack(
+    template: &Template,
+    given: &BTreeMap<String, String>,
+    pseudo: &Pseudo,
+    template_name: &str,
+) -> Result<StackPlan, Box<DeployError>> {
+    let parameters = parameters::resolve_parameters(&template.parameters, given, &|_| None)
+        .map_err(|source| DeployError::Parameters {
+            template: template_name.to_owned(),
+            source: Box::new(source),
+        })
+        .map_err(Box::new)?;
+    let conditions = intrinsics::evaluate_conditions(
+        &template.conditions,
+        &parameters,
+        pseudo,
+        &template.mappings,
+    )
+    .map_err(|source| {
+        Box::new(DeployError::Intrinsic {
+            template: template_name.to_owned(),
+            source: Box::new(source),
+        })
+    })?;
+    let parameter_names: BTreeSet<String> = parameters.keys().cloned().collect();
+    let order = graph::creation_order(&template.resources, &parameter_names).map_err(|source| {
+        Box::new(DeployError::Graph {
+            template: template_name.to_owned(),
+            source: Box::new(source),
+        })
+    })?;
+    let plan = StackPlan {
+        parameters,
+        conditions,
+        order,
+    };
+    check_supported(template, &plan, template_name)?;
+    Ok(plan)
+}
+
+/// Refuses the template if a resource it would create has a type the engine cannot create.
+fn check_supported(
+    template: &Template,
+    plan: &StackPlan,
+    template_name: &str,
+) -> Result<(), Box<DeployError>> {
+    let unsupported: Vec<String> = template
+        .resources
+        .iter()
+        .filter(|(_, spec)| plan.enabled(spec))
+        .filter(|(_, spec)| !resources::SUPPORTED_TYPES.contains(&spec.resource_type.as_str()))
+        .map(|(id, spec)| format!("{id} ({})", spec.resource_type))
+        .collect();
+    if unsupported.is_empty() {
+        return Ok(());
+    }
+    Err(Box::new(DeployError::UnsupportedTypes {
+        template: template_name.to_owned(),
+        resources: unsupported.join(", "),
+        supported: resources::SUPPORTED_TYPES.join(", "),
+    }))
+}
+
+/// Resources created so far, by logical id, and the order they were created in.
+#[derive(Default)]
+struct CreatedResources {
+    /// What each provider returned, by logical id.
+    by_id: BTreeMap<String, Created>,
+    /// Logical ids in creation order.
+    order: Vec<String>,
+}
+
+impl CreatedResources {
+    /// Records a created resource.
+    fn insert(&mut self, logical_id: String, created: Created) {
+        self.by_id.insert(logical_id.clone(), created);
+        self.order.push(logical_id);
+    }
+
+    /// The resources in creation order.
+    fn into_ordered(mut self) -> Vec<(String, Created)> {
+        self.order
+            .into_iter()
+            .filter_map(|id| self.by_id.remove(&id).map(|c| (id, c)))
+            .collect()
+    }
+}
+
+/// A resource ready to be created.
+struct Job {
+    /// Its logical id.
+    logical_id: String,
+    /// Its type.
+    resource_type: String,
+    /// Its evaluated properties.
+    properties: Value,
+}
+
+/// The resource that failed a wave, and why.
+struct Failure {
+    /// Its logical id.
+    logical_id: String,
+    /// Its type.
+    resource_type: String,
+    /// What went wrong.
+    reason: String,
+}
+
+/// Creates the enabled resources in dependency order, a wave at a time (as CloudFormation does,
+/// resources whose dependencies exist are created together). On the first failure, what was
+/// created is deleted again and the error names the failing resource.
+async fn create_resources(
+    ctx: &ProviderContext<'_>,
+    scope: &StackScope<'_>,
+    plan: &StackPlan,
+    names: StackNames<'_>,
+) -> Result<CreatedResources, DeployError> {
+    let mut created = CreatedResources::default();
+    for wave in waves(&plan.order, &scope.template.resources) {
+        let failure = match evaluate_wave(scope, plan, &created, wave) {
+            Ok(jobs) => create_wave(ctx, names.stack, jobs, &mut created).await,
+            Err(failure) => Some(failure),
+        };
+        let Some(failure) = failure else {
+            continue;
+        };
+        let ordered = created.into_ordered();
+        let rollback_errors = delete_resources(ctx, &ordered).await;
+        return Err(DeployError::ResourceFailed {
+            stack: names.stack.to_owned(),
+            template: names.template.to_owned(),
+            logical_id: failure.logical_id,
+            resource_type: failure.resource_type,
+            reason: failure.reason,
+            rolled_back: ordered.len(),
+            rollback_errors: rollback_errors.join("\n"),
+        });
+    }
+    Ok(created)
+}
+
+/// Evaluates the properties of a wave's enabled resources; the first that cannot be evaluated
+/// fails the wave.
+fn evaluate_wave(
+    scope: &StackScope<'_>,
+    plan: &StackPlan,
+    created: &CreatedResources,
+    wave: Vec<String>,
+) -> Result<Vec<Job>, Failure> {
+    let mut jobs = Vec::new();
+    for logical_id in wave {
+        let spec = &scope.template.resources[&logical_id];
+        if !plan.enabled(spec) {
+            continue;
+        }
+        let at = format!("Resources.{logical_id}.Properties");
+        match scope.evaluate(&created.by_id, &spec.properties, &at) {
+            Ok(properties) => jobs.push(Job {
+                logical_id,
+                resource_type: spec.resource_type.clone(),
+                properties,
+            }),
+            Err(e) => {
+                return Err(Failure {
+                    logical_id,
+                    resource_type: spec.resource_type.clone(),
+                    reason: e.to_string(),
+                });
+            }
+        }
+    }
+    Ok(jobs)
+}
+
+/// Creates a wave's resources together and records those that were created; returns the first
+/// failure (later ones are logged).
+async fn create_wave(
+    ctx: &ProviderContext<'_>,
+    stack: &str,
+    jobs: Vec<Job>,
+    created: &mut CreatedResources,
+) -> Option<Failure> {
+    let outcomes = join_all(jobs.iter().map(|job| {
+        let (logical_id, resource_type) = (&job.logical_id, &job.resource_type);
+        tracing::debug!(%stack, %logical_id, "create {resource_type}");
+        resources::create(ctx, logical_id, resource_type, &job.properties)
+    }))
+    .await;
+    let mut failure = None;
+    for (job, outcome) in jobs.into_iter().zip(outcomes) {
+        match outcome {
+            Ok(resource) => created.insert(job.logical_id, resource),
+            Err(e) if failure.is_none() => {
+                failure = Some(Failure {
+                    logical_id: job.logical_id,
+                    resource_type: job.resource_type,
+                    reason: e.to_string(),
+                });
+            }
+            Err(e) => tracing::warn!(
+                "vpclab: {} ({}) failed too: {e}",
+                job.logical_id,
+                job.resource_type
+            ),
+        }
+    }
+    failure
 }
 
 /// A stack's outputs by key, and the names it exported.
@@ -503,11 +649,10 @@ type Published = (BTreeMap<String, String>, Vec<String>);
 fn publish_outputs(
     scope: &StackScope<'_>,
     created: &BTreeMap<String, Created>,
-    stack_name: &str,
-    template_name: &str,
+    names: StackNames<'_>,
 ) -> Result<Published, Box<DeployError>> {
     let intrinsic_error = |source| DeployError::Intrinsic {
-        template: template_name.to_owned(),
+        template: names.template.to_owned(),
         source: Box::new(source),
     };
     let mut outputs = BTreeMap::new();
@@ -547,7 +692,7 @@ fn publish_outputs(
     let mut all_exports = scope.exports.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(taken) = new_exports.keys().find(|k| all_exports.contains_key(*k)) {
         return Err(Box::new(DeployError::DuplicateExport {
-            stack: stack_name.to_owned(),
+            stack: names.stack.to_owned(),
             export: taken.clone(),
         }));
     }
@@ -572,22 +717,18 @@ pub(crate) async fn delete_stack(
     delete_resources(ctx, &stack.created).await
 }
 
+/// Deletes resources in reverse creation order; a resource already gone is a warning, every
+/// other failure is returned, naming the resource, and deletion goes on.
 async fn delete_resources(ctx: &ProviderContext<'_>, created: &[(String, Created)]) -> Vec<String> {
     let mut errors = Vec::new();
     for (logical_id, resource) in created.iter().rev() {
-        if let Err(e) = resources::delete(ctx, resource).await {
-            let message = e.to_string();
-            let gone = ["NotFound", "NonExistent", "NoSuchEntity", "does not exist"]
-                .iter()
-                .any(|m| message.contains(m));
-            if gone {
-                tracing::warn!("vpclab: {logical_id} was already gone: {message}");
-            } else {
-                errors.push(format!(
-                    "{logical_id} ({}): {message}",
-                    resource.resource_type
-                ));
+        match resources::delete(ctx, resource).await {
+            Ok(()) => {}
+            // Decided by the service's error code, never by the message.
+            Err(e) if e.is_not_found() => {
+                tracing::warn!("vpclab: {logical_id} was already gone: {e}");
             }
+            Err(e) => errors.push(format!("{logical_id} ({}): {e}", resource.resource_type)),
         }
     }
     errors

@@ -470,27 +470,8 @@ impl Template {
             });
         }
 
-        let transform = match top.get("Transform") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::Array(items)) => items
-                .iter()
-                .enumerate()
-                .map(|(i, item)| transform_name(item, &format!("Transform[{i}]")))
-                .collect::<Result<_, _>>()?,
-            Some(other) => vec![transform_name(other, "Transform")?],
-        };
-
-        let mut parameters = BTreeMap::new();
-        for (name, spec) in section(top, "Parameters")? {
-            check_logical_id("Parameters", name)?;
-            let spec =
-                ParameterSpec::deserialize(spec).map_err(|e| TemplateError::InvalidParameter {
-                    name: name.clone(),
-                    message: e.to_string(),
-                })?;
-            parameters.insert(name.clone(), spec);
-        }
-
+        let transform = transforms(top)?;
+        let parameters = parameter_specs(top)?;
         let mappings = section(top, "Mappings")?.clone();
         for (name, map) in &mappings {
             expect_object(map, &format!("Mappings.{name}"))?;
@@ -530,6 +511,36 @@ impl Template {
             .iter()
             .any(|t| t.starts_with("AWS::Serverless"))
     }
+}
+
+/// The `Transform` section: one macro name, or a list of them.
+fn transforms(top: &Map<String, Value>) -> Result<Vec<String>, TemplateError> {
+    match top.get("Transform") {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| transform_name(item, &format!("Transform[{i}]")))
+            .collect(),
+        Some(other) => Ok(vec![transform_name(other, "Transform")?]),
+    }
+}
+
+/// The `Parameters` section's declarations, by name.
+fn parameter_specs(
+    top: &Map<String, Value>,
+) -> Result<BTreeMap<String, ParameterSpec>, TemplateError> {
+    let mut parameters = BTreeMap::new();
+    for (name, spec) in section(top, "Parameters")? {
+        check_logical_id("Parameters", name)?;
+        let spec =
+            ParameterSpec::deserialize(spec).map_err(|e| TemplateError::InvalidParameter {
+                name: name.clone(),
+                message: e.to_string(),
+            })?;
+        parameters.insert(name.clone(), spec);
+    }
+    Ok(parameters)
 }
 
 /// An empty map, returned for absent sections.
@@ -640,9 +651,21 @@ fn resource_spec(id: &str, value: &Value) -> Result<ResourceSpec, TemplateError>
             });
         }
     };
-    let depends_on = match map.get("DependsOn") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::String(s)) => vec![s.clone()],
+    Ok(ResourceSpec {
+        resource_type,
+        properties,
+        depends_on: depends_on(map, &path)?,
+        condition: opt_string(map, "Condition", &path)?,
+        deletion_policy: opt_string(map, "DeletionPolicy", &path)?,
+        metadata: map.get("Metadata").cloned().unwrap_or(Value::Null),
+    })
+}
+
+/// A resource's `DependsOn`: one logical id, or a list of them.
+fn depends_on(map: &Map<String, Value>, path: &str) -> Result<Vec<String>, TemplateError> {
+    match map.get("DependsOn") {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::String(s)) => Ok(vec![s.clone()]),
         Some(Value::Array(items)) => items
             .iter()
             .enumerate()
@@ -654,23 +677,13 @@ fn resource_spec(id: &str, value: &Value) -> Result<ResourceSpec, TemplateError>
                     found: type_name(other),
                 }),
             })
-            .collect::<Result<_, _>>()?,
-        Some(other) => {
-            return Err(TemplateError::WrongType {
-                path: format!("{path}.DependsOn"),
-                expected: "a logical id or a list of logical ids",
-                found: type_name(other),
-            });
-        }
-    };
-    Ok(ResourceSpec {
-        resource_type,
-        properties,
-        depends_on,
-        condition: opt_string(map, "Condition", &path)?,
-        deletion_policy: opt_string(map, "DeletionPolicy", &path)?,
-        metadata: map.get("Metadata").cloned().unwrap_or(Value::Null),
-    })
+            .collect(),
+        Some(other) => Err(TemplateError::WrongType {
+            path: format!("{path}.DependsOn"),
+            expected: "a logical id or a list of logical ids",
+            found: type_name(other),
+        }),
+    }
 }
 
 /// Extracts one output declaration.
@@ -712,9 +725,18 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// Parses each input and compares it with the expected long form.
+    fn assert_parses(cases: &[(&str, Value)]) {
+        for (input, expected) in cases {
+            let parsed = parse_document(input).unwrap_or_else(|e| panic!("{input}: {e}"));
+            assert_eq!(&parsed, expected, "input: {input}");
+        }
+    }
+
+    /// Each short tag becomes its long form.
     #[test]
     fn short_tags_become_long_form() {
-        let cases: &[(&str, Value)] = &[
+        assert_parses(&[
             ("!Ref X", json!({"Ref": "X"})),
             ("!Condition IsProd", json!({"Condition": "IsProd"})),
             ("!GetAtt Queue.Arn", json!({"Fn::GetAtt": ["Queue", "Arn"]})),
@@ -765,6 +787,13 @@ mod tests {
                 "!Transform {Name: 'AWS::Include', Parameters: {Location: x}}",
                 json!({"Fn::Transform": {"Name": "AWS::Include", "Parameters": {"Location": "x"}}}),
             ),
+        ]);
+    }
+
+    /// Tags nested in tags, YAML scalars as keys and values, and tags without a value.
+    #[test]
+    fn nested_tags_and_scalars_parse() {
+        assert_parses(&[
             (
                 "!Join ['', [!Ref A, !GetAtt B.Arn]]",
                 json!({"Fn::Join": ["", [{"Ref": "A"}, {"Fn::GetAtt": ["B", "Arn"]}]]}),
@@ -785,11 +814,7 @@ mod tests {
             ("!!str 123", json!("123")),
             ("a: !GetAZs", json!({"a": {"Fn::GetAZs": null}})),
             ("a: !Ref\n", json!({"a": {"Ref": null}})),
-        ];
-        for (input, expected) in cases {
-            let parsed = parse_document(input).unwrap_or_else(|e| panic!("{input}: {e}"));
-            assert_eq!(&parsed, expected, "input: {input}");
-        }
+        ]);
     }
 
     #[test]
@@ -811,9 +836,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn template_sections_are_extracted() {
-        let text = r#"
+    /// A template using every section, for the extraction tests.
+    const EVERY_SECTION: &str = r#"
 AWSTemplateFormatVersion: "2010-09-09"
 Transform: AWS::Serverless-2016-10-31
 Parameters:
@@ -844,7 +868,11 @@ Outputs:
     Description: the arn
     Export: {Name: !Sub '${AWS::StackName}-arn'}
 "#;
-        let t = Template::parse(text).expect("parses");
+
+    /// Transform, Parameters, Mappings and Conditions are extracted.
+    #[test]
+    fn header_sections_are_extracted() {
+        let t = Template::parse(EVERY_SECTION).expect("parses");
         assert!(t.is_sam());
         assert_eq!(t.transform, vec!["AWS::Serverless-2016-10-31".to_owned()]);
         let env = &t.parameters["Env"];
@@ -858,6 +886,12 @@ Outputs:
             t.conditions["IsProd"],
             json!({"Fn::Equals": [{"Ref": "Env"}, "prod"]})
         );
+    }
+
+    /// Each resource's type, properties, dependencies, condition, policy and metadata.
+    #[test]
+    fn resources_are_extracted() {
+        let t = Template::parse(EVERY_SECTION).expect("parses");
         let q = &t.resources["Queue"];
         assert_eq!(q.resource_type, "AWS::SQS::Queue");
         assert_eq!(q.properties, json!({}));
@@ -869,6 +903,12 @@ Outputs:
         assert_eq!(o.depends_on, vec!["Queue".to_owned()]);
         assert_eq!(o.properties, json!({"TopicName": "t"}));
         assert_eq!(o.metadata, json!({"k": "v"}));
+    }
+
+    /// Outputs are extracted, and the document is kept as written.
+    #[test]
+    fn outputs_are_extracted_and_the_document_kept() {
+        let t = Template::parse(EVERY_SECTION).expect("parses");
         let out = &t.outputs["Arn"];
         assert_eq!(out.value, json!({"Fn::GetAtt": ["Queue", "Arn"]}));
         assert_eq!(out.description.as_deref(), Some("the arn"));

@@ -8,7 +8,7 @@ use aws_sdk_apigateway::{
 };
 use serde_json::Value;
 
-use super::{Created, Props, ProviderContext, ProviderError, generated_name};
+use super::{Created, Props, ProviderContext, ProviderError, generated_name, unless_gone};
 use crate::deploy::artifacts::ARTIFACT_BUCKET;
 
 /// The OpenAPI document of a `RestApi`: `Body`, or a `BodyS3Location` vpclab stored.
@@ -105,28 +105,11 @@ pub(crate) async fn create_rest_api(
         .set_disable_execute_api_endpoint(props.bool("DisableExecuteApiEndpoint")?)
         .send()
         .await
-        .map_err(|e| ProviderError::sdk("CreateRestApi", e))?;
+        .map_err(|e| ProviderError::sdk(&format!("CreateRestApi {name}"), e))?;
     let id = created.id().unwrap_or_default().to_owned();
     let finished = async {
         if let Some(body) = body {
-            let parameters: HashMap<String, String> = props
-                .get("Parameters")
-                .and_then(Value::as_object)
-                .map(|p| {
-                    p.iter()
-                        .map(|(k, v)| (k.clone(), v.as_str().map_or(v.to_string(), str::to_owned)))
-                        .collect()
-                })
-                .unwrap_or_default();
-            api.put_rest_api()
-                .rest_api_id(&id)
-                .mode(PutMode::Overwrite)
-                .fail_on_warnings(props.bool("FailOnWarnings")?.unwrap_or(false))
-                .set_parameters(Some(parameters))
-                .body(Blob::new(body))
-                .send()
-                .await
-                .map_err(|e| ProviderError::sdk("PutRestApi", e))?;
+            import_body(ctx, &id, body, props).await?;
         }
         settle(ctx, &id, &name, policy.as_deref(), endpoints.as_ref()).await?;
         root_resource(ctx, &id).await
@@ -145,6 +128,39 @@ pub(crate) async fn create_rest_api(
     }
 }
 
+/// Imports the OpenAPI body into the API, replacing what it has.
+async fn import_body(
+    ctx: &ProviderContext<'_>,
+    id: &str,
+    body: Vec<u8>,
+    props: Props<'_>,
+) -> Result<(), ProviderError> {
+    ctx.clients
+        .apigateway
+        .put_rest_api()
+        .rest_api_id(id)
+        .mode(PutMode::Overwrite)
+        .fail_on_warnings(props.bool("FailOnWarnings")?.unwrap_or(false))
+        .set_parameters(Some(string_map(props.get("Parameters"))))
+        .body(Blob::new(body))
+        .send()
+        .await
+        .map(drop)
+        .map_err(|e| ProviderError::sdk(&format!("PutRestApi {id}"), e))
+}
+
+/// An object of scalars as strings (non-strings as JSON); empty when absent.
+fn string_map(value: Option<&Value>) -> HashMap<String, String> {
+    value
+        .and_then(Value::as_object)
+        .map(|p| {
+            p.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().map_or(v.to_string(), str::to_owned)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Makes the stored name, policy and endpoint configuration those of the template: importing
 /// a body may replace the name by the body's title, and the emulator keeps what it imported.
 async fn settle(
@@ -160,7 +176,7 @@ async fn settle(
         .rest_api_id(id)
         .send()
         .await
-        .map_err(|e| ProviderError::sdk("GetRestApi", e))?;
+        .map_err(|e| ProviderError::sdk(&format!("GetRestApi {id}"), e))?;
     let mut operations = Vec::new();
     if stored.name() != Some(name) {
         operations.push(patch(Op::Replace, "/name", name));
@@ -176,30 +192,7 @@ async fn settle(
         }
     }
     if let Some(wanted) = endpoints {
-        let current = stored.endpoint_configuration();
-        if let (Some(want), Some(have)) = (
-            wanted.types().first(),
-            current.and_then(|c| c.types().first()),
-        ) && want != have
-        {
-            operations.push(patch(
-                Op::Replace,
-                &format!("/endpointConfiguration/types/{}", have.as_str()),
-                want.as_str(),
-            ));
-        }
-        let have: Vec<&str> = current
-            .map(|c| c.vpc_endpoint_ids().iter().map(String::as_str).collect())
-            .unwrap_or_default();
-        for endpoint in wanted.vpc_endpoint_ids() {
-            if !have.contains(&endpoint.as_str()) {
-                operations.push(patch(
-                    Op::Add,
-                    "/endpointConfiguration/vpcEndpointIds",
-                    endpoint,
-                ));
-            }
-        }
+        operations.extend(endpoint_patches(wanted, stored.endpoint_configuration()));
     }
     if operations.is_empty() {
         return Ok(());
@@ -210,7 +203,40 @@ async fn settle(
         .send()
         .await
         .map(drop)
-        .map_err(|e| ProviderError::sdk("UpdateRestApi", e))
+        .map_err(|e| ProviderError::sdk(&format!("UpdateRestApi {id}"), e))
+}
+
+/// The patch operations that make the stored endpoint configuration the wanted one: its type,
+/// and the VPC endpoints it lacks.
+fn endpoint_patches(
+    wanted: &EndpointConfiguration,
+    current: Option<&EndpointConfiguration>,
+) -> Vec<PatchOperation> {
+    let mut operations = Vec::new();
+    if let (Some(want), Some(have)) = (
+        wanted.types().first(),
+        current.and_then(|c| c.types().first()),
+    ) && want != have
+    {
+        operations.push(patch(
+            Op::Replace,
+            &format!("/endpointConfiguration/types/{}", have.as_str()),
+            want.as_str(),
+        ));
+    }
+    let have: Vec<&str> = current
+        .map(|c| c.vpc_endpoint_ids().iter().map(String::as_str).collect())
+        .unwrap_or_default();
+    for endpoint in wanted.vpc_endpoint_ids() {
+        if !have.contains(&endpoint.as_str()) {
+            operations.push(patch(
+                Op::Add,
+                "/endpointConfiguration/vpcEndpointIds",
+                endpoint,
+            ));
+        }
+    }
+    operations
 }
 
 /// The id of the API's `/` resource.
@@ -223,7 +249,7 @@ async fn root_resource(ctx: &ProviderContext<'_>, id: &str) -> Result<String, Pr
         .limit(500)
         .send()
         .await
-        .map_err(|e| ProviderError::sdk("GetResources", e))?;
+        .map_err(|e| ProviderError::sdk(&format!("GetResources {id}"), e))?;
     resources
         .items()
         .iter()
@@ -245,7 +271,7 @@ pub(crate) async fn delete_rest_api(
         .send()
         .await
         .map(drop)
-        .map_err(|e| ProviderError::sdk("DeleteRestApi", e))
+        .map_err(|e| ProviderError::sdk(&format!("DeleteRestApi {id}"), e))
 }
 
 /// Creates a deployment (and its stage, if `StageName` is given); `Ref` is the deployment id.
@@ -264,9 +290,12 @@ pub(crate) async fn create_deployment(
         .set_description(props.str("Description")?.map(str::to_owned))
         .send()
         .await
-        .map_err(|e| ProviderError::sdk("CreateDeployment", e))?
+        .map_err(|e| ProviderError::sdk(&format!("CreateDeployment of {api_id}"), e))?
         .id
-        .ok_or_else(|| ProviderError::Invalid("CreateDeployment returned no id".into()))?;
+        .ok_or(ProviderError::Incomplete {
+            operation: "CreateDeployment",
+            field: "id",
+        })?;
     let mut created = Created::new("AWS::ApiGateway::Deployment", id.clone())
         .with("DeploymentId", id)
         .keep("RestApiId", api_id);
@@ -282,8 +311,9 @@ pub(crate) async fn delete_deployment(
     created: &Created,
 ) -> Result<(), ProviderError> {
     let api_id = created.kept("RestApiId").unwrap_or_default();
+    // A stage already gone no longer blocks the deployment's deletion.
     if let Some(stage) = created.kept("StageName") {
-        delete_stage_named(ctx, api_id, stage).await?;
+        unless_gone(delete_stage_named(ctx, api_id, stage).await)?;
     }
     ctx.clients
         .apigateway
@@ -293,7 +323,12 @@ pub(crate) async fn delete_deployment(
         .send()
         .await
         .map(drop)
-        .map_err(|e| ProviderError::sdk("DeleteDeployment", e))
+        .map_err(|e| {
+            ProviderError::sdk(
+                &format!("DeleteDeployment {} of {api_id}", created.physical_id),
+                e,
+            )
+        })
 }
 
 /// Creates a stage; `Ref` is the stage name.
@@ -303,15 +338,7 @@ pub(crate) async fn create_stage(
 ) -> Result<Created, ProviderError> {
     let api_id = props.required_str("RestApiId")?;
     let stage = props.required_str("StageName")?;
-    let variables: HashMap<String, String> = props
-        .get("Variables")
-        .and_then(Value::as_object)
-        .map(|v| {
-            v.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().map_or(v.to_string(), str::to_owned)))
-                .collect()
-        })
-        .unwrap_or_default();
+    let variables = string_map(props.get("Variables"));
     ctx.clients
         .apigateway
         .create_stage()
@@ -323,10 +350,11 @@ pub(crate) async fn create_stage(
         .set_tracing_enabled(props.bool("TracingEnabled")?)
         .send()
         .await
-        .map_err(|e| ProviderError::sdk("CreateStage", e))?;
+        .map_err(|e| ProviderError::sdk(&format!("CreateStage {stage} of {api_id}"), e))?;
     Ok(Created::new("AWS::ApiGateway::Stage", stage).keep("RestApiId", api_id))
 }
 
+/// Deletes the stage `stage` of an API.
 async fn delete_stage_named(
     ctx: &ProviderContext<'_>,
     api_id: &str,
@@ -340,7 +368,7 @@ async fn delete_stage_named(
         .send()
         .await
         .map(drop)
-        .map_err(|e| ProviderError::sdk("DeleteStage", e))
+        .map_err(|e| ProviderError::sdk(&format!("DeleteStage {stage} of {api_id}"), e))
 }
 
 /// Deletes a stage.
@@ -367,9 +395,12 @@ pub(crate) async fn create_resource(
         .path_part(props.required_str("PathPart")?)
         .send()
         .await
-        .map_err(|e| ProviderError::sdk("CreateResource", e))?
+        .map_err(|e| ProviderError::sdk(&format!("CreateResource in {api_id}"), e))?
         .id
-        .ok_or_else(|| ProviderError::Invalid("CreateResource returned no id".into()))?;
+        .ok_or(ProviderError::Incomplete {
+            operation: "CreateResource",
+            field: "id",
+        })?;
     Ok(Created::new("AWS::ApiGateway::Resource", id.clone())
         .with("ResourceId", id)
         .keep("RestApiId", api_id))
@@ -380,15 +411,17 @@ pub(crate) async fn delete_resource(
     ctx: &ProviderContext<'_>,
     created: &Created,
 ) -> Result<(), ProviderError> {
+    let api_id = created.kept("RestApiId").unwrap_or_default();
+    let id = &created.physical_id;
     ctx.clients
         .apigateway
         .delete_resource()
-        .rest_api_id(created.kept("RestApiId").unwrap_or_default())
-        .resource_id(&created.physical_id)
+        .rest_api_id(api_id)
+        .resource_id(id)
         .send()
         .await
         .map(drop)
-        .map_err(|e| ProviderError::sdk("DeleteResource", e))
+        .map_err(|e| ProviderError::sdk(&format!("DeleteResource {id} of {api_id}"), e))
 }
 
 /// Puts a method and its integration; `Ref` is a generated id.
@@ -410,7 +443,9 @@ pub(crate) async fn create_method(
         .set_api_key_required(props.bool("ApiKeyRequired")?)
         .send()
         .await
-        .map_err(|e| ProviderError::sdk("PutMethod", e))?;
+        .map_err(|e| {
+            ProviderError::sdk(&format!("PutMethod {method} {resource} of {api_id}"), e)
+        })?;
     let kept = Created::new(
         "AWS::ApiGateway::Method",
         generated_name(ctx.stack_name, logical_id, 128),
@@ -418,41 +453,56 @@ pub(crate) async fn create_method(
     .keep("RestApiId", api_id)
     .keep("ResourceId", resource)
     .keep("HttpMethod", method.as_str());
-    if let Some(integration) = props.get("Integration") {
-        let integration = Props(integration);
-        let templates: HashMap<String, String> = integration
-            .get("RequestTemplates")
-            .and_then(Value::as_object)
-            .map(|t| {
-                t.iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let put = api
-            .put_integration()
-            .rest_api_id(api_id)
-            .resource_id(resource)
-            .http_method(&method)
-            .r#type(integration.required_str("Type")?.into())
-            .set_integration_http_method(
-                integration.str("IntegrationHttpMethod")?.map(str::to_owned),
-            )
-            .set_uri(integration.str("Uri")?.map(str::to_owned))
-            .set_credentials(integration.str("Credentials")?.map(str::to_owned))
-            .set_passthrough_behavior(integration.str("PassthroughBehavior")?.map(str::to_owned))
-            .set_request_templates((!templates.is_empty()).then_some(templates))
-            .send()
-            .await
-            .map_err(|e| ProviderError::sdk("PutIntegration", e));
-        if let Err(e) = put {
-            if let Err(cleanup) = delete_method(ctx, &kept).await {
-                tracing::warn!("vpclab: deleting half-created method {method}: {cleanup}");
-            }
-            return Err(e);
+    if let Some(integration) = props.get("Integration")
+        && let Err(e) = put_integration(ctx, &kept, Props(integration)).await
+    {
+        if let Err(cleanup) = delete_method(ctx, &kept).await {
+            tracing::warn!("vpclab: deleting half-created method {method}: {cleanup}");
         }
+        return Err(e);
     }
     Ok(kept)
+}
+
+/// Puts the integration of the method `method` (as kept by [`create_method`]).
+async fn put_integration(
+    ctx: &ProviderContext<'_>,
+    method: &Created,
+    integration: Props<'_>,
+) -> Result<(), ProviderError> {
+    let api_id = method.kept("RestApiId").unwrap_or_default();
+    let resource = method.kept("ResourceId").unwrap_or_default();
+    let http_method = method.kept("HttpMethod").unwrap_or_default();
+    let templates: HashMap<String, String> = integration
+        .get("RequestTemplates")
+        .and_then(Value::as_object)
+        .map(|t| {
+            t.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    ctx.clients
+        .apigateway
+        .put_integration()
+        .rest_api_id(api_id)
+        .resource_id(resource)
+        .http_method(http_method)
+        .r#type(integration.required_str("Type")?.into())
+        .set_integration_http_method(integration.str("IntegrationHttpMethod")?.map(str::to_owned))
+        .set_uri(integration.str("Uri")?.map(str::to_owned))
+        .set_credentials(integration.str("Credentials")?.map(str::to_owned))
+        .set_passthrough_behavior(integration.str("PassthroughBehavior")?.map(str::to_owned))
+        .set_request_templates((!templates.is_empty()).then_some(templates))
+        .send()
+        .await
+        .map(drop)
+        .map_err(|e| {
+            ProviderError::sdk(
+                &format!("PutIntegration {http_method} {resource} of {api_id}"),
+                e,
+            )
+        })
 }
 
 /// Deletes a method.
@@ -460,14 +510,19 @@ pub(crate) async fn delete_method(
     ctx: &ProviderContext<'_>,
     created: &Created,
 ) -> Result<(), ProviderError> {
+    let api_id = created.kept("RestApiId").unwrap_or_default();
+    let resource = created.kept("ResourceId").unwrap_or_default();
+    let method = created.kept("HttpMethod").unwrap_or_default();
     ctx.clients
         .apigateway
         .delete_method()
-        .rest_api_id(created.kept("RestApiId").unwrap_or_default())
-        .resource_id(created.kept("ResourceId").unwrap_or_default())
-        .http_method(created.kept("HttpMethod").unwrap_or_default())
+        .rest_api_id(api_id)
+        .resource_id(resource)
+        .http_method(method)
         .send()
         .await
         .map(drop)
-        .map_err(|e| ProviderError::sdk("DeleteMethod", e))
+        .map_err(|e| {
+            ProviderError::sdk(&format!("DeleteMethod {method} {resource} of {api_id}"), e)
+        })
 }

@@ -1,7 +1,8 @@
 //! `AWS::IAM::Role`.
 
-use super::{Created, Props, ProviderContext, ProviderError, generated_name};
+use super::{Created, Props, ProviderContext, ProviderError, generated_name, unless_gone};
 
+/// Creates a role with its managed and inline policies; `Ref` is the role name.
 pub(super) async fn create_role(
     ctx: &ProviderContext<'_>,
     logical_id: &str,
@@ -12,11 +13,7 @@ pub(super) async fn create_role(
         Some(name) => name.to_owned(),
         None => generated_name(ctx.stack_name, logical_id, 64),
     };
-    let trust = props
-        .json_string("AssumeRolePolicyDocument")
-        .ok_or_else(|| {
-            ProviderError::Invalid("property AssumeRolePolicyDocument is required".into())
-        })?;
+    let trust = props.required_json_string("AssumeRolePolicyDocument")?;
     let role = iam
         .create_role()
         .role_name(&name)
@@ -25,10 +22,11 @@ pub(super) async fn create_role(
         .set_description(props.str("Description")?.map(str::to_owned))
         .send()
         .await
-        .map_err(|e| ProviderError::sdk("CreateRole", e))?;
-    let role = role
-        .role()
-        .ok_or_else(|| ProviderError::Invalid("CreateRole returned no role".into()))?;
+        .map_err(|e| ProviderError::sdk(&format!("CreateRole {name}"), e))?;
+    let role = role.role().ok_or(ProviderError::Incomplete {
+        operation: "CreateRole",
+        field: "role",
+    })?;
     let created = Created::new("AWS::IAM::Role", name.clone())
         .with("Arn", role.arn())
         .with("RoleId", role.role_id());
@@ -38,7 +36,9 @@ pub(super) async fn create_role(
             .policy_arn(&policy_arn)
             .send()
             .await
-            .map_err(|e| ProviderError::sdk(&format!("AttachRolePolicy {policy_arn}"), e))?;
+            .map_err(|e| {
+                ProviderError::sdk(&format!("AttachRolePolicy {policy_arn} to {name}"), e)
+            })?;
     }
     for policy in props.array("Policies") {
         let policy = Props(policy);
@@ -56,7 +56,9 @@ pub(super) async fn create_role(
             .policy_document(document)
             .send()
             .await
-            .map_err(|e| ProviderError::sdk(&format!("PutRolePolicy {policy_name}"), e))?;
+            .map_err(|e| {
+                ProviderError::sdk(&format!("PutRolePolicy {policy_name} of {name}"), e)
+            })?;
     }
     Ok(created)
 }
@@ -76,6 +78,8 @@ fn with_version(document: &serde_json::Value) -> String {
     }
 }
 
+/// Deletes a role, after detaching its managed policies and deleting its inline ones (IAM
+/// refuses to delete a role that has any). A policy already gone is skipped.
 pub(super) async fn delete_role(
     ctx: &ProviderContext<'_>,
     name: &str,
@@ -86,37 +90,47 @@ pub(super) async fn delete_role(
         .role_name(name)
         .send()
         .await
-        .map_err(|e| ProviderError::sdk("ListAttachedRolePolicies", e))?;
-    for policy in attached.attached_policies() {
-        if let Some(arn) = policy.policy_arn() {
-            iam.detach_role_policy()
-                .role_name(name)
-                .policy_arn(arn)
-                .send()
-                .await
-                .map_err(|e| ProviderError::sdk("DetachRolePolicy", e))?;
-        }
+        .map_err(|e| ProviderError::sdk(&format!("ListAttachedRolePolicies {name}"), e))?;
+    for arn in attached
+        .attached_policies()
+        .iter()
+        .filter_map(|p| p.policy_arn())
+    {
+        let detached = iam
+            .detach_role_policy()
+            .role_name(name)
+            .policy_arn(arn)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| ProviderError::sdk(&format!("DetachRolePolicy {arn} from {name}"), e));
+        unless_gone(detached)?;
     }
     let inline = iam
         .list_role_policies()
         .role_name(name)
         .send()
         .await
-        .map_err(|e| ProviderError::sdk("ListRolePolicies", e))?;
+        .map_err(|e| ProviderError::sdk(&format!("ListRolePolicies {name}"), e))?;
     for policy_name in inline.policy_names() {
-        iam.delete_role_policy()
+        let deleted = iam
+            .delete_role_policy()
             .role_name(name)
             .policy_name(policy_name)
             .send()
             .await
-            .map_err(|e| ProviderError::sdk("DeleteRolePolicy", e))?;
+            .map(drop)
+            .map_err(|e| {
+                ProviderError::sdk(&format!("DeleteRolePolicy {policy_name} of {name}"), e)
+            });
+        unless_gone(deleted)?;
     }
     iam.delete_role()
         .role_name(name)
         .send()
         .await
         .map(drop)
-        .map_err(|e| ProviderError::sdk("DeleteRole", e))
+        .map_err(|e| ProviderError::sdk(&format!("DeleteRole {name}"), e))
 }
 
 #[cfg(test)]

@@ -16,6 +16,8 @@ use crate::deploy::artifacts::ARTIFACT_BUCKET;
 const ACTIVE_WAIT: Duration = Duration::from_secs(60);
 const MAPPING_WAIT: Duration = Duration::from_secs(30);
 
+/// Creates a function from code vpclab built, and checks that it became Active through the
+/// vpclab executor; `Ref` is the function name.
 pub(super) async fn create_function(
     ctx: &ProviderContext<'_>,
     logical_id: &str,
@@ -26,7 +28,7 @@ pub(super) async fn create_function(
         None => generated_name(ctx.stack_name, logical_id, 64),
     };
     let code = function_code(ctx, props)?;
-    let mut request = ctx
+    let arn = ctx
         .clients
         .lambda
         .create_function()
@@ -37,60 +39,14 @@ pub(super) async fn create_function(
         .set_runtime(props.str("Runtime")?.map(Runtime::from))
         .set_timeout(props.i32("Timeout")?)
         .set_memory_size(props.i32("MemorySize")?)
-        .set_description(props.str("Description")?.map(str::to_owned));
-    if let Some(variables) = props
-        .0
-        .get("Environment")
-        .and_then(|e| e.get("Variables"))
-        .and_then(|v| v.as_object())
-    {
-        let variables: HashMap<String, String> = variables
-            .iter()
-            .map(|(k, v)| {
-                let text = match v {
-                    serde_json::Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                (k.clone(), text)
-            })
-            .collect();
-        request = request.environment(
-            Environment::builder()
-                .set_variables(Some(variables))
-                .build(),
-        );
-    }
-    let architectures = props.strings("Architectures")?;
-    if !architectures.is_empty() {
-        request = request.set_architectures(Some(
-            architectures
-                .iter()
-                .map(|a| Architecture::from(a.as_str()))
-                .collect(),
-        ));
-    }
-    if let Some(vpc) = props.0.get("VpcConfig") {
-        let vpc = Props(vpc);
-        request = request.vpc_config(
-            VpcConfig::builder()
-                .set_subnet_ids(Some(vpc.strings("SubnetIds")?))
-                .set_security_group_ids(Some(vpc.strings("SecurityGroupIds")?))
-                .build(),
-        );
-    }
-    if let Some(target) = props
-        .0
-        .get("DeadLetterConfig")
-        .and_then(|d| d.get("TargetArn"))
-        .and_then(|t| t.as_str())
-    {
-        request =
-            request.dead_letter_config(DeadLetterConfig::builder().target_arn(target).build());
-    }
-    let arn = request
+        .set_description(props.str("Description")?.map(str::to_owned))
+        .set_environment(environment(props))
+        .set_architectures(architectures(props)?)
+        .set_vpc_config(vpc_config(props)?)
+        .set_dead_letter_config(dead_letter_config(props))
         .send()
         .await
-        .map_err(|e| ProviderError::sdk("CreateFunction", e))?
+        .map_err(|e| ProviderError::sdk(&format!("CreateFunction {name}"), e))?
         .function_arn()
         .unwrap_or_default()
         .to_owned();
@@ -102,6 +58,65 @@ pub(super) async fn create_function(
         return Err(e);
     }
     Ok(Created::new("AWS::Lambda::Function", name).with("Arn", arn))
+}
+
+/// `Environment.Variables`, each value as a string.
+fn environment(props: Props<'_>) -> Option<Environment> {
+    let variables = props
+        .0
+        .get("Environment")
+        .and_then(|e| e.get("Variables"))
+        .and_then(|v| v.as_object())?;
+    let variables: HashMap<String, String> = variables
+        .iter()
+        .map(|(k, v)| {
+            let text = match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            (k.clone(), text)
+        })
+        .collect();
+    Some(
+        Environment::builder()
+            .set_variables(Some(variables))
+            .build(),
+    )
+}
+
+/// `Architectures`, when given.
+fn architectures(props: Props<'_>) -> Result<Option<Vec<Architecture>>, ProviderError> {
+    let architectures = props.strings("Architectures")?;
+    Ok((!architectures.is_empty()).then(|| {
+        architectures
+            .iter()
+            .map(|a| Architecture::from(a.as_str()))
+            .collect()
+    }))
+}
+
+/// `VpcConfig`: the subnets and security groups of the function's ENIs.
+fn vpc_config(props: Props<'_>) -> Result<Option<VpcConfig>, ProviderError> {
+    let Some(vpc) = props.0.get("VpcConfig") else {
+        return Ok(None);
+    };
+    let vpc = Props(vpc);
+    Ok(Some(
+        VpcConfig::builder()
+            .set_subnet_ids(Some(vpc.strings("SubnetIds")?))
+            .set_security_group_ids(Some(vpc.strings("SecurityGroupIds")?))
+            .build(),
+    ))
+}
+
+/// `DeadLetterConfig.TargetArn`, when given.
+fn dead_letter_config(props: Props<'_>) -> Option<DeadLetterConfig> {
+    let target = props
+        .0
+        .get("DeadLetterConfig")
+        .and_then(|d| d.get("TargetArn"))
+        .and_then(|t| t.as_str())?;
+    Some(DeadLetterConfig::builder().target_arn(target).build())
 }
 
 /// Waits until the function leaves Pending; an error unless it is Active and ran through the
@@ -121,7 +136,7 @@ async fn check_active(
                 .function_name(name)
                 .send()
                 .await
-                .map_err(|e| ProviderError::sdk("GetFunctionConfiguration", e))?;
+                .map_err(|e| ProviderError::sdk(&format!("GetFunctionConfiguration {name}"), e))?;
             Ok(match config.state() {
                 Some(State::Pending) | None => None,
                 Some(state) => Some((state.clone(), config.state_reason().map(str::to_owned))),
@@ -157,7 +172,7 @@ fn function_code(
         props
             .0
             .get("Code")
-            .ok_or_else(|| ProviderError::Invalid("property Code is required".into()))?,
+            .ok_or_else(|| ProviderError::missing("Code"))?,
     );
     if let (Some(bucket), Some(key)) = (code.str("S3Bucket")?, code.str("S3Key")?) {
         if bucket != ARTIFACT_BUCKET {
@@ -183,6 +198,7 @@ fn function_code(
     ))
 }
 
+/// Deletes a function.
 pub(super) async fn delete_function(
     ctx: &ProviderContext<'_>,
     name: &str,
@@ -194,19 +210,23 @@ pub(super) async fn delete_function(
         .send()
         .await
         .map(drop)
-        .map_err(|e| ProviderError::sdk("DeleteFunction", e))
+        .map_err(|e| ProviderError::sdk(&format!("DeleteFunction {name}"), e))
 }
 
+/// Creates an event source mapping and waits until it is Enabled (or Disabled, as asked);
+/// `Ref` is its UUID.
 pub(super) async fn create_event_source_mapping(
     ctx: &ProviderContext<'_>,
     props: Props<'_>,
 ) -> Result<Created, ProviderError> {
     let response_types = props.strings("FunctionResponseTypes")?;
+    let source = props.required_str("EventSourceArn")?;
+    let function = props.required_str("FunctionName")?;
     let lambda = &ctx.clients.lambda;
     let created = lambda
         .create_event_source_mapping()
-        .event_source_arn(props.required_str("EventSourceArn")?)
-        .function_name(props.required_str("FunctionName")?)
+        .event_source_arn(source)
+        .function_name(function)
         .set_batch_size(props.i32("BatchSize")?)
         .set_maximum_batching_window_in_seconds(props.i32("MaximumBatchingWindowInSeconds")?)
         .set_enabled(props.bool("Enabled")?)
@@ -222,27 +242,19 @@ pub(super) async fn create_event_source_mapping(
         })
         .send()
         .await
-        .map_err(|e| ProviderError::sdk("CreateEventSourceMapping", e))?;
+        .map_err(|e| {
+            ProviderError::sdk(
+                &format!("CreateEventSourceMapping {source} to {function}"),
+                e,
+            )
+        })?;
     let uuid = created.uuid().unwrap_or_default().to_owned();
     let wanted = if props.bool("Enabled")? == Some(false) {
         "Disabled"
     } else {
         "Enabled"
     };
-    let ready = wait_until(
-        &format!("event source mapping {uuid} to become {wanted}"),
-        MAPPING_WAIT,
-        || async {
-            let mapping = lambda
-                .get_event_source_mapping()
-                .uuid(&uuid)
-                .send()
-                .await
-                .map_err(|e| ProviderError::sdk("GetEventSourceMapping", e))?;
-            Ok((mapping.state() == Some(wanted)).then_some(()))
-        },
-    )
-    .await;
+    let ready = wait_for_mapping_state(ctx, &uuid, wanted).await;
     if let Err(e) = ready {
         // A mapping left behind would go on polling its queue.
         if let Err(cleanup) = delete_event_source_mapping(ctx, &uuid).await {
@@ -253,6 +265,30 @@ pub(super) async fn create_event_source_mapping(
     Ok(Created::new("AWS::Lambda::EventSourceMapping", uuid.clone()).with("Id", uuid))
 }
 
+/// Waits until the mapping's state is `wanted`.
+async fn wait_for_mapping_state(
+    ctx: &ProviderContext<'_>,
+    uuid: &str,
+    wanted: &str,
+) -> Result<(), ProviderError> {
+    let lambda = &ctx.clients.lambda;
+    wait_until(
+        &format!("event source mapping {uuid} to become {wanted}"),
+        MAPPING_WAIT,
+        || async {
+            let mapping = lambda
+                .get_event_source_mapping()
+                .uuid(uuid)
+                .send()
+                .await
+                .map_err(|e| ProviderError::sdk(&format!("GetEventSourceMapping {uuid}"), e))?;
+            Ok((mapping.state() == Some(wanted)).then_some(()))
+        },
+    )
+    .await
+}
+
+/// Deletes an event source mapping.
 pub(super) async fn delete_event_source_mapping(
     ctx: &ProviderContext<'_>,
     uuid: &str,
@@ -264,9 +300,10 @@ pub(super) async fn delete_event_source_mapping(
         .send()
         .await
         .map(drop)
-        .map_err(|e| ProviderError::sdk("DeleteEventSourceMapping", e))
+        .map_err(|e| ProviderError::sdk(&format!("DeleteEventSourceMapping {uuid}"), e))
 }
 
+/// Adds a statement to a function's resource policy; `Ref` is the statement id.
 pub(super) async fn create_permission(
     ctx: &ProviderContext<'_>,
     logical_id: &str,
@@ -285,10 +322,11 @@ pub(super) async fn create_permission(
         .set_source_account(props.str("SourceAccount")?.map(str::to_owned))
         .send()
         .await
-        .map_err(|e| ProviderError::sdk("AddPermission", e))?;
+        .map_err(|e| ProviderError::sdk(&format!("AddPermission {statement} on {function}"), e))?;
     Ok(Created::new("AWS::Lambda::Permission", statement).with("FunctionName", function))
 }
 
+/// Removes the statement from the function's resource policy.
 pub(super) async fn delete_permission(
     ctx: &ProviderContext<'_>,
     created: &Created,
@@ -306,5 +344,10 @@ pub(super) async fn delete_permission(
         .send()
         .await
         .map(drop)
-        .map_err(|e| ProviderError::sdk("RemovePermission", e))
+        .map_err(|e| {
+            ProviderError::sdk(
+                &format!("RemovePermission {} on {function}", created.physical_id),
+                e,
+            )
+        })
 }

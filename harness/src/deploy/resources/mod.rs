@@ -73,6 +73,7 @@ pub(crate) struct Created {
 }
 
 impl Created {
+    /// A resource of `resource_type` whose `Ref` is `physical_id`.
     fn new(resource_type: &str, physical_id: impl Into<String>) -> Self {
         Self {
             resource_type: resource_type.to_owned(),
@@ -82,6 +83,7 @@ impl Created {
         }
     }
 
+    /// Adds an attribute for `Fn::GetAtt`.
     fn with(mut self, attribute: &str, value: impl Into<Value>) -> Self {
         self.attributes.insert(attribute.to_owned(), value.into());
         self
@@ -120,9 +122,73 @@ pub(crate) enum ProviderError {
     /// An SDK call failed: the operation, the resource and the service's error code.
     #[error(transparent)]
     Call(#[from] CallError),
+    /// A property is missing, of the wrong type, or not supported.
+    #[error("property {property}{problem}")]
+    Property {
+        /// The property's name (within the object that holds it).
+        property: String,
+        /// What is wrong with it.
+        problem: PropertyProblem,
+    },
+    /// A bounded wait gave up.
+    #[error("waited {limit:?} for {what}")]
+    Timeout {
+        /// What was waited for, e.g. `table orders to become ACTIVE`.
+        what: String,
+        /// How long it waited.
+        limit: Duration,
+    },
+    /// A resource type the engine cannot create.
+    #[error(
+        "resource type {resource_type} is not supported by vpclab's engine (supported: {})",
+        SUPPORTED_TYPES.join(", ")
+    )]
+    Unsupported {
+        /// The type asked for.
+        resource_type: String,
+    },
+    /// A call succeeded but its answer lacks what AWS always returns.
+    #[error("{operation} returned no {field}")]
+    Incomplete {
+        /// The operation, e.g. `CreateQueue`.
+        operation: &'static str,
+        /// The missing field, e.g. `QueueUrl`.
+        field: &'static str,
+    },
     /// The provider found something AWS would refuse, or the emulator answered unexpectedly.
     #[error("{0}")]
     Invalid(String),
+}
+
+/// What is wrong with a property; displayed after `property <name>`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum PropertyProblem {
+    /// The property is required and absent.
+    #[error(" is required")]
+    Missing,
+    /// The property holds another type of value.
+    #[error(" must be {expected}, found {found}")]
+    WrongType {
+        /// What it must be, e.g. `a string`.
+        expected: &'static str,
+        /// The value found, as JSON.
+        found: String,
+    },
+    /// A list property holds something other than strings.
+    #[error(" must list strings, found {found}")]
+    NotStrings {
+        /// The offending element, as JSON.
+        found: String,
+    },
+    /// A number (or numeric string) that is no 32-bit integer.
+    #[error(": {value} is not an integer")]
+    NotAnInteger {
+        /// The value as written (strings quoted).
+        value: String,
+    },
+    /// A property CloudFormation knows and the engine does not implement.
+    #[error(" is not supported by vpclab's engine yet")]
+    Unsupported,
 }
 
 impl ProviderError {
@@ -135,9 +201,31 @@ impl ProviderError {
         Self::Call(CallError::new(call, error))
     }
 
+    /// A problem with property `property`.
+    pub(crate) fn property(property: &str, problem: PropertyProblem) -> Self {
+        Self::Property {
+            property: property.to_owned(),
+            problem,
+        }
+    }
+
+    /// The required property `property` is absent.
+    pub(crate) fn missing(property: &str) -> Self {
+        Self::property(property, PropertyProblem::Missing)
+    }
+
     /// Whether the service said the resource does not exist (decided by its error code).
     pub(crate) fn is_not_found(&self) -> bool {
         matches!(self, Self::Call(call) if call.is_not_found())
+    }
+}
+
+/// `result`, with a "no such resource" answer taken as success: for deletes, where a resource
+/// already gone is what was wanted.
+pub(crate) fn unless_gone(result: Result<(), ProviderError>) -> Result<(), ProviderError> {
+    match result {
+        Err(e) if e.is_not_found() => Ok(()),
+        other => other,
     }
 }
 
@@ -179,10 +267,9 @@ pub(crate) async fn create(
         "AWS::SNS::Topic" => sns::create_topic(ctx, logical_id, props).await,
         "AWS::SQS::Queue" => sqs::create_queue(ctx, logical_id, props).await,
         "AWS::SQS::QueuePolicy" => sqs::create_queue_policy(ctx, logical_id, props).await,
-        other => Err(ProviderError::Invalid(format!(
-            "resource type {other} is not supported by vpclab's engine (supported: {})",
-            SUPPORTED_TYPES.join(", ")
-        ))),
+        other => Err(ProviderError::Unsupported {
+            resource_type: other.to_owned(),
+        }),
     }
 }
 
@@ -231,54 +318,63 @@ pub(crate) async fn delete(
 pub(crate) struct Props<'a>(pub(crate) &'a Value);
 
 impl<'a> Props<'a> {
+    /// A property's value; null counts as absent.
     fn get(&self, key: &str) -> Option<&'a Value> {
         self.0.get(key).filter(|v| !v.is_null())
     }
 
+    /// A property of the wrong type.
+    fn wrong_type(key: &str, expected: &'static str, found: &Value) -> ProviderError {
+        ProviderError::property(
+            key,
+            PropertyProblem::WrongType {
+                expected,
+                found: found.to_string(),
+            },
+        )
+    }
+
+    /// An optional string property.
     fn str(&self, key: &str) -> Result<Option<&'a str>, ProviderError> {
         match self.get(key) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
-            Some(other) => Err(ProviderError::Invalid(format!(
-                "property {key} must be a string, found {other}"
-            ))),
+            Some(other) => Err(Self::wrong_type(key, "a string", other)),
         }
     }
 
+    /// A required string property.
     fn required_str(&self, key: &str) -> Result<&'a str, ProviderError> {
-        self.str(key)?
-            .ok_or_else(|| ProviderError::Invalid(format!("property {key} is required")))
+        self.str(key)?.ok_or_else(|| ProviderError::missing(key))
     }
 
     /// A number given as a number or a numeric string (CloudFormation accepts both).
     fn i32(&self, key: &str) -> Result<Option<i32>, ProviderError> {
+        let not_an_integer =
+            |value: String| ProviderError::property(key, PropertyProblem::NotAnInteger { value });
         match self.get(key) {
             None => Ok(None),
             Some(Value::Number(n)) => n
                 .as_i64()
                 .and_then(|n| i32::try_from(n).ok())
                 .map(Some)
-                .ok_or_else(|| {
-                    ProviderError::Invalid(format!("property {key}: {n} is not an integer"))
-                }),
-            Some(Value::String(s)) => s.parse().map(Some).map_err(|_| {
-                ProviderError::Invalid(format!("property {key}: {s:?} is not an integer"))
-            }),
-            Some(other) => Err(ProviderError::Invalid(format!(
-                "property {key} must be a number, found {other}"
-            ))),
+                .ok_or_else(|| not_an_integer(n.to_string())),
+            Some(Value::String(s)) => s
+                .parse()
+                .map(Some)
+                .map_err(|_| not_an_integer(format!("{s:?}"))),
+            Some(other) => Err(Self::wrong_type(key, "a number", other)),
         }
     }
 
+    /// A boolean given as a boolean or as `"true"`/`"false"` in any case.
     fn bool(&self, key: &str) -> Result<Option<bool>, ProviderError> {
         match self.get(key) {
             None => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(*b)),
             Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Ok(Some(true)),
             Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => Ok(Some(false)),
-            Some(other) => Err(ProviderError::Invalid(format!(
-                "property {key} must be a boolean, found {other}"
-            ))),
+            Some(other) => Err(Self::wrong_type(key, "a boolean", other)),
         }
     }
 
@@ -290,6 +386,13 @@ impl<'a> Props<'a> {
         }
     }
 
+    /// [`Props::json_string`] of a required property.
+    fn required_json_string(&self, key: &str) -> Result<String, ProviderError> {
+        self.json_string(key)
+            .ok_or_else(|| ProviderError::missing(key))
+    }
+
+    /// A list of strings; absent is empty.
     fn strings(&self, key: &str) -> Result<Vec<String>, ProviderError> {
         match self.get(key) {
             None => Ok(Vec::new()),
@@ -297,17 +400,19 @@ impl<'a> Props<'a> {
                 .iter()
                 .map(|v| match v {
                     Value::String(s) => Ok(s.clone()),
-                    other => Err(ProviderError::Invalid(format!(
-                        "property {key} must list strings, found {other}"
-                    ))),
+                    other => Err(ProviderError::property(
+                        key,
+                        PropertyProblem::NotStrings {
+                            found: other.to_string(),
+                        },
+                    )),
                 })
                 .collect(),
-            Some(other) => Err(ProviderError::Invalid(format!(
-                "property {key} must be a list, found {other}"
-            ))),
+            Some(other) => Err(Self::wrong_type(key, "a list", other)),
         }
     }
 
+    /// A list of anything; absent, or not a list, is empty.
     fn array(&self, key: &str) -> &'a [Value] {
         self.get(key)
             .and_then(Value::as_array)
@@ -360,9 +465,10 @@ where
             return Ok(value);
         }
         if started.elapsed() > limit {
-            return Err(ProviderError::Invalid(format!(
-                "waited {limit:?} for {what}"
-            )));
+            return Err(ProviderError::Timeout {
+                what: what.to_owned(),
+                limit,
+            });
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -400,6 +506,89 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("Missing")
+        );
+    }
+
+    #[test]
+    fn property_errors_keep_their_messages() {
+        let value = serde_json::json!({
+            "Timeout": "abc", "Big": 3_000_000_000u64, "Name": 3, "On": "maybe",
+            "List": [1], "NotList": "x", "Count": true
+        });
+        let props = Props(&value);
+        let message = |e: ProviderError| e.to_string();
+        assert_eq!(
+            message(props.i32("Timeout").unwrap_err()),
+            r#"property Timeout: "abc" is not an integer"#
+        );
+        assert_eq!(
+            message(props.i32("Big").unwrap_err()),
+            "property Big: 3000000000 is not an integer"
+        );
+        assert_eq!(
+            message(props.i32("Count").unwrap_err()),
+            "property Count must be a number, found true"
+        );
+        assert_eq!(
+            message(props.str("Name").unwrap_err()),
+            "property Name must be a string, found 3"
+        );
+        assert_eq!(
+            message(props.bool("On").unwrap_err()),
+            r#"property On must be a boolean, found "maybe""#
+        );
+        assert_eq!(
+            message(props.strings("List").unwrap_err()),
+            "property List must list strings, found 1"
+        );
+        assert_eq!(
+            message(props.strings("NotList").unwrap_err()),
+            r#"property NotList must be a list, found "x""#
+        );
+        assert_eq!(
+            message(props.required_str("Gone").unwrap_err()),
+            "property Gone is required"
+        );
+        assert!(matches!(
+            props.required_str("Gone").unwrap_err(),
+            ProviderError::Property { ref property, problem: PropertyProblem::Missing }
+                if property == "Gone"
+        ));
+    }
+
+    #[test]
+    fn waits_and_types_keep_their_messages() {
+        let timeout = ProviderError::Timeout {
+            what: "table t to become ACTIVE".into(),
+            limit: Duration::from_secs(60),
+        };
+        assert_eq!(
+            timeout.to_string(),
+            "waited 60s for table t to become ACTIVE"
+        );
+        let unsupported = ProviderError::Unsupported {
+            resource_type: "AWS::S3::Bucket".into(),
+        };
+        assert!(
+            unsupported.to_string().starts_with(
+                "resource type AWS::S3::Bucket is not supported by vpclab's engine (supported: \
+                 AWS::ApiGateway::Deployment, "
+            ),
+            "{unsupported}"
+        );
+        assert!(!timeout.is_not_found());
+    }
+
+    #[tokio::test]
+    async fn a_bounded_wait_names_what_it_waited_for() {
+        let waited = wait_until("nothing", Duration::from_millis(1), || async {
+            Ok::<Option<()>, ProviderError>(None)
+        })
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(waited, ProviderError::Timeout { ref what, .. } if what == "nothing"),
+            "{waited}"
         );
     }
 }

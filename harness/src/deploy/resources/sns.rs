@@ -11,6 +11,7 @@ const SUBSCRIPTION_ATTRIBUTES: &[&str] = &[
     "RedrivePolicy",
 ];
 
+/// Creates a topic and its inline subscriptions; `Ref` is the topic ARN.
 pub(super) async fn create_topic(
     ctx: &ProviderContext<'_>,
     logical_id: &str,
@@ -32,9 +33,12 @@ pub(super) async fn create_topic(
     let arn = request
         .send()
         .await
-        .map_err(|e| ProviderError::sdk("CreateTopic", e))?
+        .map_err(|e| ProviderError::sdk(&format!("CreateTopic {name}"), e))?
         .topic_arn()
-        .ok_or_else(|| ProviderError::Invalid("CreateTopic returned no TopicArn".into()))?
+        .ok_or(ProviderError::Incomplete {
+            operation: "CreateTopic",
+            field: "TopicArn",
+        })?
         .to_owned();
     for subscription in props.array("Subscription") {
         let sub = Props(subscription);
@@ -52,6 +56,7 @@ pub(super) async fn create_topic(
         .with("TopicName", name))
 }
 
+/// Deletes a topic (SNS answers success for a topic already gone).
 pub(super) async fn delete_topic(
     ctx: &ProviderContext<'_>,
     arn: &str,
@@ -63,9 +68,10 @@ pub(super) async fn delete_topic(
         .send()
         .await
         .map(drop)
-        .map_err(|e| ProviderError::sdk("DeleteTopic", e))
+        .map_err(|e| ProviderError::sdk(&format!("DeleteTopic {arn}"), e))
 }
 
+/// Creates a subscription; `Ref` is its ARN.
 pub(super) async fn create_subscription(
     ctx: &ProviderContext<'_>,
     props: Props<'_>,
@@ -81,6 +87,7 @@ pub(super) async fn create_subscription(
     Ok(Created::new("AWS::SNS::Subscription", arn.clone()).with("Arn", arn))
 }
 
+/// Subscribes `endpoint` to a topic with the subscription attributes in `props`.
 async fn subscribe(
     ctx: &ProviderContext<'_>,
     topic_arn: &str,
@@ -104,12 +111,18 @@ async fn subscribe(
     Ok(request
         .send()
         .await
-        .map_err(|e| ProviderError::sdk("Subscribe", e))?
+        .map_err(|e| {
+            ProviderError::sdk(
+                &format!("Subscribe {protocol}:{endpoint} to {topic_arn}"),
+                e,
+            )
+        })?
         .subscription_arn()
         .unwrap_or_default()
         .to_owned())
 }
 
+/// Deletes a subscription (SNS answers success for one already gone).
 pub(super) async fn delete_subscription(
     ctx: &ProviderContext<'_>,
     arn: &str,
@@ -121,5 +134,5 @@ pub(super) async fn delete_subscription(
         .send()
         .await
         .map(drop)
-        .map_err(|e| ProviderError::sdk("Unsubscribe", e))
+        .map_err(|e| ProviderError::sdk(&format!("Unsubscribe {arn}"), e))
 }
