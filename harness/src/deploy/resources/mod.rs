@@ -386,7 +386,7 @@ mod tests {
             props
                 .required_str("Missing")
                 .unwrap_err()
-                .0
+                .to_string()
                 .contains("Missing")
         );
     }
