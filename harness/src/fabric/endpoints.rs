@@ -16,7 +16,12 @@ use super::{
 
 /// Plans the endpoints of `vpc` that are not realised yet.
 pub(crate) fn plan_endpoints(planning: &mut Planning<'_>, vpc: &Vpc) -> Result<(), FabricError> {
-    for endpoint in planning.topology.endpoints.iter().filter(|e| e.vpc_id == vpc.id) {
+    for endpoint in planning
+        .topology
+        .endpoints
+        .iter()
+        .filter(|e| e.vpc_id == vpc.id)
+    {
         match endpoint.kind {
             EndpointKind::Gateway => plan_gateway_endpoint(planning, vpc, endpoint),
             EndpointKind::Interface => plan_interface_endpoint(planning, vpc, endpoint)?,
@@ -44,7 +49,10 @@ fn plan_gateway_endpoint(planning: &mut Planning<'_>, vpc: &Vpc, endpoint: &Endp
     let (near, far) = state.links.next();
     let plan = &mut *planning.plan;
     plan.namespace(&netns);
-    plan.veth(End::new(&realised.router, &device), End::new(&netns, "eth0"));
+    plan.veth(
+        End::new(&realised.router, &device),
+        End::new(&netns, "eth0"),
+    );
     plan.address(&realised.router, &device, near, 30);
     plan.lookup_then_blackhole(&realised.router, &device, LOCAL_TABLE);
     plan.address(&netns, "eth0", far, 30);

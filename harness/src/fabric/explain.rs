@@ -73,17 +73,7 @@ pub(crate) fn explain(
         "destination {destination} is {address}, TCP port {port}"
     ));
     let Some(source) = source else {
-        walk.hop("source: a function outside any VPC, in the AWS-managed network".into());
-        if hosts
-            .iter()
-            .any(|h| h.address == address && h.public_address.is_none())
-        {
-            return walk.blocked(format!(
-                "{address} is a private VPC address: functions outside a VPC have no path into it"
-            ));
-        }
-        walk.hop("out through AWS's NAT to the internet".into());
-        return walk.reached();
+        return from_outside_any_vpc(walk, hosts, address);
     };
     walk.hop(format!(
         "source: {} ({}) in {} of {}, groups {}",
@@ -93,20 +83,15 @@ pub(crate) fn explain(
         source.vpc_id,
         source.group_ids.join(", ")
     ));
+    let path = Path {
+        topology,
+        hosts,
+        origin: source,
+        address,
+        port,
+    };
     if !source.group_ids.is_empty() {
-        let allowed = source.group_ids.iter().any(|id| {
-            topology.security_group(id).is_some_and(|g| {
-                g.egress.iter().any(|rule| {
-                    let target_groups: Vec<String> = hosts
-                        .iter()
-                        .find(|h| h.address == address)
-                        .map(|h| h.group_ids.clone())
-                        .unwrap_or_default();
-                    allows(rule, address, &target_groups, "tcp", port)
-                })
-            })
-        });
-        if !allowed {
+        if !outbound_allowed(&path) {
             return walk.blocked(format!(
                 "security group(s) {} of {} ({}) have no outbound rule allowing TCP {port} to {address}",
                 source.group_ids.join(", "),
@@ -119,14 +104,39 @@ pub(crate) fn explain(
             source.group_ids.join(", ")
         ));
     }
-    let path = Path {
-        topology,
-        hosts,
-        origin: source,
-        address,
-        port,
-    };
     route_from(&path, walk, source, 0)
+}
+
+/// A function outside any VPC reaches the internet through AWS's NAT, never a private address.
+fn from_outside_any_vpc(mut walk: Walk, hosts: &[Host], address: Ipv4Addr) -> Explanation {
+    walk.hop("source: a function outside any VPC, in the AWS-managed network".into());
+    if hosts
+        .iter()
+        .any(|h| h.address == address && h.public_address.is_none())
+    {
+        return walk.blocked(format!(
+            "{address} is a private VPC address: functions outside a VPC have no path into it"
+        ));
+    }
+    walk.hop("out through AWS's NAT to the internet".into());
+    walk.reached()
+}
+
+/// Whether one of the origin's groups has an outbound rule for the packet.
+fn outbound_allowed(path: &Path<'_>) -> bool {
+    let target_groups: Vec<String> = path
+        .hosts
+        .iter()
+        .find(|h| h.address == path.address)
+        .map(|h| h.group_ids.clone())
+        .unwrap_or_default();
+    path.origin.group_ids.iter().any(|id| {
+        path.topology.security_group(id).is_some_and(|g| {
+            g.egress
+                .iter()
+                .any(|rule| allows(rule, path.address, &target_groups, "tcp", path.port))
+        })
+    })
 }
 
 /// What one explanation walks over: the topology, the hosts, the packet.

@@ -91,7 +91,10 @@ pub(crate) fn plan_internet_gateway(planning: &mut Planning<'_>, vpc: &Vpc) {
     {
         let (near, far) = state.links.next();
         let device = names::device(DeviceKind::InternetGateway, &igw.id);
-        plan.veth(End::new(&realised.router, &device), End::new(&inet, &device));
+        plan.veth(
+            End::new(&realised.router, &device),
+            End::new(&inet, &device),
+        );
         plan.address(&realised.router, &device, near, 30);
         plan.address(&inet, &device, far, 30);
         plan.lookup_then_blackhole(&realised.router, &device, LOCAL_TABLE);

@@ -422,8 +422,14 @@ impl Fabric {
         description: &str,
     ) -> Result<Host, FabricError> {
         let mut state = self.state.lock().await;
-        self.add_host_locked(&mut state, subnet_id, group_ids, description, HostKind::Probe)
-            .await
+        self.add_host_locked(
+            &mut state,
+            subnet_id,
+            group_ids,
+            description,
+            HostKind::Probe,
+        )
+        .await
     }
 
     /// Serves `greeting` on TCP `port` of `host` until the fabric is dropped.

@@ -269,7 +269,11 @@ impl Topology {
                 let aws_description = format!("Interface for NAT Gateway {}", nat.id);
                 nat.allocation_id
                     .is_none()
-                    .then(|| self.interfaces.iter().find(|i| i.description == aws_description))
+                    .then(|| {
+                        self.interfaces
+                            .iter()
+                            .find(|i| i.description == aws_description)
+                    })
                     .flatten()
             };
             match named.or_else(by_address).or_else(private_replacement) {

@@ -313,19 +313,24 @@ impl Plan {
         let existing = existing(&self).await?;
         let batches = render::render(&self, &existing);
         netns::ip_batch(None, &batches.global).await?;
-        try_join_all(batches.namespaces.into_iter().map(|(name, batch)| async move {
-            if let Some(resolv_conf) = &batch.resolv_conf {
-                write_resolv_conf(&name, resolv_conf)?;
-            }
-            if !batch.sysctls.is_empty() {
-                netns::sysctl(&name, &batch.sysctls).await?;
-            }
-            netns::ip_batch(Some(&name), &batch.ip).await?;
-            if let Some(ruleset) = &batch.nft {
-                netns::nft(&name, ruleset).await?;
-            }
-            Ok::<_, FabricError>(())
-        }))
+        try_join_all(
+            batches
+                .namespaces
+                .into_iter()
+                .map(|(name, batch)| async move {
+                    if let Some(resolv_conf) = &batch.resolv_conf {
+                        write_resolv_conf(&name, resolv_conf)?;
+                    }
+                    if !batch.sysctls.is_empty() {
+                        netns::sysctl(&name, &batch.sysctls).await?;
+                    }
+                    netns::ip_batch(Some(&name), &batch.ip).await?;
+                    if let Some(ruleset) = &batch.nft {
+                        netns::nft(&name, ruleset).await?;
+                    }
+                    Ok::<_, FabricError>(())
+                }),
+        )
         .await?;
         Ok(())
     }
@@ -407,7 +412,9 @@ mod tests {
             b,
             nft::Table {
                 chains: vec![Chain::postrouting(vec![Rule::new(
-                    vec![Match::source_not(Addresses::One(Ipv4Addr::new(10, 9, 1, 5)))],
+                    vec![Match::source_not(Addresses::One(Ipv4Addr::new(
+                        10, 9, 1, 5,
+                    )))],
                     Verdict::Masquerade,
                 )])],
             },
@@ -418,7 +425,9 @@ mod tests {
     /// Runs `nft list table` inside `netns`.
     fn vpclab_table(netns: &str) -> std::process::Output {
         std::process::Command::new(super::super::ip_tool())
-            .args(["netns", "exec", netns, "nft", "list", "table", "inet", "vpclab"])
+            .args([
+                "netns", "exec", netns, "nft", "list", "table", "inet", "vpclab",
+            ])
             .output()
             .expect("run nft")
     }
@@ -463,11 +472,17 @@ mod tests {
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(rules_once, rules_twice);
         assert_eq!(rules_once.len(), 2, "{rules_once:?}");
-        assert!(links.contains("br-test") && links.contains("en-test"), "{links:?}");
+        assert!(
+            links.contains("br-test") && links.contains("en-test"),
+            "{links:?}"
+        );
         assert!(listed.status.success(), "the table exists once applied");
         let text = String::from_utf8_lossy(&listed.stdout);
         assert_eq!(text.matches("masquerade").count(), 1, "{text}");
-        assert!(teardown.is_ok_and(|s| s.success()), "one delete removes the rules");
+        assert!(
+            teardown.is_ok_and(|s| s.success()),
+            "one delete removes the rules"
+        );
         assert!(!after_teardown.status.success(), "no vpclab table is left");
     }
 }

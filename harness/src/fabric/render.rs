@@ -285,7 +285,9 @@ mod tests {
             "t-host",
             Table {
                 chains: vec![Chain::postrouting(vec![Rule::new(
-                    vec![Match::source_not(Addresses::One(Ipv4Addr::new(10, 0, 1, 5)))],
+                    vec![Match::source_not(Addresses::One(Ipv4Addr::new(
+                        10, 0, 1, 5,
+                    )))],
                     Verdict::Masquerade,
                 )])],
             },
@@ -322,7 +324,10 @@ mod tests {
         );
         assert_eq!(router.sysctls, vec!["net.ipv4.ip_forward=1"]);
         let host = &batches.namespaces["t-host"];
-        assert!(host.ip.contains(&"route replace 0.0.0.0/0 via 10.0.1.1".to_owned()));
+        assert!(
+            host.ip
+                .contains(&"route replace 0.0.0.0/0 via 10.0.1.1".to_owned())
+        );
         assert_eq!(
             host.resolv_conf.as_deref(),
             Some("nameserver 10.0.0.2\noptions timeout:2 attempts:3\n")
@@ -358,7 +363,10 @@ mod tests {
         let batches = render(&router_and_host(), &existing);
         assert!(batches.global.is_empty(), "{:?}", batches.global);
         let router = &batches.namespaces["t-router"].ip;
-        assert!(!router.iter().any(|l| l.starts_with("link add")), "{router:?}");
+        assert!(
+            !router.iter().any(|l| l.starts_with("link add")),
+            "{router:?}"
+        );
         let rules: Vec<&String> = router.iter().filter(|l| l.starts_with("rule")).collect();
         assert_eq!(
             rules,

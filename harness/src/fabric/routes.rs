@@ -84,7 +84,8 @@ fn plan_subnet_table(
         return;
     };
     for route in &table.routes {
-        for kernel_route in kernel_routes(realised, topology, hosts, route.destination, &route.target)
+        for kernel_route in
+            kernel_routes(realised, topology, hosts, route.destination, &route.target)
         {
             plan.route(router, kernel_route.in_table(number));
         }
@@ -95,7 +96,10 @@ fn plan_subnet_table(
         .filter(|e| e.kind == EndpointKind::Gateway && e.route_table_ids.contains(&table.id));
     for endpoint in carried {
         if let Some(link) = realised.gateway_endpoints.get(&endpoint.id) {
-            plan.route(router, endpoints::gateway_route(link, endpoint).in_table(number));
+            plan.route(
+                router,
+                endpoints::gateway_route(link, endpoint).in_table(number),
+            );
         }
     }
 }
@@ -150,7 +154,12 @@ fn kernel_routes(
             .and_then(|h| via_host(h.address, &h.subnet_id))
             .into_iter()
             .collect(),
-        RouteTarget::Peering(pcx) => realised.peer_links.get(pcx).map(through).into_iter().collect(),
+        RouteTarget::Peering(pcx) => realised
+            .peer_links
+            .get(pcx)
+            .map(through)
+            .into_iter()
+            .collect(),
         RouteTarget::Other(_) => Vec::new(),
     }
 }

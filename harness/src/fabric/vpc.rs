@@ -179,7 +179,12 @@ fn plan_subnets(planning: &mut Planning<'_>, vpc: &Vpc) {
         return;
     };
     let router = realised.router.clone();
-    for subnet in planning.topology.subnets.iter().filter(|s| s.vpc_id == vpc.id) {
+    for subnet in planning
+        .topology
+        .subnets
+        .iter()
+        .filter(|s| s.vpc_id == vpc.id)
+    {
         if realised.subnets.contains_key(&subnet.id) {
             continue;
         }
