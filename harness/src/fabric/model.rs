@@ -676,3 +676,110 @@ fn rules(permission: &IpPermission) -> Vec<Rule> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn interface(id: &str, ip: [u8; 4], allocation: Option<&str>, description: &str) -> Interface {
+        Interface {
+            id: id.into(),
+            subnet_id: "subnet-1".into(),
+            private_ip: Ipv4Addr::from(ip),
+            public_ip: None,
+            allocation_id: allocation.map(Into::into),
+            group_ids: Vec::new(),
+            description: description.into(),
+        }
+    }
+
+    fn nat(interface_id: &str, allocation: Option<&str>) -> NatGateway {
+        NatGateway {
+            id: "nat-1".into(),
+            subnet_id: "subnet-1".into(),
+            private_ip: Ipv4Addr::new(10, 77, 3, 9),
+            public_ip: Some(Ipv4Addr::new(198, 18, 0, 5)),
+            allocation_id: allocation.map(Into::into),
+            interface_id: Some(interface_id.into()),
+        }
+    }
+
+    #[test]
+    fn a_nat_gateway_takes_the_interface_its_fields_name() {
+        let mut topology = Topology {
+            nat_gateways: vec![nat("eni-own", Some("eipalloc-1"))],
+            interfaces: vec![interface("eni-own", [10, 0, 1, 4], None, "")],
+            ..Topology::default()
+        };
+        topology.link_nat_interfaces();
+        let nat = &topology.nat_gateways[0];
+        assert_eq!(nat.interface_id.as_deref(), Some("eni-own"));
+        assert_eq!(nat.private_ip, Ipv4Addr::new(10, 0, 1, 4));
+    }
+
+    #[test]
+    fn a_replaced_nat_interface_is_found_through_its_elastic_ip() {
+        // The emulator still names the interface it made, which the engine replaced.
+        let mut topology = Topology {
+            nat_gateways: vec![nat("eni-gone", Some("eipalloc-1"))],
+            interfaces: vec![
+                interface(
+                    "eni-other",
+                    [10, 0, 1, 5],
+                    None,
+                    "Interface for NAT Gateway nat-1",
+                ),
+                interface("eni-new", [10, 0, 1, 4], Some("eipalloc-1"), ""),
+            ],
+            ..Topology::default()
+        };
+        topology.link_nat_interfaces();
+        let nat = &topology.nat_gateways[0];
+        assert_eq!(nat.interface_id.as_deref(), Some("eni-new"));
+        assert_eq!(nat.private_ip, Ipv4Addr::new(10, 0, 1, 4));
+    }
+
+    #[test]
+    fn endpoint_interfaces_keep_the_existing_ones_and_find_replacements() {
+        let endpoint = Endpoint {
+            id: "vpce-1".into(),
+            vpc_id: "vpc-1".into(),
+            service_name: "com.amazonaws.us-east-1.sqs".into(),
+            kind: EndpointKind::Interface,
+            route_table_ids: Vec::new(),
+            interface_ids: vec!["eni-kept".into(), "eni-gone".into()],
+            group_ids: Vec::new(),
+            private_dns: true,
+            dns_names: Vec::new(),
+        };
+        let mut topology = Topology {
+            endpoints: vec![endpoint],
+            interfaces: vec![
+                interface(
+                    "eni-kept",
+                    [10, 0, 1, 6],
+                    None,
+                    "VPC Endpoint Interface vpce-1",
+                ),
+                interface(
+                    "eni-new",
+                    [10, 0, 2, 6],
+                    None,
+                    "VPC Endpoint Interface vpce-1",
+                ),
+                interface(
+                    "eni-else",
+                    [10, 0, 2, 7],
+                    None,
+                    "VPC Endpoint Interface vpce-2",
+                ),
+            ],
+            ..Topology::default()
+        };
+        topology.link_endpoint_interfaces();
+        assert_eq!(
+            topology.endpoints[0].interface_ids,
+            vec!["eni-kept", "eni-new"]
+        );
+    }
+}
