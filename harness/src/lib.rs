@@ -45,7 +45,7 @@ pub use deploy::{
     stack::{Stack, StackRequest},
 };
 pub use emulator::{Backend, EmulatorError};
-pub use fabric::{Explanation, Fabric, FabricError, Host};
+pub use fabric::{Explanation, Fabric, FabricError, Host, HostKind};
 pub use lambda::LambdaError;
 pub use settings::Settings;
 pub use world::{

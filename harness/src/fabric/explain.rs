@@ -5,8 +5,8 @@
 use std::{fmt, net::Ipv4Addr};
 
 use super::{
-    Host, addressing,
-    model::{RouteTarget, Topology},
+    Host, HostKind, addressing,
+    model::{EndpointKind, RouteTarget, Topology},
     security_group::allows,
 };
 
@@ -73,17 +73,7 @@ pub(crate) fn explain(
         "destination {destination} is {address}, TCP port {port}"
     ));
     let Some(source) = source else {
-        walk.hop("source: a function outside any VPC, in the AWS-managed network".into());
-        if hosts
-            .iter()
-            .any(|h| h.address == address && h.public_address.is_none())
-        {
-            return walk.blocked(format!(
-                "{address} is a private VPC address: functions outside a VPC have no path into it"
-            ));
-        }
-        walk.hop("out through AWS's NAT to the internet".into());
-        return walk.reached();
+        return from_outside_any_vpc(walk, hosts, address);
     };
     walk.hop(format!(
         "source: {} ({}) in {} of {}, groups {}",
@@ -93,20 +83,15 @@ pub(crate) fn explain(
         source.vpc_id,
         source.group_ids.join(", ")
     ));
+    let path = Path {
+        topology,
+        hosts,
+        origin: source,
+        address,
+        port,
+    };
     if !source.group_ids.is_empty() {
-        let allowed = source.group_ids.iter().any(|id| {
-            topology.security_group(id).is_some_and(|g| {
-                g.egress.iter().any(|rule| {
-                    let target_groups: Vec<String> = hosts
-                        .iter()
-                        .find(|h| h.address == address)
-                        .map(|h| h.group_ids.clone())
-                        .unwrap_or_default();
-                    allows(rule, address, &target_groups, "tcp", port)
-                })
-            })
-        });
-        if !allowed {
+        if !outbound_allowed(&path) {
             return walk.blocked(format!(
                 "security group(s) {} of {} ({}) have no outbound rule allowing TCP {port} to {address}",
                 source.group_ids.join(", "),
@@ -119,36 +104,69 @@ pub(crate) fn explain(
             source.group_ids.join(", ")
         ));
     }
-    route_from(topology, hosts, &mut walk, source, source, address, port, 0)
+    route_from(&path, walk, source, 0)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn route_from(
-    topology: &Topology,
-    hosts: &[Host],
-    walk: &mut Walk,
-    origin: &Host,
-    at: &Host,
+/// A function outside any VPC reaches the internet through AWS's NAT, never a private address.
+fn from_outside_any_vpc(mut walk: Walk, hosts: &[Host], address: Ipv4Addr) -> Explanation {
+    walk.hop("source: a function outside any VPC, in the AWS-managed network".into());
+    if hosts
+        .iter()
+        .any(|h| h.address == address && h.public_address.is_none())
+    {
+        return walk.blocked(format!(
+            "{address} is a private VPC address: functions outside a VPC have no path into it"
+        ));
+    }
+    walk.hop("out through AWS's NAT to the internet".into());
+    walk.reached()
+}
+
+/// Whether one of the origin's groups has an outbound rule for the packet.
+fn outbound_allowed(path: &Path<'_>) -> bool {
+    let target_groups: Vec<String> = path
+        .hosts
+        .iter()
+        .find(|h| h.address == path.address)
+        .map(|h| h.group_ids.clone())
+        .unwrap_or_default();
+    path.origin.group_ids.iter().any(|id| {
+        path.topology.security_group(id).is_some_and(|g| {
+            g.egress
+                .iter()
+                .any(|rule| allows(rule, path.address, &target_groups, "tcp", path.port))
+        })
+    })
+}
+
+/// What one explanation walks over: the topology, the hosts, the packet.
+struct Path<'a> {
+    topology: &'a Topology,
+    hosts: &'a [Host],
+    /// The host that sent the packet.
+    origin: &'a Host,
+    /// Its destination address and TCP port.
     address: Ipv4Addr,
     port: u16,
-    depth: usize,
-) -> Explanation {
-    let take = |walk: &mut Walk| Walk {
-        hops: std::mem::take(&mut walk.hops),
+}
+
+/// Follows the packet from `at` (the origin, or a NAT gateway it went through) by the route
+/// table of `at`'s subnet.
+fn route_from(path: &Path<'_>, mut walk: Walk, at: &Host, depth: usize) -> Explanation {
+    let address = path.address;
+    let Some(subnet) = path.topology.subnet(&at.subnet_id) else {
+        return walk.blocked(format!("subnet {} is not in the topology", at.subnet_id));
     };
-    let Some(subnet) = topology.subnet(&at.subnet_id) else {
-        return take(walk).blocked(format!("subnet {} is not in the topology", at.subnet_id));
-    };
-    let Some(table) = topology.route_table_of(subnet) else {
-        return take(walk).blocked(format!(
+    let Some(table) = path.topology.route_table_of(subnet) else {
+        return walk.blocked(format!(
             "subnet {} has no route table (no association and no main table)",
             subnet.id
         ));
     };
-    let endpoint_route = topology.endpoints.iter().find(|e| {
+    let endpoint_route = path.topology.endpoints.iter().find(|e| {
         e.route_table_ids.contains(&table.id)
             && addressing::service_address(e.service()) == address
-            && e.kind == super::model::EndpointKind::Gateway
+            && e.kind == EndpointKind::Gateway
     });
     if let Some(endpoint) = endpoint_route {
         walk.hop(format!(
@@ -157,7 +175,7 @@ fn route_from(
             endpoint.service(),
             endpoint.id
         ));
-        return take(walk).reached();
+        return walk.reached();
     }
     let best = table
         .routes
@@ -165,7 +183,7 @@ fn route_from(
         .filter(|r| r.destination.contains(&address))
         .max_by_key(|r| r.destination.prefix_len());
     let Some(route) = best else {
-        return take(walk).blocked(format!(
+        return walk.blocked(format!(
             "route table {} of subnet {} has no route to {address}: packets are dropped",
             table.id, subnet.id
         ));
@@ -177,19 +195,29 @@ fn route_from(
         route.destination,
         target_name(&route.target)
     ));
-    match &route.target {
-        RouteTarget::Local => {
-            let Some(target) = hosts.iter().find(|h| h.address == address) else {
-                return take(walk).blocked(format!(
-                    "no network interface has {address} in {}",
-                    at.vpc_id
-                ));
-            };
-            inbound(topology, take(walk), origin, target, port)
-        }
+    follow(path, walk, at, &route.target, depth)
+}
+
+/// Follows the packet to the route's target.
+fn follow(
+    path: &Path<'_>,
+    mut walk: Walk,
+    at: &Host,
+    target: &RouteTarget,
+    depth: usize,
+) -> Explanation {
+    let address = path.address;
+    match target {
+        RouteTarget::Local => match path.hosts.iter().find(|h| h.address == address) {
+            Some(target) => inbound(path, walk, target),
+            None => walk.blocked(format!(
+                "no network interface has {address} in {}",
+                at.vpc_id
+            )),
+        },
         RouteTarget::InternetGateway(igw) => {
             let Some(public) = at.public_address else {
-                return take(walk).blocked(format!(
+                return walk.blocked(format!(
                     "{} ({}) has no public address: internet gateway {igw} drops its traffic",
                     at.eni_id, at.address
                 ));
@@ -198,62 +226,48 @@ fn route_from(
                 "internet gateway {igw} translates {} to {public}",
                 at.address
             ));
-            take(walk).reached()
+            walk.reached()
         }
-        RouteTarget::NatGateway(nat) => {
-            let Some(nat_host) = hosts
-                .iter()
-                .find(|h| h.role == format!("NAT gateway {nat}"))
-            else {
-                return take(walk).blocked(format!("NAT gateway {nat} is not available"));
-            };
-            if depth > 3 {
-                return take(walk).blocked("routing loop".into());
-            }
-            walk.hop(format!(
-                "NAT gateway {nat} ({}) translates the source to its own address",
-                nat_host.address
-            ));
-            route_from(
-                topology,
-                hosts,
-                walk,
-                origin,
-                nat_host,
-                address,
-                port,
-                depth + 1,
-            )
-        }
+        RouteTarget::NatGateway(nat) => through_nat(path, walk, nat, depth),
         RouteTarget::Peering(pcx) => {
             walk.hop(format!("peering connection {pcx}"));
-            match hosts
+            match path
+                .hosts
                 .iter()
                 .find(|h| h.address == address && h.vpc_id != at.vpc_id)
             {
-                Some(target) => inbound(topology, take(walk), origin, target, port),
-                None => {
-                    take(walk).blocked(format!("no network interface has {address} across {pcx}"))
-                }
+                Some(target) => inbound(path, walk, target),
+                None => walk.blocked(format!("no network interface has {address} across {pcx}")),
             }
         }
-        RouteTarget::NetworkInterface(eni) => take(walk).blocked(format!(
+        RouteTarget::NetworkInterface(eni) => walk.blocked(format!(
             "the route sends the packet to {eni}; vpclab does not follow paths through \
              appliance ENIs"
         )),
-        RouteTarget::Other(other) => take(walk).blocked(format!(
+        RouteTarget::Other(other) => walk.blocked(format!(
             "target {other} is not realised by vpclab: packets are dropped"
         )),
     }
 }
 
-fn inbound(
-    topology: &Topology,
-    mut walk: Walk,
-    origin: &Host,
-    target: &Host,
-    port: u16,
-) -> Explanation {
+/// The packet leaves through NAT gateway `nat`, then follows the gateway's route table.
+fn through_nat(path: &Path<'_>, mut walk: Walk, nat: &str, depth: usize) -> Explanation {
+    let kind = HostKind::NatGateway { id: nat.to_owned() };
+    let Some(nat_host) = path.hosts.iter().find(|h| h.kind == kind) else {
+        return walk.blocked(format!("NAT gateway {nat} is not available"));
+    };
+    if depth > 3 {
+        return walk.blocked("routing loop".into());
+    }
+    walk.hop(format!(
+        "NAT gateway {nat} ({}) translates the source to its own address",
+        nat_host.address
+    ));
+    route_from(path, walk, nat_host, depth + 1)
+}
+
+fn inbound(path: &Path<'_>, mut walk: Walk, target: &Host) -> Explanation {
+    let (origin, port) = (path.origin, path.port);
     walk.hop(format!(
         "delivered to {} ({}), {}",
         target.eni_id, target.address, target.role
@@ -262,7 +276,7 @@ fn inbound(
         return walk.reached();
     }
     let allowed = target.group_ids.iter().any(|id| {
-        topology.security_group(id).is_some_and(|g| {
+        path.topology.security_group(id).is_some_and(|g| {
             g.ingress
                 .iter()
                 .any(|rule| allows(rule, origin.address, &origin.group_ids, "tcp", port))

@@ -6,7 +6,14 @@ use std::{net::SocketAddr, path::Path};
 
 use tokio::task::JoinHandle;
 
-use super::{Fabric, FabricError, Placement, addressing, dns, netns, plan::Plan, services};
+use ipnet::Ipv4Net;
+
+use super::{
+    Fabric, FabricError, Placement, addressing, dns, netns,
+    nft::{Chain, Match, Rule, Table, Verdict},
+    plan::{End, Plan, Route},
+    services,
+};
 
 /// The internet namespace's name.
 pub(crate) fn internet_netns(prefix: &str) -> String {
@@ -22,14 +29,22 @@ pub(crate) fn lambda_netns(prefix: &str) -> String {
 const LAMBDA_PRIVATE: std::net::Ipv4Addr = std::net::Ipv4Addr::new(169, 254, 76, 2);
 const LAMBDA_GATEWAY: std::net::Ipv4Addr = std::net::Ipv4Addr::new(169, 254, 76, 1);
 
+/// The internet side of the link to the AWS-managed Lambda network.
+const LAMBDA_LINK: &str = "lambda";
+
 /// Plans both namespaces.
 pub(crate) fn plan(plan: &mut Plan, prefix: &str, region: &str) {
     let inet = internet_netns(prefix);
     let lambda = lambda_netns(prefix);
     plan.namespace(&inet);
-    plan.sysctl(&inet, "net.ipv4.ip_forward", "1");
-    plan.sysctl(&inet, "net.ipv4.conf.all.rp_filter", "0");
-    plan.sysctl(&inet, "net.ipv4.conf.default.rp_filter", "0");
+    plan.sysctls(
+        &inet,
+        &[
+            ("net.ipv4.ip_forward", "1"),
+            ("net.ipv4.conf.all.rp_filter", "0"),
+            ("net.ipv4.conf.default.rp_filter", "0"),
+        ],
+    );
     for address in [
         addressing::IFCONFIG_ME,
         addressing::AWS_SERVICES,
@@ -37,28 +52,26 @@ pub(crate) fn plan(plan: &mut Plan, prefix: &str, region: &str) {
         addressing::S3,
         addressing::PUBLIC_RESOLVER,
     ] {
-        plan.ip(&inet, &format!("addr add {address}/32 dev lo"));
+        plan.address(&inet, "lo", address, 32);
     }
     plan.namespace(&lambda);
-    plan.veth(&inet, "lambda", &lambda, "eth0");
-    plan.ip(&inet, &format!("addr add {LAMBDA_GATEWAY}/30 dev lambda"));
+    plan.veth(End::new(&inet, LAMBDA_LINK), End::new(&lambda, "eth0"));
+    plan.address(&inet, LAMBDA_LINK, LAMBDA_GATEWAY, 30);
     let egress = addressing::aws_lambda_egress(region);
-    plan.ip(
+    plan.route(
         &inet,
-        &format!("route add {egress}/32 via {LAMBDA_PRIVATE} dev lambda"),
+        Route::via(Ipv4Net::from(egress), LAMBDA_PRIVATE, LAMBDA_LINK),
     );
-    plan.ip(&lambda, &format!("addr add {LAMBDA_PRIVATE}/30 dev eth0"));
-    plan.ip(&lambda, &format!("route add default via {LAMBDA_GATEWAY}"));
-    plan.nft(
+    plan.address(&lambda, "eth0", LAMBDA_PRIVATE, 30);
+    plan.route(&lambda, Route::default_via(LAMBDA_GATEWAY));
+    plan.firewall(
         &lambda,
-        format!(
-            "table ip vpclab_aws_nat {{\n\
-             \x20 chain post {{\n\
-             \x20   type nat hook postrouting priority srcnat; policy accept;\n\
-             \x20   oifname \"eth0\" snat to {egress}\n\
-             \x20 }}\n\
-             }}\n"
-        ),
+        Table {
+            chains: vec![Chain::postrouting(vec![Rule::new(
+                vec![Match::OutputName("eth0".into())],
+                Verdict::Snat(egress),
+            )])],
+        },
     );
     plan.resolver(&lambda, addressing::PUBLIC_RESOLVER);
 }

@@ -10,11 +10,17 @@
 
 pub mod addressing;
 mod dns;
+mod endpoints;
 mod explain;
+mod gateways;
 mod internet;
 pub mod model;
+mod names;
 mod netns;
+mod nft;
 mod plan;
+mod render;
+mod routes;
 mod security_group;
 mod services;
 mod tls;
@@ -35,6 +41,7 @@ pub use explain::Explanation;
 pub use model::Topology;
 
 use self::{dns::Zones, plan::Plan, tls::FabricCa, vpc::RealisedVpc};
+use crate::settings::Settings;
 
 /// Errors of the fabric; each names what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -74,12 +81,14 @@ pub enum FabricError {
         /// Why.
         reason: String,
     },
-    /// Reading the topology from EC2 failed.
-    #[error("reading the topology from EC2 failed: {call}: {reason}")]
+    /// An EC2 call of the fabric (reading the topology, creating an ENI) failed.
+    #[error("EC2 call of the network fabric failed: {call}: {reason}")]
     Describe {
-        /// The EC2 call.
-        call: &'static str,
-        /// The error.
+        /// The EC2 call, and the resource it concerned.
+        call: String,
+        /// The service's error code, when it answered one.
+        code: Option<String>,
+        /// The whole error.
         reason: String,
     },
     /// The topology cannot be realised as described.
@@ -120,8 +129,32 @@ pub struct Host {
     pub public_address: Option<Ipv4Addr>,
     /// Its security groups (none for NAT gateways).
     pub group_ids: Vec<String>,
-    /// What it is.
+    /// What it is, for people ("NAT gateway nat-…", "AWS Lambda VPC ENI-<function>").
     pub role: String,
+    /// What it is, for lookups.
+    pub kind: HostKind,
+}
+
+/// What a host stands for: the identity the fabric looks hosts up by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostKind {
+    /// The ENI of a NAT gateway.
+    NatGateway {
+        /// `nat-…`
+        id: String,
+    },
+    /// An ENI of an interface endpoint.
+    Endpoint {
+        /// `vpce-…`
+        id: String,
+    },
+    /// A Lambda ENI, shared by the functions with the same subnet and groups.
+    FunctionEni {
+        /// The function it was made for first.
+        function: String,
+    },
+    /// A test instance placed with [`Fabric::add_host`].
+    Probe,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -130,21 +163,13 @@ struct State {
     vpcs: HashMap<String, RealisedVpc>,
     hosts: Vec<Host>,
     links: addressing::LinkAllocator,
-    next_index: u32,
     peerings: Vec<String>,
-    /// Lambda ENIs by (subnet, sorted groups): one per combination, as AWS's Hyperplane ENIs.
-    function_enis: HashMap<(String, Vec<String>), usize>,
+    /// Lambda ENI ids by (subnet, sorted groups): one per combination, as AWS's Hyperplane ENIs.
+    function_enis: HashMap<(String, Vec<String>), String>,
     /// Where each function runs, by function name.
     functions: HashMap<String, Placement>,
     /// ENIs the fabric created in EC2 (functions' and hosts'), deleted at teardown.
     created_interfaces: Vec<String>,
-}
-
-impl State {
-    fn next(&mut self) -> u32 {
-        self.next_index += 1;
-        self.next_index
-    }
 }
 
 /// One world's fabric. Dropping it deletes every namespace it made and stops its services.
@@ -276,38 +301,24 @@ impl Fabric {
         state.topology = topology.clone();
         let mut plan = Plan::default();
         let mut services = Vec::new();
+        let mut planning = vpc::Planning {
+            plan: &mut plan,
+            state: &mut state,
+            topology: &topology,
+            prefix: &self.prefix,
+            services: &mut services,
+        };
         for v in &topology.vpcs {
-            vpc::reconcile(
-                &mut plan,
-                &mut state,
-                &topology,
-                v,
-                &self.prefix,
-                &mut services,
-            )?;
+            vpc::reconcile(&mut planning, v)?;
         }
-        vpc::plan_routes(&mut plan, &mut state, &topology)?;
+        routes::plan_routes(&mut plan, &mut state, &topology)?;
         let mut zones = Zones::default();
-        vpc::add_names(&mut zones, &topology, &state.hosts, &self.region);
-        let created = plan.namespaces().to_vec();
-        let applied = async {
-            self.apply(plan).await?;
-            let tasks = {
-                let _services = self.services.enter();
-                vpc::start_services(self, services)?
-            };
-            self.keep(tasks);
-            for vpc_id in state.vpcs.keys() {
-                self.refresh_security_groups(&state, vpc_id).await?;
-            }
-            Ok::<_, FabricError>(())
-        }
-        .await;
-        if let Err(e) = applied {
+        endpoints::add_names(&mut zones, &topology, &state.hosts, &self.region);
+        let created = plan.created();
+        if let Err(e) = self.realise(plan, services, &state).await {
             self.forget(&created);
-            // Names and transit links handed out stay used: links made in namespaces that
-            // already existed may remain, and a retry must not collide with them.
-            guard.next_index = state.next_index;
+            // Transit links handed out stay used: links made in namespaces that already
+            // existed may remain (a retry finds them by name), and must not be given twice.
             guard.links = state.links;
             return Err(e);
         }
@@ -319,6 +330,25 @@ impl Fabric {
             .unwrap_or_else(|e| e.into_inner())
             .push(took);
         Ok(took)
+    }
+
+    /// Applies a sync's plan, starts its services and rewrites every security group.
+    async fn realise(
+        &self,
+        plan: Plan,
+        services: Vec<vpc::Service>,
+        state: &State,
+    ) -> Result<(), FabricError> {
+        self.apply(plan).await?;
+        let tasks = {
+            let _services = self.services.enter();
+            vpc::start_services(self, services)?
+        };
+        self.keep(tasks);
+        for vpc_id in state.vpcs.keys() {
+            self.refresh_security_groups(state, vpc_id).await?;
+        }
+        Ok(())
     }
 
     /// Where a function runs: its VPC subnet (the first of `subnet_ids`, on an ENI shared by
@@ -334,27 +364,9 @@ impl Fabric {
         let placement = match subnet_ids.first() {
             None => internet::lambda_placement(&self.prefix, &self.region, self.ca.bundle()),
             Some(subnet_id) => {
-                let mut groups = group_ids.to_vec();
-                groups.sort();
-                let key = (subnet_id.clone(), groups.clone());
-                let index = match state.function_enis.get(&key) {
-                    Some(index) => *index,
-                    None => {
-                        let host = self
-                            .add_host_locked(
-                                &mut state,
-                                subnet_id,
-                                &groups,
-                                &format!("AWS Lambda VPC ENI-{function_name}"),
-                            )
-                            .await?;
-                        let index = state.hosts.len() - 1;
-                        debug_assert_eq!(state.hosts[index].eni_id, host.eni_id);
-                        state.function_enis.insert(key, index);
-                        index
-                    }
-                };
-                let host = &state.hosts[index];
+                let host = self
+                    .function_eni(&mut state, function_name, subnet_id, group_ids)
+                    .await?;
                 Placement {
                     netns: host.netns.clone(),
                     address: host.address,
@@ -375,6 +387,34 @@ impl Fabric {
         Ok(placement)
     }
 
+    /// The Lambda ENI of `subnet_id` and `group_ids`, made (for `function_name`) if it is the
+    /// first function with them.
+    async fn function_eni(
+        &self,
+        state: &mut State,
+        function_name: &str,
+        subnet_id: &str,
+        group_ids: &[String],
+    ) -> Result<Host, FabricError> {
+        let mut groups = group_ids.to_vec();
+        groups.sort();
+        let key = (subnet_id.to_owned(), groups);
+        if let Some(eni_id) = state.function_enis.get(&key)
+            && let Some(host) = state.hosts.iter().find(|h| &h.eni_id == eni_id)
+        {
+            return Ok(host.clone());
+        }
+        let kind = HostKind::FunctionEni {
+            function: function_name.to_owned(),
+        };
+        let role = format!("AWS Lambda VPC ENI-{function_name}");
+        let host = self
+            .add_host_locked(state, subnet_id, &key.1, &role, kind)
+            .await?;
+        state.function_enis.insert(key, host.eni_id.clone());
+        Ok(host)
+    }
+
     /// Places a host (a "test instance") on a new ENI in `subnet_id` with `group_ids`.
     pub async fn add_host(
         &self,
@@ -383,8 +423,14 @@ impl Fabric {
         description: &str,
     ) -> Result<Host, FabricError> {
         let mut state = self.state.lock().await;
-        self.add_host_locked(&mut state, subnet_id, group_ids, description)
-            .await
+        self.add_host_locked(
+            &mut state,
+            subnet_id,
+            group_ids,
+            description,
+            HostKind::Probe,
+        )
+        .await
     }
 
     /// Serves `greeting` on TCP `port` of `host` until the fabric is dropped.
@@ -467,57 +513,24 @@ impl Fabric {
         ))
     }
 
+    /// Creates an ENI in EC2 and realises it as a host of `kind`, described by `role`.
     async fn add_host_locked(
         &self,
         state: &mut State,
         subnet_id: &str,
         group_ids: &[String],
-        description: &str,
+        role: &str,
+        kind: HostKind,
     ) -> Result<Host, FabricError> {
         if self.closed.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(FabricError::Topology(
                 "the world is tearing down: no new network interface".into(),
             ));
         }
-        let subnet = state.topology.subnet(subnet_id).cloned().ok_or_else(|| {
-            FabricError::Topology(format!(
-                "subnet {subnet_id} is not part of the deployed topology (known subnets: {})",
-                state
-                    .topology
-                    .subnets
-                    .iter()
-                    .map(|s| format!("{} {}", s.id, s.cidr))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-        })?;
-        // An address AWS would give: inside the subnet, not reserved, not taken.
-        let eni = crate::aws::eni::create_interface(&self.ec2, subnet_id, description, group_ids)
-            .await
-            .map_err(|e| FabricError::Describe {
-                call: "CreateNetworkInterface",
-                reason: format!("in {subnet_id} ({description}): {e}"),
-            })?;
-        let address: Ipv4Addr = eni
-            .private_ip_address()
-            .and_then(|a| a.parse().ok())
-            .ok_or_else(|| {
-                FabricError::Topology(format!(
-                    "the ENI created in {subnet_id} ({description}) has no private address"
-                ))
-            })?;
-        let eni_id = eni.network_interface_id().unwrap_or_default().to_owned();
-        // As in AWS, an ENI created without groups is in its VPC's default group.
-        let assigned: Vec<String> = eni
-            .groups()
-            .iter()
-            .filter_map(|g| g.group_id().map(str::to_owned))
-            .collect();
-        let group_ids = if assigned.is_empty() {
-            group_ids_or_default(&state.topology, &subnet.vpc_id, group_ids)
-        } else {
-            assigned
-        };
+        let subnet = known_subnet(&state.topology, subnet_id)?;
+        let (eni_id, address, group_ids) = self
+            .create_interface(&state.topology, &subnet, group_ids, role)
+            .await?;
         state.created_interfaces.push(eni_id.clone());
         let host = Host {
             netns: String::new(),
@@ -527,11 +540,12 @@ impl Fabric {
             address,
             public_address: None,
             group_ids,
-            role: description.to_owned(),
+            role: role.to_owned(),
+            kind,
         };
         let mut plan = Plan::default();
         let host = vpc::plan_host(&mut plan, state, &self.prefix, &subnet, host)?;
-        let created = plan.namespaces().to_vec();
+        let created = plan.created();
         if let Err(e) = self.apply(plan).await {
             self.forget(&created);
             return Err(e);
@@ -546,7 +560,48 @@ impl Fabric {
         Ok(host)
     }
 
-    /// Re-renders the security-group rules of every ENI in `vpc_id` (membership changed).
+    /// Creates an ENI in `subnet` at an address AWS would give (inside the subnet, not
+    /// reserved, not taken); returns its id, its address and its groups (as in AWS, an ENI
+    /// created without groups is in its VPC's default group).
+    async fn create_interface(
+        &self,
+        topology: &Topology,
+        subnet: &model::Subnet,
+        group_ids: &[String],
+        role: &str,
+    ) -> Result<(String, Ipv4Addr, Vec<String>), FabricError> {
+        let eni = crate::aws::eni::create_interface(&self.ec2, &subnet.id, role, group_ids)
+            .await
+            .map_err(|e| FabricError::Describe {
+                call: format!("CreateNetworkInterface in {} ({role})", subnet.id),
+                code: e.code.clone(),
+                reason: e.to_string(),
+            })?;
+        let address: Ipv4Addr = eni
+            .private_ip_address()
+            .and_then(|a| a.parse().ok())
+            .ok_or_else(|| {
+                FabricError::Topology(format!(
+                    "the ENI created in {} ({role}) has no private address",
+                    subnet.id
+                ))
+            })?;
+        let eni_id = eni.network_interface_id().unwrap_or_default().to_owned();
+        let assigned: Vec<String> = eni
+            .groups()
+            .iter()
+            .filter_map(|g| g.group_id().map(str::to_owned))
+            .collect();
+        let group_ids = if assigned.is_empty() {
+            group_ids_or_default(topology, &subnet.vpc_id, group_ids)
+        } else {
+            assigned
+        };
+        Ok((eni_id, address, group_ids))
+    }
+
+    /// Re-renders the security-group rules of every ENI in `vpc_id` (membership changed), in
+    /// one plan: each ENI namespace's table replaced in one transaction.
     async fn refresh_security_groups(
         &self,
         state: &State,
@@ -555,40 +610,26 @@ impl Fabric {
         let Some(realised) = state.vpcs.get(vpc_id) else {
             return Ok(());
         };
-        let mut members: BTreeMap<String, Vec<Ipv4Addr>> = BTreeMap::new();
-        for host in state.hosts.iter().filter(|h| h.vpc_id == vpc_id) {
-            for group in &host.group_ids {
-                members.entry(group.clone()).or_default().push(host.address);
-            }
-        }
-        for interface in &state.topology.interfaces {
-            for group in &interface.group_ids {
-                let list = members.entry(group.clone()).or_default();
-                if !list.contains(&interface.private_ip) {
-                    list.push(interface.private_ip);
-                }
-            }
-        }
-        let jobs = state
+        let members = group_members(state, vpc_id);
+        let mut plan = Plan::default();
+        for host in state
             .hosts
             .iter()
             .filter(|h| h.vpc_id == vpc_id && !h.group_ids.is_empty())
-            .map(|host| {
-                let groups: Vec<_> = host
-                    .group_ids
-                    .iter()
-                    .filter_map(|id| state.topology.security_group(id))
-                    .collect();
-                let ruleset = security_group::ruleset(&groups, &members, realised.resolver);
-                let netns = host.netns.clone();
-                async move { netns::nft(&netns, &ruleset).await }
-            });
-        futures_util::future::try_join_all(jobs).await?;
-        Ok(())
+        {
+            let groups: Vec<_> = host
+                .group_ids
+                .iter()
+                .filter_map(|id| state.topology.security_group(id))
+                .collect();
+            let table = security_group::firewall(&groups, &members, realised.resolver);
+            plan.firewall(&host.netns, table);
+        }
+        plan.apply().await
     }
 
     async fn apply(&self, plan: Plan) -> Result<(), FabricError> {
-        let created = plan.namespaces().to_vec();
+        let created = plan.created();
         self.namespaces
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -677,6 +718,41 @@ impl Drop for Fabric {
     }
 }
 
+/// The subnet `subnet_id` of the deployed topology, or an error listing the known ones.
+fn known_subnet(topology: &Topology, subnet_id: &str) -> Result<model::Subnet, FabricError> {
+    topology.subnet(subnet_id).cloned().ok_or_else(|| {
+        FabricError::Topology(format!(
+            "subnet {subnet_id} is not part of the deployed topology (known subnets: {})",
+            topology
+                .subnets
+                .iter()
+                .map(|s| format!("{} {}", s.id, s.cidr))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })
+}
+
+/// Each security group's member addresses in `vpc_id`: the fabric's hosts and the ENIs EC2
+/// describes.
+fn group_members(state: &State, vpc_id: &str) -> BTreeMap<String, Vec<Ipv4Addr>> {
+    let mut members: BTreeMap<String, Vec<Ipv4Addr>> = BTreeMap::new();
+    for host in state.hosts.iter().filter(|h| h.vpc_id == vpc_id) {
+        for group in &host.group_ids {
+            members.entry(group.clone()).or_default().push(host.address);
+        }
+    }
+    for interface in &state.topology.interfaces {
+        for group in &interface.group_ids {
+            let list = members.entry(group.clone()).or_default();
+            if !list.contains(&interface.private_ip) {
+                list.push(interface.private_ip);
+            }
+        }
+    }
+    members
+}
+
 /// `groups`, or the VPC's default group when there are none.
 fn group_ids_or_default(topology: &Topology, vpc_id: &str, groups: &[String]) -> Vec<String> {
     if !groups.is_empty() {
@@ -700,12 +776,16 @@ pub(crate) fn ip_tool() -> PathBuf {
     find_tool("ip").unwrap_or_else(|| PathBuf::from("ip"))
 }
 
+/// The tool on `PATH`, else in the system folders (`ip` lives in /usr/sbin, often off a
+/// user's `PATH`).
 fn find_tool(tool: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from))
-        .map(|dir| dir.join(tool))
-        .find(|candidate| candidate.is_file())
+    Settings::get().which(tool).or_else(|| {
+        ["/usr/sbin", "/sbin", "/usr/bin", "/bin"]
+            .map(PathBuf::from)
+            .into_iter()
+            .map(|dir| dir.join(tool))
+            .find(|candidate| candidate.is_file())
+    })
 }
 
 /// The namespaces that exist for the fabric with this prefix (see [`Fabric::prefix`]).

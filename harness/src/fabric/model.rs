@@ -3,7 +3,7 @@
 
 use std::net::Ipv4Addr;
 
-use aws_sdk_ec2::{Client, types::IpPermission};
+use aws_sdk_ec2::{Client, error::ProvideErrorMetadata, types::IpPermission};
 use ipnet::Ipv4Net;
 
 use super::FabricError;
@@ -112,6 +112,11 @@ pub struct NatGateway {
     pub private_ip: Ipv4Addr,
     /// Its Elastic IP, as EC2 reports it.
     pub public_ip: Option<Ipv4Addr>,
+    /// The allocation of that Elastic IP.
+    pub allocation_id: Option<String>,
+    /// Its network interface (`NatGatewayAddresses[].NetworkInterfaceId`, or the interface its
+    /// Elastic IP is associated with), once [`Topology::read`] found it.
+    pub interface_id: Option<String>,
 }
 
 /// A security group.
@@ -212,6 +217,8 @@ pub struct Interface {
     pub private_ip: Ipv4Addr,
     /// Its public address, if it has one.
     pub public_ip: Option<Ipv4Addr>,
+    /// The Elastic IP allocation associated with it, if any.
+    pub allocation_id: Option<String>,
     /// Its security groups.
     pub group_ids: Vec<String>,
     /// Its description (who made it and for what).
@@ -221,234 +228,89 @@ pub struct Interface {
 impl Topology {
     /// Reads the topology of the client's account and region.
     pub async fn read(ec2: &Client) -> Result<Self, FabricError> {
-        let vpcs_out = ec2
-            .describe_vpcs()
-            .send()
-            .await
-            .map_err(sdk("DescribeVpcs"))?;
-        let vpcs: Vec<Vpc> = vpcs_out
-            .vpcs()
-            .iter()
-            .filter(|v| !v.is_default().unwrap_or(false))
-            .filter_map(|v| {
-                Some(Vpc {
-                    id: v.vpc_id()?.to_owned(),
-                    cidr: v.cidr_block()?.parse().ok()?,
-                })
-            })
-            .collect();
-        let ours = |vpc: Option<&str>| vpc.is_some_and(|id| vpcs.iter().any(|v| v.id == id));
-        let subnets = ec2
-            .describe_subnets()
-            .send()
-            .await
-            .map_err(sdk("DescribeSubnets"))?
-            .subnets()
-            .iter()
-            .filter(|s| ours(s.vpc_id()))
-            .filter_map(|s| {
-                Some(Subnet {
-                    id: s.subnet_id()?.to_owned(),
-                    vpc_id: s.vpc_id()?.to_owned(),
-                    cidr: s.cidr_block()?.parse().ok()?,
-                })
-            })
-            .collect();
-        let route_tables = ec2
-            .describe_route_tables()
-            .send()
-            .await
-            .map_err(sdk("DescribeRouteTables"))?
-            .route_tables()
-            .iter()
-            .filter(|t| ours(t.vpc_id()))
-            .filter_map(|t| {
-                Some(RouteTable {
-                    id: t.route_table_id()?.to_owned(),
-                    vpc_id: t.vpc_id()?.to_owned(),
-                    main: t.associations().iter().any(|a| a.main().unwrap_or(false)),
-                    subnet_ids: t
-                        .associations()
-                        .iter()
-                        .filter_map(|a| a.subnet_id().map(str::to_owned))
-                        .collect(),
-                    routes: t.routes().iter().filter_map(route).collect(),
-                })
-            })
-            .collect();
-        let internet_gateways = ec2
-            .describe_internet_gateways()
-            .send()
-            .await
-            .map_err(sdk("DescribeInternetGateways"))?
-            .internet_gateways()
-            .iter()
-            .filter_map(|g| {
-                Some(InternetGateway {
-                    id: g.internet_gateway_id()?.to_owned(),
-                    vpc_id: g
-                        .attachments()
-                        .iter()
-                        .find_map(|a| a.vpc_id().map(str::to_owned)),
-                })
-            })
-            .collect();
-        let nat_gateways = ec2
-            .describe_nat_gateways()
-            .send()
-            .await
-            .map_err(sdk("DescribeNatGateways"))?
-            .nat_gateways()
-            .iter()
-            .filter(|n| ours(n.vpc_id()))
-            .filter(|n| {
-                !matches!(
-                    n.state().map(|s| s.as_str()),
-                    Some("deleted" | "deleting" | "failed")
-                )
-            })
-            .filter_map(|n| {
-                let address = n.nat_gateway_addresses().first()?;
-                Some(NatGateway {
-                    id: n.nat_gateway_id()?.to_owned(),
-                    subnet_id: n.subnet_id()?.to_owned(),
-                    private_ip: address.private_ip()?.parse().ok()?,
-                    public_ip: address.public_ip().and_then(|ip| ip.parse().ok()),
-                })
-            })
-            .collect();
-        let security_groups = ec2
-            .describe_security_groups()
-            .send()
-            .await
-            .map_err(sdk("DescribeSecurityGroups"))?
-            .security_groups()
-            .iter()
-            .filter(|g| ours(g.vpc_id()))
-            .filter_map(|g| {
-                Some(SecurityGroup {
-                    id: g.group_id()?.to_owned(),
-                    name: g.group_name().unwrap_or_default().to_owned(),
-                    vpc_id: g.vpc_id()?.to_owned(),
-                    ingress: g.ip_permissions().iter().flat_map(rules).collect(),
-                    egress: g.ip_permissions_egress().iter().flat_map(rules).collect(),
-                })
-            })
-            .collect();
-        let endpoints = ec2
-            .describe_vpc_endpoints()
-            .send()
-            .await
-            .map_err(sdk("DescribeVpcEndpoints"))?
-            .vpc_endpoints()
-            .iter()
-            .filter(|e| ours(e.vpc_id()))
-            .filter_map(|e| {
-                let kind = match e.vpc_endpoint_type().map(|t| t.as_str()) {
-                    Some("Gateway") => EndpointKind::Gateway,
-                    Some("Interface") => EndpointKind::Interface,
-                    _ => return None,
-                };
-                Some(Endpoint {
-                    id: e.vpc_endpoint_id()?.to_owned(),
-                    vpc_id: e.vpc_id()?.to_owned(),
-                    service_name: e.service_name()?.to_owned(),
-                    kind,
-                    route_table_ids: e.route_table_ids().to_vec(),
-                    interface_ids: e.network_interface_ids().to_vec(),
-                    group_ids: e
-                        .groups()
-                        .iter()
-                        .filter_map(|g| g.group_id().map(str::to_owned))
-                        .collect(),
-                    private_dns: e.private_dns_enabled().unwrap_or(false),
-                    dns_names: e
-                        .dns_entries()
-                        .iter()
-                        .filter_map(|d| d.dns_name().map(str::to_owned))
-                        .collect(),
-                })
-            })
-            .collect();
-        let peerings = ec2
-            .describe_vpc_peering_connections()
-            .send()
-            .await
-            .map_err(sdk("DescribeVpcPeeringConnections"))?
-            .vpc_peering_connections()
-            .iter()
-            .filter(|p| {
-                p.status()
-                    .and_then(|s| s.code())
-                    .is_some_and(|c| c.as_str() == "active")
-            })
-            .filter_map(|p| {
-                Some(Peering {
-                    id: p.vpc_peering_connection_id()?.to_owned(),
-                    requester_vpc_id: p.requester_vpc_info()?.vpc_id()?.to_owned(),
-                    accepter_vpc_id: p.accepter_vpc_info()?.vpc_id()?.to_owned(),
-                })
-            })
-            .collect();
-        let interfaces = ec2
-            .describe_network_interfaces()
-            .send()
-            .await
-            .map_err(sdk("DescribeNetworkInterfaces"))?
-            .network_interfaces()
-            .iter()
-            .filter(|i| ours(i.vpc_id()))
-            .filter_map(|i| {
-                Some(Interface {
-                    id: i.network_interface_id()?.to_owned(),
-                    subnet_id: i.subnet_id()?.to_owned(),
-                    private_ip: i.private_ip_address()?.parse().ok()?,
-                    public_ip: i
-                        .association()
-                        .and_then(|a| a.public_ip())
-                        .and_then(|ip| ip.parse().ok()),
-                    group_ids: i
-                        .groups()
-                        .iter()
-                        .filter_map(|g| g.group_id().map(str::to_owned))
-                        .collect(),
-                    description: i.description().unwrap_or_default().to_owned(),
-                })
-            })
-            .collect::<Vec<Interface>>();
-        // The emulator reports made-up addresses and interfaces for NAT gateways and interface
-        // endpoints; the engine gives each an ENI in its subnet, named by its description.
-        let mut nat_gateways: Vec<NatGateway> = nat_gateways;
-        for nat in &mut nat_gateways {
-            let wanted = format!("Interface for NAT Gateway {}", nat.id);
-            if let Some(eni) = interfaces.iter().find(|i| i.description == wanted) {
-                nat.private_ip = eni.private_ip;
-                nat.subnet_id = eni.subnet_id.clone();
+        let vpcs = read_vpcs(ec2).await?;
+        let ours = Ours(&vpcs);
+        let mut topology = Self {
+            subnets: read_subnets(ec2, &ours).await?,
+            route_tables: read_route_tables(ec2, &ours).await?,
+            internet_gateways: read_internet_gateways(ec2).await?,
+            nat_gateways: read_nat_gateways(ec2, &ours).await?,
+            security_groups: read_security_groups(ec2, &ours).await?,
+            endpoints: read_endpoints(ec2, &ours).await?,
+            peerings: read_peerings(ec2).await?,
+            interfaces: read_interfaces(ec2, &ours).await?,
+            vpcs: Vec::new(),
+        };
+        topology.vpcs = vpcs;
+        topology.link_nat_interfaces();
+        topology.link_endpoint_interfaces();
+        Ok(topology)
+    }
+
+    /// Gives each NAT gateway its network interface, through EC2's own fields: the one its
+    /// `NatGatewayAddresses` name, else (the engine replaced the emulator's interface, whose
+    /// address lay outside the subnet, and moved the Elastic IP over) the interface its Elastic
+    /// IP is associated with. A private NAT gateway has no Elastic IP: its replacement is found
+    /// by the description AWS gives the interface, which the emulator keeps. The gateway's
+    /// address and subnet are that interface's.
+    fn link_nat_interfaces(&mut self) {
+        for nat in &mut self.nat_gateways {
+            let named = nat
+                .interface_id
+                .as_ref()
+                .and_then(|id| self.interfaces.iter().find(|i| &i.id == id));
+            let by_address = || {
+                let allocation = nat.allocation_id.as_ref()?;
+                self.interfaces
+                    .iter()
+                    .find(|i| i.allocation_id.as_ref() == Some(allocation))
+            };
+            let private_replacement = || {
+                let aws_description = format!("Interface for NAT Gateway {}", nat.id);
+                nat.allocation_id
+                    .is_none()
+                    .then(|| {
+                        self.interfaces
+                            .iter()
+                            .find(|i| i.description == aws_description)
+                    })
+                    .flatten()
+            };
+            match named.or_else(by_address).or_else(private_replacement) {
+                Some(eni) => {
+                    nat.interface_id = Some(eni.id.clone());
+                    nat.private_ip = eni.private_ip;
+                    nat.subnet_id = eni.subnet_id.clone();
+                }
+                None => nat.interface_id = None,
             }
         }
-        let mut endpoints: Vec<Endpoint> = endpoints;
-        for endpoint in &mut endpoints {
-            let wanted = format!("VPC Endpoint Interface {}", endpoint.id);
-            let own: Vec<String> = interfaces
+    }
+
+    /// Keeps the interfaces of each endpoint that exist. Where the engine replaced the
+    /// emulator's interfaces (moto keeps the endpoint's `NetworkInterfaceIds` pointing at the
+    /// ones it made, and offers no call to change them), the replacements are found by the
+    /// description AWS gives an endpoint's interfaces, the one field the emulator keeps.
+    fn link_endpoint_interfaces(&mut self) {
+        for endpoint in &mut self.endpoints {
+            let existing: Vec<String> = endpoint
+                .interface_ids
                 .iter()
-                .filter(|i| i.description == wanted)
-                .map(|i| i.id.clone())
+                .filter(|id| self.interfaces.iter().any(|i| &i.id == *id))
+                .cloned()
                 .collect();
-            if !own.is_empty() {
-                endpoint.interface_ids = own;
+            if existing.len() == endpoint.interface_ids.len() {
+                continue;
             }
+            let aws_description = format!("VPC Endpoint Interface {}", endpoint.id);
+            let replacements = self
+                .interfaces
+                .iter()
+                .filter(|i| i.description == aws_description && !existing.contains(&i.id))
+                .map(|i| i.id.clone())
+                .collect::<Vec<_>>();
+            endpoint.interface_ids = existing.into_iter().chain(replacements).collect();
         }
-        Ok(Self {
-            vpcs,
-            subnets,
-            route_tables,
-            internet_gateways,
-            nat_gateways,
-            security_groups,
-            endpoints,
-            peerings,
-            interfaces,
-        })
     }
 
     /// The subnet with this id.
@@ -484,15 +346,268 @@ impl Topology {
     }
 }
 
-/// Turns an EC2 error into one that names the call.
+/// The VPCs of a scenario: every VPC but the default one.
+struct Ours<'a>(&'a [Vpc]);
+
+impl Ours<'_> {
+    /// Whether `vpc` is one of them.
+    fn contains(&self, vpc: Option<&str>) -> bool {
+        vpc.is_some_and(|id| self.0.iter().any(|v| v.id == id))
+    }
+}
+
+/// Turns an EC2 error into one that names the call and carries the service's error code.
 fn sdk<E>(call: &'static str) -> impl Fn(E) -> FabricError
 where
-    E: std::error::Error,
+    E: std::error::Error + ProvideErrorMetadata,
 {
     move |e| FabricError::Describe {
-        call,
+        call: call.to_owned(),
+        code: e.code().map(str::to_owned),
         reason: format!("{}", aws_sdk_ec2::error::DisplayErrorContext(e)),
     }
+}
+
+async fn read_vpcs(ec2: &Client) -> Result<Vec<Vpc>, FabricError> {
+    let described = ec2
+        .describe_vpcs()
+        .send()
+        .await
+        .map_err(sdk("DescribeVpcs"))?;
+    Ok(described
+        .vpcs()
+        .iter()
+        .filter(|v| !v.is_default().unwrap_or(false))
+        .filter_map(|v| {
+            Some(Vpc {
+                id: v.vpc_id()?.to_owned(),
+                cidr: v.cidr_block()?.parse().ok()?,
+            })
+        })
+        .collect())
+}
+
+async fn read_subnets(ec2: &Client, ours: &Ours<'_>) -> Result<Vec<Subnet>, FabricError> {
+    let described = ec2
+        .describe_subnets()
+        .send()
+        .await
+        .map_err(sdk("DescribeSubnets"))?;
+    Ok(described
+        .subnets()
+        .iter()
+        .filter(|s| ours.contains(s.vpc_id()))
+        .filter_map(|s| {
+            Some(Subnet {
+                id: s.subnet_id()?.to_owned(),
+                vpc_id: s.vpc_id()?.to_owned(),
+                cidr: s.cidr_block()?.parse().ok()?,
+            })
+        })
+        .collect())
+}
+
+async fn read_route_tables(ec2: &Client, ours: &Ours<'_>) -> Result<Vec<RouteTable>, FabricError> {
+    let described = ec2
+        .describe_route_tables()
+        .send()
+        .await
+        .map_err(sdk("DescribeRouteTables"))?;
+    Ok(described
+        .route_tables()
+        .iter()
+        .filter(|t| ours.contains(t.vpc_id()))
+        .filter_map(|t| {
+            Some(RouteTable {
+                id: t.route_table_id()?.to_owned(),
+                vpc_id: t.vpc_id()?.to_owned(),
+                main: t.associations().iter().any(|a| a.main().unwrap_or(false)),
+                subnet_ids: t
+                    .associations()
+                    .iter()
+                    .filter_map(|a| a.subnet_id().map(str::to_owned))
+                    .collect(),
+                routes: t.routes().iter().filter_map(route).collect(),
+            })
+        })
+        .collect())
+}
+
+async fn read_internet_gateways(ec2: &Client) -> Result<Vec<InternetGateway>, FabricError> {
+    let described = ec2
+        .describe_internet_gateways()
+        .send()
+        .await
+        .map_err(sdk("DescribeInternetGateways"))?;
+    Ok(described
+        .internet_gateways()
+        .iter()
+        .filter_map(|g| {
+            Some(InternetGateway {
+                id: g.internet_gateway_id()?.to_owned(),
+                vpc_id: g
+                    .attachments()
+                    .iter()
+                    .find_map(|a| a.vpc_id().map(str::to_owned)),
+            })
+        })
+        .collect())
+}
+
+/// NAT gateways that are not going away, as EC2 describes them (their interfaces are linked
+/// afterwards, see [`Topology::read`]).
+async fn read_nat_gateways(ec2: &Client, ours: &Ours<'_>) -> Result<Vec<NatGateway>, FabricError> {
+    let described = ec2
+        .describe_nat_gateways()
+        .send()
+        .await
+        .map_err(sdk("DescribeNatGateways"))?;
+    Ok(described
+        .nat_gateways()
+        .iter()
+        .filter(|n| ours.contains(n.vpc_id()))
+        .filter(|n| {
+            !matches!(
+                n.state().map(|s| s.as_str()),
+                Some("deleted" | "deleting" | "failed")
+            )
+        })
+        .filter_map(|n| {
+            let address = n.nat_gateway_addresses().first()?;
+            Some(NatGateway {
+                id: n.nat_gateway_id()?.to_owned(),
+                subnet_id: n.subnet_id()?.to_owned(),
+                private_ip: address.private_ip()?.parse().ok()?,
+                public_ip: address.public_ip().and_then(|ip| ip.parse().ok()),
+                allocation_id: address.allocation_id().map(str::to_owned),
+                interface_id: address.network_interface_id().map(str::to_owned),
+            })
+        })
+        .collect())
+}
+
+async fn read_security_groups(
+    ec2: &Client,
+    ours: &Ours<'_>,
+) -> Result<Vec<SecurityGroup>, FabricError> {
+    let described = ec2
+        .describe_security_groups()
+        .send()
+        .await
+        .map_err(sdk("DescribeSecurityGroups"))?;
+    Ok(described
+        .security_groups()
+        .iter()
+        .filter(|g| ours.contains(g.vpc_id()))
+        .filter_map(|g| {
+            Some(SecurityGroup {
+                id: g.group_id()?.to_owned(),
+                name: g.group_name().unwrap_or_default().to_owned(),
+                vpc_id: g.vpc_id()?.to_owned(),
+                ingress: g.ip_permissions().iter().flat_map(rules).collect(),
+                egress: g.ip_permissions_egress().iter().flat_map(rules).collect(),
+            })
+        })
+        .collect())
+}
+
+async fn read_endpoints(ec2: &Client, ours: &Ours<'_>) -> Result<Vec<Endpoint>, FabricError> {
+    let described = ec2
+        .describe_vpc_endpoints()
+        .send()
+        .await
+        .map_err(sdk("DescribeVpcEndpoints"))?;
+    Ok(described
+        .vpc_endpoints()
+        .iter()
+        .filter(|e| ours.contains(e.vpc_id()))
+        .filter_map(endpoint)
+        .collect())
+}
+
+fn endpoint(e: &aws_sdk_ec2::types::VpcEndpoint) -> Option<Endpoint> {
+    let kind = match e.vpc_endpoint_type().map(|t| t.as_str()) {
+        Some("Gateway") => EndpointKind::Gateway,
+        Some("Interface") => EndpointKind::Interface,
+        _ => return None,
+    };
+    Some(Endpoint {
+        id: e.vpc_endpoint_id()?.to_owned(),
+        vpc_id: e.vpc_id()?.to_owned(),
+        service_name: e.service_name()?.to_owned(),
+        kind,
+        route_table_ids: e.route_table_ids().to_vec(),
+        interface_ids: e.network_interface_ids().to_vec(),
+        group_ids: e
+            .groups()
+            .iter()
+            .filter_map(|g| g.group_id().map(str::to_owned))
+            .collect(),
+        private_dns: e.private_dns_enabled().unwrap_or(false),
+        dns_names: e
+            .dns_entries()
+            .iter()
+            .filter_map(|d| d.dns_name().map(str::to_owned))
+            .collect(),
+    })
+}
+
+async fn read_peerings(ec2: &Client) -> Result<Vec<Peering>, FabricError> {
+    let described = ec2
+        .describe_vpc_peering_connections()
+        .send()
+        .await
+        .map_err(sdk("DescribeVpcPeeringConnections"))?;
+    Ok(described
+        .vpc_peering_connections()
+        .iter()
+        .filter(|p| {
+            p.status()
+                .and_then(|s| s.code())
+                .is_some_and(|c| c.as_str() == "active")
+        })
+        .filter_map(|p| {
+            Some(Peering {
+                id: p.vpc_peering_connection_id()?.to_owned(),
+                requester_vpc_id: p.requester_vpc_info()?.vpc_id()?.to_owned(),
+                accepter_vpc_id: p.accepter_vpc_info()?.vpc_id()?.to_owned(),
+            })
+        })
+        .collect())
+}
+
+async fn read_interfaces(ec2: &Client, ours: &Ours<'_>) -> Result<Vec<Interface>, FabricError> {
+    let described = ec2
+        .describe_network_interfaces()
+        .send()
+        .await
+        .map_err(sdk("DescribeNetworkInterfaces"))?;
+    Ok(described
+        .network_interfaces()
+        .iter()
+        .filter(|i| ours.contains(i.vpc_id()))
+        .filter_map(|i| {
+            Some(Interface {
+                id: i.network_interface_id()?.to_owned(),
+                subnet_id: i.subnet_id()?.to_owned(),
+                private_ip: i.private_ip_address()?.parse().ok()?,
+                public_ip: i
+                    .association()
+                    .and_then(|a| a.public_ip())
+                    .and_then(|ip| ip.parse().ok()),
+                allocation_id: i
+                    .association()
+                    .and_then(|a| a.allocation_id())
+                    .map(str::to_owned),
+                group_ids: i
+                    .groups()
+                    .iter()
+                    .filter_map(|g| g.group_id().map(str::to_owned))
+                    .collect(),
+                description: i.description().unwrap_or_default().to_owned(),
+            })
+        })
+        .collect())
 }
 
 fn route(route: &aws_sdk_ec2::types::Route) -> Option<Route> {
@@ -560,4 +675,111 @@ fn rules(permission: &IpPermission) -> Vec<Rule> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn interface(id: &str, ip: [u8; 4], allocation: Option<&str>, description: &str) -> Interface {
+        Interface {
+            id: id.into(),
+            subnet_id: "subnet-1".into(),
+            private_ip: Ipv4Addr::from(ip),
+            public_ip: None,
+            allocation_id: allocation.map(Into::into),
+            group_ids: Vec::new(),
+            description: description.into(),
+        }
+    }
+
+    fn nat(interface_id: &str, allocation: Option<&str>) -> NatGateway {
+        NatGateway {
+            id: "nat-1".into(),
+            subnet_id: "subnet-1".into(),
+            private_ip: Ipv4Addr::new(10, 77, 3, 9),
+            public_ip: Some(Ipv4Addr::new(198, 18, 0, 5)),
+            allocation_id: allocation.map(Into::into),
+            interface_id: Some(interface_id.into()),
+        }
+    }
+
+    #[test]
+    fn a_nat_gateway_takes_the_interface_its_fields_name() {
+        let mut topology = Topology {
+            nat_gateways: vec![nat("eni-own", Some("eipalloc-1"))],
+            interfaces: vec![interface("eni-own", [10, 0, 1, 4], None, "")],
+            ..Topology::default()
+        };
+        topology.link_nat_interfaces();
+        let nat = &topology.nat_gateways[0];
+        assert_eq!(nat.interface_id.as_deref(), Some("eni-own"));
+        assert_eq!(nat.private_ip, Ipv4Addr::new(10, 0, 1, 4));
+    }
+
+    #[test]
+    fn a_replaced_nat_interface_is_found_through_its_elastic_ip() {
+        // The emulator still names the interface it made, which the engine replaced.
+        let mut topology = Topology {
+            nat_gateways: vec![nat("eni-gone", Some("eipalloc-1"))],
+            interfaces: vec![
+                interface(
+                    "eni-other",
+                    [10, 0, 1, 5],
+                    None,
+                    "Interface for NAT Gateway nat-1",
+                ),
+                interface("eni-new", [10, 0, 1, 4], Some("eipalloc-1"), ""),
+            ],
+            ..Topology::default()
+        };
+        topology.link_nat_interfaces();
+        let nat = &topology.nat_gateways[0];
+        assert_eq!(nat.interface_id.as_deref(), Some("eni-new"));
+        assert_eq!(nat.private_ip, Ipv4Addr::new(10, 0, 1, 4));
+    }
+
+    #[test]
+    fn endpoint_interfaces_keep_the_existing_ones_and_find_replacements() {
+        let endpoint = Endpoint {
+            id: "vpce-1".into(),
+            vpc_id: "vpc-1".into(),
+            service_name: "com.amazonaws.us-east-1.sqs".into(),
+            kind: EndpointKind::Interface,
+            route_table_ids: Vec::new(),
+            interface_ids: vec!["eni-kept".into(), "eni-gone".into()],
+            group_ids: Vec::new(),
+            private_dns: true,
+            dns_names: Vec::new(),
+        };
+        let mut topology = Topology {
+            endpoints: vec![endpoint],
+            interfaces: vec![
+                interface(
+                    "eni-kept",
+                    [10, 0, 1, 6],
+                    None,
+                    "VPC Endpoint Interface vpce-1",
+                ),
+                interface(
+                    "eni-new",
+                    [10, 0, 2, 6],
+                    None,
+                    "VPC Endpoint Interface vpce-1",
+                ),
+                interface(
+                    "eni-else",
+                    [10, 0, 2, 7],
+                    None,
+                    "VPC Endpoint Interface vpce-2",
+                ),
+            ],
+            ..Topology::default()
+        };
+        topology.link_endpoint_interfaces();
+        assert_eq!(
+            topology.endpoints[0].interface_ids,
+            vec!["eni-kept", "eni-new"]
+        );
+    }
 }

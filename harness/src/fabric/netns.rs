@@ -1,7 +1,7 @@
 //! Linux network namespaces through iproute2 and nftables: create them in batches, run rule
 //! sets inside them, bind sockets inside them, and delete them with whatever runs there.
 
-use std::{fs::File, path::PathBuf, process::Stdio};
+use std::{collections::HashSet, fs::File, path::PathBuf, process::Stdio};
 
 use nix::sched::{CloneFlags, setns};
 use tokio::{io::AsyncWriteExt, process::Command};
@@ -38,14 +38,64 @@ pub(crate) async fn nft(netns: &str, ruleset: &str) -> Result<(), FabricError> {
     run_with_input(command, &format!("nft -f in {netns}"), ruleset).await
 }
 
-/// Sets kernel parameters inside `netns`.
-pub(crate) async fn sysctl(netns: &str, settings: &[(&str, &str)]) -> Result<(), FabricError> {
+/// Sets kernel parameters (`key=value`) inside `netns`.
+pub(crate) async fn sysctl(netns: &str, settings: &[String]) -> Result<(), FabricError> {
     let mut command = Command::new(super::ip_tool());
     command.args(["netns", "exec", netns, "sysctl", "-q", "-w"]);
-    for (key, value) in settings {
-        command.arg(format!("{key}={value}"));
-    }
+    command.args(settings);
     run_with_input(command, &format!("sysctl in {netns}"), "").await
+}
+
+/// Whether the namespace exists.
+pub(crate) fn exists(netns: &str) -> bool {
+    PathBuf::from("/run/netns").join(netns).exists()
+}
+
+/// The interface names inside `netns` (`ip -j link show`).
+pub(crate) async fn links(netns: &str) -> Result<HashSet<String>, FabricError> {
+    let listed = show_json(netns, "link").await?;
+    Ok(listed
+        .iter()
+        .filter_map(|link| link.get("ifname")?.as_str().map(str::to_owned))
+        .collect())
+}
+
+/// The policy rules inside `netns` that match an incoming interface, as (priority, interface).
+pub(crate) async fn rules(netns: &str) -> Result<HashSet<(u32, String)>, FabricError> {
+    let listed = show_json(netns, "rule").await?;
+    Ok(listed
+        .iter()
+        .filter_map(|rule| {
+            let priority = u32::try_from(rule.get("priority")?.as_u64()?).ok()?;
+            Some((priority, rule.get("iif")?.as_str()?.to_owned()))
+        })
+        .collect())
+}
+
+/// `ip -j -n <netns> <object> show`, parsed.
+async fn show_json(netns: &str, object: &str) -> Result<Vec<serde_json::Value>, FabricError> {
+    let what = format!("ip -j -n {netns} {object} show");
+    let output = Command::new(super::ip_tool())
+        .args(["-j", "-n", netns, object, "show"])
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .map_err(|e| FabricError::Tool {
+            tool: tool_of(&what),
+            reason: e.to_string(),
+        })?;
+    let failed = |stderr: String| FabricError::Command {
+        what: what.clone(),
+        stderr,
+        input: String::new(),
+    };
+    if !output.status.success() {
+        return Err(failed(
+            String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+        ));
+    }
+    serde_json::from_slice(&output.stdout).map_err(|e| failed(format!("its output: {e}")))
 }
 
 async fn run_with_input(mut command: Command, what: &str, input: &str) -> Result<(), FabricError> {

@@ -2,75 +2,98 @@
 //! pass), inbound and outbound rules by CIDR or by referenced group, everything else dropped.
 //! Traffic to the VPC resolver is not filtered, as in AWS.
 
-use std::{collections::BTreeMap, fmt::Write, net::Ipv4Addr};
+use std::{collections::BTreeMap, net::Ipv4Addr};
 
-use super::model::{Peer, Rule, SecurityGroup};
+use super::{
+    model::{Peer, Rule, SecurityGroup},
+    nft::{self, Addresses, Chain, Hook, Match, Policy, Side, Verdict},
+};
 
-/// The rule set for an ENI in `groups`; `members` gives each group's ENI addresses.
-pub(crate) fn ruleset(
+/// The rules for an ENI in `groups`; `members` gives each group's ENI addresses.
+pub(crate) fn firewall(
     groups: &[&SecurityGroup],
     members: &BTreeMap<String, Vec<Ipv4Addr>>,
     resolver: Ipv4Addr,
-) -> String {
-    let mut input = String::new();
-    let mut output = String::new();
+) -> nft::Table {
+    let mut input = vec![
+        nft::Rule::new(vec![Match::InputInterface("lo")], Verdict::Accept),
+        nft::Rule::new(vec![Match::EstablishedOrRelated], Verdict::Accept),
+    ];
+    let mut output = vec![
+        nft::Rule::new(vec![Match::OutputInterface("lo")], Verdict::Accept),
+        nft::Rule::new(vec![Match::EstablishedOrRelated], Verdict::Accept),
+        nft::Rule::new(
+            vec![
+                Match::destination(Addresses::One(resolver)),
+                Match::Protocols(vec!["tcp".into(), "udp".into()]),
+                Match::AnyDestinationPort(53),
+            ],
+            Verdict::Accept,
+        ),
+    ];
     for group in groups {
-        for rule in &group.ingress {
-            if let Some(line) = render(rule, "saddr", members) {
-                let _ = writeln!(input, "    {line} accept comment \"{}\"", group.id);
-            }
-        }
-        for rule in &group.egress {
-            if let Some(line) = render(rule, "daddr", members) {
-                let _ = writeln!(output, "    {line} accept comment \"{}\"", group.id);
-            }
-        }
+        input.extend(
+            group
+                .ingress
+                .iter()
+                .filter_map(|rule| accept(rule, Side::Source, members, &group.id)),
+        );
+        output.extend(
+            group
+                .egress
+                .iter()
+                .filter_map(|rule| accept(rule, Side::Destination, members, &group.id)),
+        );
     }
-    format!(
-        "table inet vpclab_sg\n\
-         delete table inet vpclab_sg\n\
-         table inet vpclab_sg {{\n\
-         \x20 chain input {{\n\
-         \x20   type filter hook input priority filter; policy drop;\n\
-         \x20   iif \"lo\" accept\n\
-         \x20   ct state established,related accept\n\
-         {input}\
-         \x20 }}\n\
-         \x20 chain output {{\n\
-         \x20   type filter hook output priority filter; policy drop;\n\
-         \x20   oif \"lo\" accept\n\
-         \x20   ct state established,related accept\n\
-         \x20   ip daddr {resolver} meta l4proto {{ tcp, udp }} th dport 53 accept\n\
-         {output}\
-         \x20 }}\n\
-         }}\n"
-    )
+    let chain = |name, hook, rules| Chain {
+        name,
+        hook,
+        policy: Policy::Drop,
+        rules,
+    };
+    nft::Table {
+        chains: vec![
+            chain("input", Hook::Input, input),
+            chain("output", Hook::Output, output),
+        ],
+    }
 }
 
-fn render(
+/// The accept rule for one security group rule, the peer on `side`; None for a group rule
+/// whose group has no members yet.
+fn accept(
     rule: &Rule,
-    direction: &str,
+    side: Side,
     members: &BTreeMap<String, Vec<Ipv4Addr>>,
-) -> Option<String> {
+    group_id: &str,
+) -> Option<nft::Rule> {
+    let mut matches = Vec::new();
     let peer = match &rule.peer {
-        Peer::Cidr(cidr) if cidr.prefix_len() == 0 => String::new(),
-        Peer::Cidr(cidr) => format!("ip {direction} {cidr} "),
-        Peer::Group(id) => {
-            let addresses = members.get(id).filter(|a| !a.is_empty())?;
-            let list: Vec<String> = addresses.iter().map(Ipv4Addr::to_string).collect();
-            format!("ip {direction} {{ {} }} ", list.join(", "))
-        }
+        Peer::Cidr(cidr) if cidr.prefix_len() == 0 => None,
+        Peer::Cidr(cidr) => Some(Addresses::Block(*cidr)),
+        Peer::Group(id) => Some(Addresses::Set(
+            members.get(id).filter(|a| !a.is_empty())?.clone(),
+        )),
     };
-    let protocol = match (rule.protocol.as_str(), rule.ports) {
-        ("all", _) => String::new(),
-        (proto @ ("tcp" | "udp"), Some((from, to))) if from == to => {
-            format!("{proto} dport {from} ")
+    if let Some(addresses) = peer {
+        matches.push(Match::Address {
+            side,
+            negated: false,
+            addresses,
+        });
+    }
+    match (rule.protocol.as_str(), rule.ports) {
+        ("all", _) => {}
+        (protocol @ ("tcp" | "udp"), Some((from, to))) => {
+            matches.push(Match::DestinationPorts {
+                protocol: protocol.to_owned(),
+                from,
+                to,
+            });
         }
-        (proto @ ("tcp" | "udp"), Some((from, to))) => format!("{proto} dport {from}-{to} "),
-        (proto @ ("tcp" | "udp" | "icmp"), None) => format!("meta l4proto {proto} "),
-        (other, _) => format!("meta l4proto {other} "),
-    };
-    Some(format!("{peer}{protocol}").trim_end().to_owned())
+        (other, _) => matches.push(Match::Protocols(vec![other.to_owned()])),
+    }
+    Some(nft::Rule::new(matches, Verdict::Accept).comment(group_id))
 }
 
 /// Whether `rule` lets `peer` (address and groups) through on `protocol`/`port`.
@@ -130,7 +153,8 @@ mod tests {
             },
         ]);
         let members = BTreeMap::from([("sg-2".to_owned(), vec![Ipv4Addr::new(10, 0, 2, 7)])]);
-        let text = ruleset(&[&g], &members, Ipv4Addr::new(10, 0, 0, 2));
+        let table = firewall(&[&g], &members, Ipv4Addr::new(10, 0, 0, 2));
+        let text = crate::fabric::render::firewall(&table);
         assert!(
             text.contains("ip saddr 10.0.0.0/16 tcp dport 443 accept"),
             "{text}"

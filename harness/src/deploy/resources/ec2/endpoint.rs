@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use aws_sdk_ec2::types::{AttributeValue, VpcEndpointType};
+use aws_sdk_ec2::types::{AttributeValue, VpcEndpoint, VpcEndpointType};
 use serde_json::Value;
 
 use super::{
@@ -39,7 +39,7 @@ pub(crate) async fn create_vpc_endpoint(
         .client_token(generated_name(ctx.stack_name, logical_id, 64))
         .send()
         .await
-        .map_err(|e| ProviderError::sdk("CreateVpcEndpoint", e))?
+        .map_err(|e| ProviderError::sdk(&format!("CreateVpcEndpoint {service}"), e))?
         .vpc_endpoint
         .ok_or_else(|| {
             ProviderError::Invalid("CreateVpcEndpoint returned no VpcEndpoint".into())
@@ -59,50 +59,8 @@ pub(crate) async fn create_vpc_endpoint(
     }
     let mut own_enis: Vec<String> = Vec::new();
     let finished = async {
-        let description = format!("VPC Endpoint Interface {id}");
-        let emulator_enis = eni::describe(ctx, endpoint.network_interface_ids()).await?;
-        let mut enis = Vec::new();
-        if emulator_enis.is_empty() {
-            // Some emulators store an interface endpoint without ENIs; the fabric places the
-            // endpoint by its ENIs, so make them as AWS would.
-            for subnet in &subnets {
-                let made = eni::create_interface(ctx, subnet, &description, &groups).await?;
-                let made = made.network_interface_id().unwrap_or_default().to_owned();
-                own_enis.push(made.clone());
-                enis.push(made);
-            }
-        }
-        for emulator_eni in &emulator_enis {
-            let eni_id = emulator_eni.network_interface_id().unwrap_or_default();
-            let subnet = emulator_eni.subnet_id().unwrap_or_default();
-            if eni::inside_subnet(ctx, emulator_eni).await? {
-                // moto makes them without description or security groups: give them what AWS
-                // gives them, so the fabric can filter by the endpoint's groups.
-                describe_eni_as_aws(ctx, eni_id, &id, &groups).await;
-                enis.push(eni_id.to_owned());
-                continue;
-            }
-            // moto's address is random and outside the subnet (see `eni`): replace the ENI.
-            let made = eni::create_interface(ctx, subnet, &description, &groups).await?;
-            let made = made.network_interface_id().unwrap_or_default().to_owned();
-            own_enis.push(made.clone());
-            enis.push(made);
-            eni::delete_interface(ctx, eni_id).await?;
-        }
-        let zones = subnet_zones(ctx, &subnets).await?;
-        let emulator_names: Vec<String> = endpoint
-            .dns_entries()
-            .iter()
-            .filter_map(|e| e.dns_name().map(str::to_owned))
-            .collect();
-        let region = ctx
-            .clients
-            .ec2
-            .config()
-            .region()
-            .map(|r| r.to_string())
-            .unwrap_or_default();
-        let entries = dns_entries(&id, service, &region, &emulator_names, &zones);
+        let enis = interface_enis(ctx, &endpoint, &subnets, &groups, &mut own_enis).await?;
+        let entries = aws_dns_entries(ctx, &endpoint, service, &subnets).await?;
         Ok::<_, ProviderError>((enis, entries))
     }
     .await;
@@ -118,6 +76,76 @@ pub(crate) async fn create_vpc_endpoint(
             Err(e)
         }
     }
+}
+
+/// The endpoint's ENIs, one per subnet, each inside its subnet: the emulator's where its
+/// address is inside the subnet (described as AWS describes them), else one made here in its
+/// place. The ids of the ENIs made here are added to `own_enis`.
+async fn interface_enis(
+    ctx: &ProviderContext<'_>,
+    endpoint: &VpcEndpoint,
+    subnets: &[String],
+    groups: &[String],
+    own_enis: &mut Vec<String>,
+) -> Result<Vec<String>, ProviderError> {
+    let id = endpoint.vpc_endpoint_id().unwrap_or_default();
+    let description = format!("VPC Endpoint Interface {id}");
+    let emulator_enis = eni::describe(ctx, endpoint.network_interface_ids()).await?;
+    let mut enis = Vec::new();
+    if emulator_enis.is_empty() {
+        // Some emulators store an interface endpoint without ENIs; the fabric places the
+        // endpoint by its ENIs, so make them as AWS would.
+        for subnet in subnets {
+            let made = eni::create_interface(ctx, subnet, &description, groups).await?;
+            let made = made.network_interface_id().unwrap_or_default().to_owned();
+            own_enis.push(made.clone());
+            enis.push(made);
+        }
+    }
+    for emulator_eni in &emulator_enis {
+        let eni_id = emulator_eni.network_interface_id().unwrap_or_default();
+        let subnet = emulator_eni.subnet_id().unwrap_or_default();
+        if eni::inside_subnet(ctx, emulator_eni).await? {
+            // moto makes them without description or security groups: give them what AWS
+            // gives them, so the fabric can filter by the endpoint's groups.
+            describe_eni_as_aws(ctx, eni_id, id, groups).await;
+            enis.push(eni_id.to_owned());
+            continue;
+        }
+        // moto's address is random and outside the subnet (see `eni`): replace the ENI. moto
+        // keeps listing the one it made in the endpoint's `NetworkInterfaceIds` (no call
+        // changes them); the fabric finds the replacement by the description AWS gives it.
+        let made = eni::create_interface(ctx, subnet, &description, groups).await?;
+        let made = made.network_interface_id().unwrap_or_default().to_owned();
+        own_enis.push(made.clone());
+        enis.push(made);
+        eni::delete_interface(ctx, eni_id).await?;
+    }
+    Ok(enis)
+}
+
+/// The endpoint's `DnsEntries` as AWS names them (see [`dns_entries`]).
+async fn aws_dns_entries(
+    ctx: &ProviderContext<'_>,
+    endpoint: &VpcEndpoint,
+    service: &str,
+    subnets: &[String],
+) -> Result<Vec<String>, ProviderError> {
+    let zones = subnet_zones(ctx, subnets).await?;
+    let emulator_names: Vec<String> = endpoint
+        .dns_entries()
+        .iter()
+        .filter_map(|e| e.dns_name().map(str::to_owned))
+        .collect();
+    let region = ctx
+        .clients
+        .ec2
+        .config()
+        .region()
+        .map(|r| r.to_string())
+        .unwrap_or_default();
+    let id = endpoint.vpc_endpoint_id().unwrap_or_default();
+    Ok(dns_entries(id, service, &region, &emulator_names, &zones))
 }
 
 /// Sets the description and security groups AWS gives an endpoint's ENI; a failure is only
@@ -137,7 +165,7 @@ async fn describe_eni_as_aws(ctx: &ProviderContext<'_>, eni: &str, id: &str, gro
     if let Err(e) = description {
         tracing::warn!(
             "vpclab: describing ENI {eni} of {id}: {}",
-            ProviderError::sdk("ModifyNetworkInterfaceAttribute", e)
+            ProviderError::sdk(&format!("ModifyNetworkInterfaceAttribute {eni}"), e)
         );
     }
     if groups.is_empty() {
@@ -152,7 +180,7 @@ async fn describe_eni_as_aws(ctx: &ProviderContext<'_>, eni: &str, id: &str, gro
     if let Err(e) = set_groups {
         tracing::warn!(
             "vpclab: security groups of ENI {eni} of {id}: {}",
-            ProviderError::sdk("ModifyNetworkInterfaceAttribute", e)
+            ProviderError::sdk(&format!("ModifyNetworkInterfaceAttribute {eni}"), e)
         );
     }
 }
@@ -172,7 +200,7 @@ async fn subnet_zones(
         .set_subnet_ids(Some(subnets.to_vec()))
         .send()
         .await
-        .map_err(|e| ProviderError::sdk("DescribeSubnets", e))?;
+        .map_err(|e| ProviderError::sdk(&format!("DescribeSubnets {}", subnets.join(",")), e))?;
     let zones: BTreeSet<String> = described
         .subnets()
         .iter()
@@ -238,7 +266,9 @@ pub(crate) async fn delete_vpc_endpoint(
         .vpc_endpoint_ids(&created.physical_id)
         .send()
         .await
-        .map_err(|e| ProviderError::sdk("DeleteVpcEndpoints", e))?;
+        .map_err(|e| {
+            ProviderError::sdk(&format!("DeleteVpcEndpoints {}", created.physical_id), e)
+        })?;
     let own = created
         .internal
         .get("OwnEnis")

@@ -32,7 +32,8 @@ pub(super) async fn create_interface(
     Ok(eni::create_interface(&ctx.clients.ec2, subnet, description, groups).await?)
 }
 
-/// Describes ENIs by id.
+/// Describes ENIs by id; none when one of them does not exist (EC2 answers
+/// `InvalidNetworkInterfaceID.NotFound` for the whole call).
 pub(super) async fn describe(
     ctx: &ProviderContext<'_>,
     ids: &[String],
@@ -40,16 +41,21 @@ pub(super) async fn describe(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    Ok(ctx
+    let described = ctx
         .clients
         .ec2
         .describe_network_interfaces()
         .set_network_interface_ids(Some(ids.to_vec()))
         .send()
         .await
-        .map_err(|e| ProviderError::sdk("DescribeNetworkInterfaces", e))?
-        .network_interfaces
-        .unwrap_or_default())
+        .map_err(|e| {
+            ProviderError::sdk(&format!("DescribeNetworkInterfaces {}", ids.join(",")), e)
+        });
+    match described {
+        Ok(described) => Ok(described.network_interfaces.unwrap_or_default()),
+        Err(e) if super::is_not_found(&e) => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
 }
 
 /// Deletes an ENI; one already gone is fine.
@@ -64,7 +70,7 @@ pub(super) async fn delete_interface(
         .network_interface_id(id)
         .send()
         .await
-        .map_err(|e| ProviderError::sdk("DeleteNetworkInterface", e));
+        .map_err(|e| ProviderError::sdk(&format!("DeleteNetworkInterface {id}"), e));
     match deleted {
         Err(e) if !super::is_not_found(&e) => Err(e),
         _ => Ok(()),

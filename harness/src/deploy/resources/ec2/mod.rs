@@ -8,6 +8,7 @@ mod endpoint;
 mod eni;
 mod nat;
 mod peering;
+mod route_targets;
 mod routing;
 mod security_group;
 mod vpc;

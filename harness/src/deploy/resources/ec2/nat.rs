@@ -90,7 +90,7 @@ pub(crate) async fn delete_eip(
         .send()
         .await
         .map(drop)
-        .map_err(|e| ProviderError::sdk("ReleaseAddress", e))
+        .map_err(|e| ProviderError::sdk(&format!("ReleaseAddress {}", created.physical_id), e))
 }
 
 /// The state of a NAT gateway; None when the emulator no longer knows it.
@@ -105,7 +105,7 @@ async fn nat_state(
         .nat_gateway_ids(id)
         .send()
         .await
-        .map_err(|e| ProviderError::sdk("DescribeNatGateways", e));
+        .map_err(|e| ProviderError::sdk(&format!("DescribeNatGateways {id}"), e));
     match described {
         Ok(r) => Ok(r.nat_gateways().first().and_then(|n| n.state().cloned())),
         Err(e) if is_not_found(&e) => Ok(None),
@@ -132,7 +132,7 @@ pub(crate) async fn create_nat_gateway(
         )
         .send()
         .await
-        .map_err(|e| ProviderError::sdk("CreateNatGateway", e))?
+        .map_err(|e| ProviderError::sdk(&format!("CreateNatGateway {subnet}"), e))?
         .nat_gateway
         .and_then(|n| n.nat_gateway_id)
         .ok_or_else(|| ProviderError::Invalid("CreateNatGateway returned no id".into()))?;
@@ -184,7 +184,7 @@ async fn place_interface(
         .nat_gateway_ids(id)
         .send()
         .await
-        .map_err(|e| ProviderError::sdk("DescribeNatGateways", e))?;
+        .map_err(|e| ProviderError::sdk(&format!("DescribeNatGateways {id}"), e))?;
     let Some(address) = described
         .nat_gateways()
         .first()
@@ -199,8 +199,7 @@ async fn place_interface(
             .unwrap_or_default()
             .to_owned()],
     )
-    .await
-    .unwrap_or_default();
+    .await?;
     let Some(emulator_eni) = emulator_enis.first() else {
         return Ok(None);
     };
@@ -217,7 +216,7 @@ async fn place_interface(
             .allow_reassociation(true)
             .send()
             .await
-            .map_err(|e| ProviderError::sdk("AssociateAddress", e))?;
+            .map_err(|e| ProviderError::sdk(&format!("AssociateAddress {allocation}"), e))?;
     }
     eni::delete_interface(ctx, emulator_eni.network_interface_id().unwrap_or_default()).await?;
     Ok(Some(made))
@@ -230,13 +229,19 @@ pub(crate) async fn delete_nat_gateway(
     created: &Created,
 ) -> Result<(), ProviderError> {
     let id = created.physical_id.as_str();
-    ctx.clients
+    let deleted = ctx
+        .clients
         .ec2
         .delete_nat_gateway()
         .nat_gateway_id(id)
         .send()
         .await
-        .map_err(|e| ProviderError::sdk("DeleteNatGateway", e))?;
+        .map_err(|e| ProviderError::sdk(&format!("DeleteNatGateway {id}"), e));
+    // AWS answers `NatGatewayNotFound` for one already gone.
+    match deleted {
+        Err(e) if is_not_found(&e) => {}
+        other => drop(other?),
+    }
     wait_until(
         &format!("NAT gateway {id} to be deleted"),
         NAT_WAIT,

@@ -77,55 +77,13 @@ pub(crate) async fn create_peering(
         .set_peer_owner_id(peer_owner.map(str::to_owned))
         .send()
         .await
-        .map_err(|e| ProviderError::sdk("CreateVpcPeeringConnection", e))?
+        .map_err(|e| ProviderError::sdk(&format!("CreateVpcPeeringConnection {vpc_id}"), e))?
         .vpc_peering_connection
         .and_then(|p| p.vpc_peering_connection_id)
         .ok_or_else(|| {
             ProviderError::Invalid("CreateVpcPeeringConnection returned no id".into())
         })?;
-    let accepted = async {
-        // The accepter is the peer's side; fall back to ours where the emulator keeps the
-        // connection only in the requester's region.
-        let on_peer = peer
-            .accept_vpc_peering_connection()
-            .vpc_peering_connection_id(&id)
-            .send()
-            .await;
-        if let Err(e) = on_peer {
-            let peer_error = ProviderError::sdk("AcceptVpcPeeringConnection", e);
-            ec2.accept_vpc_peering_connection()
-                .vpc_peering_connection_id(&id)
-                .send()
-                .await
-                .map_err(|_| peer_error)?;
-        }
-        wait_until(
-            &format!("peering {id} between {vpc_id} and {peer_vpc_id} to become active"),
-            ACTIVE_WAIT,
-            || async {
-                let described = ec2
-                    .describe_vpc_peering_connections()
-                    .vpc_peering_connection_ids(&id)
-                    .send()
-                    .await
-                    .map_err(|e| ProviderError::sdk("DescribeVpcPeeringConnections", e))?;
-                let status = described
-                    .vpc_peering_connections()
-                    .first()
-                    .and_then(|p| p.status())
-                    .and_then(|s| s.code())
-                    .map(|c| c.as_str().to_owned())
-                    .unwrap_or_default();
-                match status.as_str() {
-                    "active" => Ok(Some(())),
-                    "pending-acceptance" | "provisioning" | "initiating-request" => Ok(None),
-                    other => Err(ProviderError::Invalid(format!("peering {id} is {other}"))),
-                }
-            },
-        )
-        .await
-    }
-    .await;
+    let accepted = accept(ec2, &peer, &id, vpc_id, peer_vpc_id).await;
     if let Err(e) = accepted {
         if let Err(cleanup) = delete_peering(ctx, &id).await {
             tracing::warn!("vpclab: deleting half-created peering {id}: {cleanup}");
@@ -133,6 +91,60 @@ pub(crate) async fn create_peering(
         return Err(e);
     }
     Ok(Created::new("AWS::EC2::VPCPeeringConnection", id.clone()).with("Id", id))
+}
+
+/// Accepts the peering on the peer's side and waits until it is active.
+async fn accept(
+    ec2: &aws_sdk_ec2::Client,
+    peer: &aws_sdk_ec2::Client,
+    id: &str,
+    vpc_id: &str,
+    peer_vpc_id: &str,
+) -> Result<(), ProviderError> {
+    // The accepter is the peer's side; fall back to ours where the emulator keeps the
+    // connection only in the requester's region.
+    let on_peer = peer
+        .accept_vpc_peering_connection()
+        .vpc_peering_connection_id(id)
+        .send()
+        .await;
+    if let Err(e) = on_peer {
+        let peer_error = ProviderError::sdk(&format!("AcceptVpcPeeringConnection {id}"), e);
+        ec2.accept_vpc_peering_connection()
+            .vpc_peering_connection_id(id)
+            .send()
+            .await
+            .map_err(|_| peer_error)?;
+    }
+    wait_until(
+        &format!("peering {id} between {vpc_id} and {peer_vpc_id} to become active"),
+        ACTIVE_WAIT,
+        || async {
+            match peering_status(ec2, id).await?.as_str() {
+                "active" => Ok(Some(())),
+                "pending-acceptance" | "provisioning" | "initiating-request" => Ok(None),
+                other => Err(ProviderError::Invalid(format!("peering {id} is {other}"))),
+            }
+        },
+    )
+    .await
+}
+
+/// The status code of a peering connection (empty when the emulator gives none).
+async fn peering_status(ec2: &aws_sdk_ec2::Client, id: &str) -> Result<String, ProviderError> {
+    let described = ec2
+        .describe_vpc_peering_connections()
+        .vpc_peering_connection_ids(id)
+        .send()
+        .await
+        .map_err(|e| ProviderError::sdk(&format!("DescribeVpcPeeringConnections {id}"), e))?;
+    Ok(described
+        .vpc_peering_connections()
+        .first()
+        .and_then(|p| p.status())
+        .and_then(|s| s.code())
+        .map(|c| c.as_str().to_owned())
+        .unwrap_or_default())
 }
 
 /// Deletes a peering connection.
@@ -147,7 +159,7 @@ pub(crate) async fn delete_peering(
         .send()
         .await
         .map(drop)
-        .map_err(|e| ProviderError::sdk("DeleteVpcPeeringConnection", e))
+        .map_err(|e| ProviderError::sdk(&format!("DeleteVpcPeeringConnection {id}"), e))
 }
 
 #[cfg(test)]

@@ -99,7 +99,9 @@ async fn authorize(
             .send()
             .await
             .map(drop)
-            .map_err(|e| ProviderError::sdk("AuthorizeSecurityGroupIngress", e)),
+            .map_err(|e| {
+                ProviderError::sdk(&format!("AuthorizeSecurityGroupIngress {group_id}"), e)
+            }),
         Direction::Egress => ec2
             .authorize_security_group_egress()
             .group_id(group_id)
@@ -107,7 +109,9 @@ async fn authorize(
             .send()
             .await
             .map(drop)
-            .map_err(|e| ProviderError::sdk("AuthorizeSecurityGroupEgress", e)),
+            .map_err(|e| {
+                ProviderError::sdk(&format!("AuthorizeSecurityGroupEgress {group_id}"), e)
+            }),
     }
 }
 
@@ -127,7 +131,7 @@ async fn revoke(
             .send()
             .await
             .map(drop)
-            .map_err(|e| ProviderError::sdk("RevokeSecurityGroupIngress", e)),
+            .map_err(|e| ProviderError::sdk(&format!("RevokeSecurityGroupIngress {group_id}"), e)),
         Direction::Egress => ec2
             .revoke_security_group_egress()
             .group_id(group_id)
@@ -135,7 +139,7 @@ async fn revoke(
             .send()
             .await
             .map(drop)
-            .map_err(|e| ProviderError::sdk("RevokeSecurityGroupEgress", e)),
+            .map_err(|e| ProviderError::sdk(&format!("RevokeSecurityGroupEgress {group_id}"), e)),
     }
 }
 
@@ -151,18 +155,8 @@ pub(crate) async fn create_security_group(
         None => generated_name(ctx.stack_name, logical_id, 255),
     };
     let vpc_id = props.str("VpcId")?;
-    let ingress = props
-        .array("SecurityGroupIngress")
-        .iter()
-        .map(|r| permission(Props(r), Direction::Ingress))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ProviderError::Invalid(format!("SecurityGroupIngress: {}", e)))?;
-    let egress = props
-        .array("SecurityGroupEgress")
-        .iter()
-        .map(|r| permission(Props(r), Direction::Egress))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ProviderError::Invalid(format!("SecurityGroupEgress: {}", e)))?;
+    let ingress = inline_rules(props, "SecurityGroupIngress", Direction::Ingress)?;
+    let egress = inline_rules(props, "SecurityGroupEgress", Direction::Egress)?;
     let group_id = ctx
         .clients
         .ec2
@@ -175,24 +169,10 @@ pub(crate) async fn create_security_group(
         )
         .send()
         .await
-        .map_err(|e| ProviderError::sdk("CreateSecurityGroup", e))?
+        .map_err(|e| ProviderError::sdk(&format!("CreateSecurityGroup {name}"), e))?
         .group_id
         .ok_or_else(|| ProviderError::Invalid("CreateSecurityGroup returned no GroupId".into()))?;
-    let rules = async {
-        if !ingress.is_empty() {
-            authorize(ctx, &group_id, Direction::Ingress, ingress).await?;
-        }
-        if !egress.is_empty() {
-            let allow_all = IpPermission::builder()
-                .ip_protocol("-1")
-                .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
-                .build();
-            revoke(ctx, &group_id, Direction::Egress, vec![allow_all]).await?;
-            authorize(ctx, &group_id, Direction::Egress, egress).await?;
-        }
-        Ok::<_, ProviderError>(())
-    }
-    .await;
+    let rules = authorize_inline(ctx, &group_id, ingress, egress).await;
     if let Err(e) = rules {
         if let Err(cleanup) = delete_security_group(ctx, &group_id).await {
             tracing::warn!("vpclab: deleting half-created security group {group_id}: {cleanup}");
@@ -211,6 +191,41 @@ pub(crate) async fn create_security_group(
         .keep("GroupId", group_id))
 }
 
+/// The inline rules of `property` as the EC2 API wants them.
+fn inline_rules(
+    props: Props<'_>,
+    property: &str,
+    direction: Direction,
+) -> Result<Vec<IpPermission>, ProviderError> {
+    props
+        .array(property)
+        .iter()
+        .map(|r| permission(Props(r), direction))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ProviderError::Invalid(format!("{property}: {e}")))
+}
+
+/// Adds a new group's inline rules; given egress rules replace the default allow-all one.
+async fn authorize_inline(
+    ctx: &ProviderContext<'_>,
+    group_id: &str,
+    ingress: Vec<IpPermission>,
+    egress: Vec<IpPermission>,
+) -> Result<(), ProviderError> {
+    if !ingress.is_empty() {
+        authorize(ctx, group_id, Direction::Ingress, ingress).await?;
+    }
+    if !egress.is_empty() {
+        let allow_all = IpPermission::builder()
+            .ip_protocol("-1")
+            .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+            .build();
+        revoke(ctx, group_id, Direction::Egress, vec![allow_all]).await?;
+        authorize(ctx, group_id, Direction::Egress, egress).await?;
+    }
+    Ok(())
+}
+
 /// Deletes a security group by id.
 async fn delete_security_group(
     ctx: &ProviderContext<'_>,
@@ -223,7 +238,7 @@ async fn delete_security_group(
         .send()
         .await
         .map(drop)
-        .map_err(|e| ProviderError::sdk("DeleteSecurityGroup", e))
+        .map_err(|e| ProviderError::sdk(&format!("DeleteSecurityGroup {group_id}"), e))
 }
 
 /// Deletes a security group by what [`create_security_group`] returned.

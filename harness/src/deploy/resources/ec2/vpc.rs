@@ -29,58 +29,97 @@ pub(crate) async fn create_vpc(
         .set_tag_specifications(tag_specification(props, ResourceType::Vpc)?.map(|t| vec![t]))
         .send()
         .await
-        .map_err(|e| ProviderError::sdk("CreateVpc", e))?
+        .map_err(|e| ProviderError::sdk(&format!("CreateVpc {cidr}"), e))?
         .vpc
         .ok_or_else(|| ProviderError::Invalid("CreateVpc returned no Vpc".into()))?;
     let vpc_id = vpc.vpc_id().unwrap_or_default().to_owned();
-    // One attribute per call, as the API wants.
-    if let Some(enabled) = props.bool("EnableDnsSupport")? {
-        ec2.modify_vpc_attribute()
-            .vpc_id(&vpc_id)
-            .enable_dns_support(flag(enabled))
-            .send()
-            .await
-            .map_err(|e| ProviderError::sdk("ModifyVpcAttribute EnableDnsSupport", e))?;
-    }
-    if let Some(enabled) = props.bool("EnableDnsHostnames")? {
-        ec2.modify_vpc_attribute()
-            .vpc_id(&vpc_id)
-            .enable_dns_hostnames(flag(enabled))
-            .send()
-            .await
-            .map_err(|e| ProviderError::sdk("ModifyVpcAttribute EnableDnsHostnames", e))?;
-    }
+    set_dns_attributes(ctx, &vpc_id, props).await?;
     let associations: Vec<Value> = vpc
         .cidr_block_association_set()
         .iter()
         .filter_map(|a| a.association_id().map(Value::from))
         .collect();
-    let default_acl = ec2
+    let default_acl = default_acl(ctx, &vpc_id).await?;
+    let default_group = default_group(ctx, &vpc_id).await?;
+    Ok(Created::new("AWS::EC2::VPC", vpc_id.clone())
+        .with("CidrBlock", vpc.cidr_block().unwrap_or(cidr))
+        .with("CidrBlockAssociations", associations)
+        .with("DefaultNetworkAcl", default_acl)
+        .with("DefaultSecurityGroup", default_group)
+        .with("Ipv6CidrBlocks", Vec::<Value>::new())
+        .with("VpcId", vpc_id))
+}
+
+/// `EnableDnsSupport` and `EnableDnsHostnames`, one attribute per call, as the API wants.
+async fn set_dns_attributes(
+    ctx: &ProviderContext<'_>,
+    vpc_id: &str,
+    props: Props<'_>,
+) -> Result<(), ProviderError> {
+    let ec2 = &ctx.clients.ec2;
+    if let Some(enabled) = props.bool("EnableDnsSupport")? {
+        ec2.modify_vpc_attribute()
+            .vpc_id(vpc_id)
+            .enable_dns_support(flag(enabled))
+            .send()
+            .await
+            .map_err(|e| {
+                ProviderError::sdk(
+                    &format!("ModifyVpcAttribute {vpc_id} (EnableDnsSupport)"),
+                    e,
+                )
+            })?;
+    }
+    if let Some(enabled) = props.bool("EnableDnsHostnames")? {
+        ec2.modify_vpc_attribute()
+            .vpc_id(vpc_id)
+            .enable_dns_hostnames(flag(enabled))
+            .send()
+            .await
+            .map_err(|e| {
+                ProviderError::sdk(
+                    &format!("ModifyVpcAttribute {vpc_id} (EnableDnsHostnames)"),
+                    e,
+                )
+            })?;
+    }
+    Ok(())
+}
+
+/// The VPC's default network ACL.
+async fn default_acl(ctx: &ProviderContext<'_>, vpc_id: &str) -> Result<String, ProviderError> {
+    Ok(ctx
+        .clients
+        .ec2
         .describe_network_acls()
-        .filters(filter("vpc-id", &vpc_id))
+        .filters(filter("vpc-id", vpc_id))
         .filters(filter("default", "true"))
         .send()
         .await
-        .map_err(|e| ProviderError::sdk("DescribeNetworkAcls", e))?
+        .map_err(|e| ProviderError::sdk(&format!("DescribeNetworkAcls {vpc_id}"), e))?
         .network_acls()
         .first()
         .and_then(|a| a.network_acl_id())
         .unwrap_or_default()
-        .to_owned();
+        .to_owned())
+}
+
+/// The VPC's default security group, made to admit its own members as AWS's does (the emulator
+/// creates it with no inbound rule at all).
+async fn default_group(ctx: &ProviderContext<'_>, vpc_id: &str) -> Result<String, ProviderError> {
+    let ec2 = &ctx.clients.ec2;
     let described = ec2
         .describe_security_groups()
-        .filters(filter("vpc-id", &vpc_id))
+        .filters(filter("vpc-id", vpc_id))
         .filters(filter("group-name", "default"))
         .send()
         .await
-        .map_err(|e| ProviderError::sdk("DescribeSecurityGroups", e))?;
+        .map_err(|e| ProviderError::sdk(&format!("DescribeSecurityGroups {vpc_id}"), e))?;
     let default = described.security_groups().first();
     let default_group = default
         .and_then(|g| g.group_id())
         .unwrap_or_default()
         .to_owned();
-    // AWS's default group admits traffic from its own members; the emulator creates it with
-    // no inbound rule at all.
     if default.is_some_and(|g| g.ip_permissions().is_empty()) && !default_group.is_empty() {
         ec2.authorize_security_group_ingress()
             .group_id(&default_group)
@@ -96,15 +135,14 @@ pub(crate) async fn create_vpc(
             )
             .send()
             .await
-            .map_err(|e| ProviderError::sdk("AuthorizeSecurityGroupIngress (default group)", e))?;
+            .map_err(|e| {
+                ProviderError::sdk(
+                    &format!("AuthorizeSecurityGroupIngress {default_group} (default group)"),
+                    e,
+                )
+            })?;
     }
-    Ok(Created::new("AWS::EC2::VPC", vpc_id.clone())
-        .with("CidrBlock", vpc.cidr_block().unwrap_or(cidr))
-        .with("CidrBlockAssociations", associations)
-        .with("DefaultNetworkAcl", default_acl)
-        .with("DefaultSecurityGroup", default_group)
-        .with("Ipv6CidrBlocks", Vec::<Value>::new())
-        .with("VpcId", vpc_id))
+    Ok(default_group)
 }
 
 /// Deletes a VPC.
@@ -116,7 +154,7 @@ pub(crate) async fn delete_vpc(ctx: &ProviderContext<'_>, id: &str) -> Result<()
         .send()
         .await
         .map(drop)
-        .map_err(|e| ProviderError::sdk("DeleteVpc", e))
+        .map_err(|e| ProviderError::sdk(&format!("DeleteVpc {id}"), e))
 }
 
 /// The IPv4 blocks of a VPC, as AWS stores them.
@@ -156,19 +194,7 @@ pub(crate) async fn create_subnet(
     let ec2 = &ctx.clients.ec2;
     let vpc_id = props.required_str("VpcId")?;
     let cidr = props.required_str("CidrBlock")?;
-    let block = cidr::parse(cidr).ok_or_else(|| {
-        ProviderError::Invalid(format!(
-            "property CidrBlock: {cidr:?} is not an IPv4 CIDR block"
-        ))
-    })?;
-    let vpc_blocks = vpc_blocks(ec2, vpc_id).await?;
-    if !vpc_blocks.iter().any(|b| b.contains(&block)) {
-        let listed: Vec<String> = vpc_blocks.iter().map(ToString::to_string).collect();
-        return Err(ProviderError::Invalid(format!(
-            "subnet {logical_id}: CIDR {cidr} is not inside the CIDR {} of its VPC {vpc_id}",
-            listed.join(", ")
-        )));
-    }
+    check_inside_vpc(ec2, logical_id, vpc_id, cidr).await?;
     let subnet = ec2
         .create_subnet()
         .vpc_id(vpc_id)
@@ -178,7 +204,7 @@ pub(crate) async fn create_subnet(
         .set_tag_specifications(tag_specification(props, ResourceType::Subnet)?.map(|t| vec![t]))
         .send()
         .await
-        .map_err(|e| ProviderError::sdk("CreateSubnet", e))?
+        .map_err(|e| ProviderError::sdk(&format!("CreateSubnet {cidr}"), e))?
         .subnet
         .ok_or_else(|| ProviderError::Invalid("CreateSubnet returned no Subnet".into()))?;
     let subnet_id = subnet.subnet_id().unwrap_or_default().to_owned();
@@ -188,20 +214,14 @@ pub(crate) async fn create_subnet(
             .map_public_ip_on_launch(flag(public))
             .send()
             .await
-            .map_err(|e| ProviderError::sdk("ModifySubnetAttribute MapPublicIpOnLaunch", e))?;
+            .map_err(|e| {
+                ProviderError::sdk(
+                    &format!("ModifySubnetAttribute {subnet_id} (MapPublicIpOnLaunch)"),
+                    e,
+                )
+            })?;
     }
-    let acl_association = ec2
-        .describe_network_acls()
-        .filters(filter("association.subnet-id", &subnet_id))
-        .send()
-        .await
-        .map_err(|e| ProviderError::sdk("DescribeNetworkAcls", e))?
-        .network_acls()
-        .iter()
-        .flat_map(|acl| acl.associations())
-        .find(|a| a.subnet_id() == Some(subnet_id.as_str()))
-        .and_then(|a| a.network_acl_association_id())
-        .map(str::to_owned);
+    let acl_association = acl_association(ctx, &subnet_id).await?;
     let mut created = Created::new("AWS::EC2::Subnet", subnet_id.clone())
         .with(
             "AvailabilityZone",
@@ -221,6 +241,50 @@ pub(crate) async fn create_subnet(
     Ok(created)
 }
 
+/// Refuses a subnet block outside its VPC's blocks (the emulator does not always).
+async fn check_inside_vpc(
+    ec2: &aws_sdk_ec2::Client,
+    logical_id: &str,
+    vpc_id: &str,
+    cidr: &str,
+) -> Result<(), ProviderError> {
+    let block = cidr::parse(cidr).ok_or_else(|| {
+        ProviderError::Invalid(format!(
+            "property CidrBlock: {cidr:?} is not an IPv4 CIDR block"
+        ))
+    })?;
+    let vpc_blocks = vpc_blocks(ec2, vpc_id).await?;
+    if vpc_blocks.iter().any(|b| b.contains(&block)) {
+        return Ok(());
+    }
+    let listed: Vec<String> = vpc_blocks.iter().map(ToString::to_string).collect();
+    Err(ProviderError::Invalid(format!(
+        "subnet {logical_id}: CIDR {cidr} is not inside the CIDR {} of its VPC {vpc_id}",
+        listed.join(", ")
+    )))
+}
+
+/// The association of the subnet with its network ACL.
+async fn acl_association(
+    ctx: &ProviderContext<'_>,
+    subnet_id: &str,
+) -> Result<Option<String>, ProviderError> {
+    Ok(ctx
+        .clients
+        .ec2
+        .describe_network_acls()
+        .filters(filter("association.subnet-id", subnet_id))
+        .send()
+        .await
+        .map_err(|e| ProviderError::sdk(&format!("DescribeNetworkAcls {subnet_id}"), e))?
+        .network_acls()
+        .iter()
+        .flat_map(|acl| acl.associations())
+        .find(|a| a.subnet_id() == Some(subnet_id))
+        .and_then(|a| a.network_acl_association_id())
+        .map(str::to_owned))
+}
+
 /// Deletes a subnet.
 pub(crate) async fn delete_subnet(
     ctx: &ProviderContext<'_>,
@@ -233,7 +297,7 @@ pub(crate) async fn delete_subnet(
         .send()
         .await
         .map(drop)
-        .map_err(|e| ProviderError::sdk("DeleteSubnet", e))
+        .map_err(|e| ProviderError::sdk(&format!("DeleteSubnet {id}"), e))
 }
 
 /// Creates an internet gateway.
@@ -269,7 +333,7 @@ pub(crate) async fn delete_internet_gateway(
         .send()
         .await
         .map(drop)
-        .map_err(|e| ProviderError::sdk("DeleteInternetGateway", e))
+        .map_err(|e| ProviderError::sdk(&format!("DeleteInternetGateway {id}"), e))
 }
 
 /// Attaches an internet (or VPN) gateway to a VPC; `Ref` is `IGW|vpc-…` as in CloudFormation.
@@ -285,7 +349,7 @@ pub(crate) async fn create_gateway_attachment(
             .vpc_id(vpc_id)
             .send()
             .await
-            .map_err(|e| ProviderError::sdk("AttachInternetGateway", e))?;
+            .map_err(|e| ProviderError::sdk(&format!("AttachInternetGateway {igw}"), e))?;
         return Ok(
             Created::new("AWS::EC2::VPCGatewayAttachment", format!("IGW|{vpc_id}"))
                 .keep("InternetGatewayId", igw)
@@ -302,7 +366,7 @@ pub(crate) async fn create_gateway_attachment(
         .vpc_id(vpc_id)
         .send()
         .await
-        .map_err(|e| ProviderError::sdk("AttachVpnGateway", e))?;
+        .map_err(|e| ProviderError::sdk(&format!("AttachVpnGateway {vgw}"), e))?;
     Ok(
         Created::new("AWS::EC2::VPCGatewayAttachment", format!("VGW|{vpc_id}"))
             .keep("VpnGatewayId", vgw)
@@ -325,7 +389,7 @@ pub(crate) async fn delete_gateway_attachment(
             .send()
             .await
             .map(drop)
-            .map_err(|e| ProviderError::sdk("DetachInternetGateway", e));
+            .map_err(|e| ProviderError::sdk(&format!("DetachInternetGateway {igw}"), e));
     }
     ec2.detach_vpn_gateway()
         .vpn_gateway_id(created.kept("VpnGatewayId").unwrap_or_default())
@@ -333,5 +397,5 @@ pub(crate) async fn delete_gateway_attachment(
         .send()
         .await
         .map(drop)
-        .map_err(|e| ProviderError::sdk("DetachVpnGateway", e))
+        .map_err(|e| ProviderError::sdk(&format!("DetachVpnGateway {vpc_id}"), e))
 }
