@@ -31,6 +31,7 @@
 
 pub(crate) mod aws;
 pub(crate) mod deploy;
+pub(crate) mod edge;
 pub(crate) mod emulator;
 pub mod fabric;
 pub(crate) mod lambda;
