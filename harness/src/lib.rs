@@ -10,6 +10,7 @@
 //! |---|---|
 //! | `world` | one test's world: account, the shared emulator and executor, stacks, teardown |
 //! | `deploy` | the CloudFormation engine: templates, intrinsics, SAM transform, providers |
+//! | `edge` | the execute-api front doors: resource and endpoint policies, evaluated as AWS does |
 //! | `lambda` | the executor: builds functions, runs `bootstrap`, serves the Runtime API |
 //! | `fabric` | the network fabric: namespaces, routing, security groups, DNS, services |
 //! | `emulator` | the backends behind one trait: LocalStack as a host process or in a container |
