@@ -4,6 +4,7 @@
 //! The emulator backend comes from `VPCLAB_EMULATOR` (default: LocalStack as a host process,
 //! provisioned on first use), so a CI matrix runs the same tests on each backend.
 
+mod edge;
 mod network;
 mod support;
 
@@ -245,6 +246,18 @@ async fn an_output_error_rolls_back_the_stack() {
 #[case::overlapping_subnets("overlapping-subnets.yaml", "NarrowSubnet")]
 #[case::subnet_outside_vpc("subnet-outside-vpc.yaml", "StraySubnet")]
 #[case::route_to_missing_target("route-to-missing-nat.yaml", "nat-0000000000000000")]
+#[case::policy_unknown_operator(
+    "policy-unknown-operator.yaml",
+    "statement OnlyMyEndpoint of the policy of REST API TypoApi (typo-policy): Unknown operator: StringEqualz"
+)]
+#[case::policy_names_a_missing_endpoint(
+    "policy-missing-endpoint.yaml",
+    "statement OnlyMyEndpoint of the policy of REST API LonelyApi (lonely-policy) names VPC endpoint vpce-0123456789abcdef0, which does not exist"
+)]
+#[case::endpoints_on_a_regional_api(
+    "endpoints-on-regional-api.yaml",
+    "VPCEndpoints can only be specified with PRIVATE apis."
+)]
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_templates_name_what_to_fix(#[case] file: &str, #[case] named: &str) {
     let mut world = World::start().await.unwrap_or_else(|e| panic!("{e}"));

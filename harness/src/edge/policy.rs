@@ -8,6 +8,10 @@
 //! it does not come through an endpoint), checks that refuse what the evaluator would
 //! otherwise ignore, and the answer AWS gives a denied caller.
 
+// The deploy engine checks policies with this module today; the front doors that evaluate
+// calls (issue 8's next step) are not built yet, so evaluation is used by the tests only.
+#![cfg_attr(not(test), allow(dead_code))]
+
 use std::net::Ipv4Addr;
 
 use iam_rs::{
@@ -90,6 +94,8 @@ pub(crate) struct Policy {
     document: IAMPolicy,
     /// The statements' names (Sid, else `#<position>`), in order.
     statements: Vec<String>,
+    /// The VPC endpoints the conditions name (`aws:SourceVpce`), with their statement.
+    named_endpoints: Vec<(String, String)>,
 }
 
 impl Policy {
@@ -110,12 +116,20 @@ impl Policy {
         expand_shorthand(&mut value, api);
         let statements = statement_names(&value);
         check_statements(&value, subject, &statements)?;
+        let named_endpoints = named_endpoints(&value, &statements);
         let document: IAMPolicy =
             serde_json::from_value(value).map_err(|e| malformed(e.to_string()))?;
         Ok(Self {
             document,
             statements,
+            named_endpoints,
         })
+    }
+
+    /// The VPC endpoint ids the policy's conditions name (`aws:SourceVpce`), each with the
+    /// statement (Sid, or `#<position>`) that names it.
+    pub(crate) fn named_endpoints(&self) -> &[(String, String)] {
+        &self.named_endpoints
     }
 
     /// Evaluates the policy for one call.
@@ -343,6 +357,31 @@ fn statement_names(value: &Value) -> Vec<String> {
                 .map_or_else(|| format!("#{}", i + 1), str::to_owned)
         })
         .collect()
+}
+
+/// `(statement, vpce id)` for every `aws:SourceVpce` value in the conditions.
+fn named_endpoints(value: &Value, names: &[String]) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    for (statement, name) in statements(value).into_iter().zip(names) {
+        let operators = statement.get("Condition").and_then(Value::as_object);
+        for keys in operators.into_iter().flat_map(|o| o.values()) {
+            let values = keys
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(key, _)| key.eq_ignore_ascii_case("aws:SourceVpce"))
+                .map(|(_, v)| v);
+            for value in values {
+                let ids: Vec<&str> = match value {
+                    Value::String(id) => vec![id.as_str()],
+                    Value::Array(ids) => ids.iter().filter_map(Value::as_str).collect(),
+                    _ => Vec::new(),
+                };
+                found.extend(ids.into_iter().map(|id| (name.clone(), id.to_owned())));
+            }
+        }
+    }
+    found
 }
 
 /// Checks each statement on its own, so that an error names it: its effect, its condition

@@ -8,7 +8,9 @@ use aws_sdk_apigateway::{
 };
 use serde_json::Value;
 
-use super::{Created, Props, ProviderContext, ProviderError, generated_name, unless_gone};
+use super::{
+    Created, Props, ProviderContext, ProviderError, api_access, generated_name, unless_gone,
+};
 use crate::deploy::artifacts::ARTIFACT_BUCKET;
 
 /// The OpenAPI document of a `RestApi`: `Body`, or a `BodyS3Location` vpclab stored.
@@ -94,6 +96,14 @@ pub(crate) async fn create_rest_api(
         .unwrap_or_else(|| generated_name(ctx.stack_name, logical_id, 128));
     let policy = props.json_string("Policy");
     let endpoints = endpoint_configuration(props)?;
+    let subject = format!("REST API {logical_id} ({name})");
+    // SAM puts a resource policy in the OpenAPI body (`x-amazon-apigateway-policy`).
+    let body_policy = body
+        .as_deref()
+        .and_then(|b| serde_json::from_slice::<Value>(b).ok())
+        .and_then(|b| b.get("x-amazon-apigateway-policy").map(Value::to_string));
+    let checked = policy.as_deref().or(body_policy.as_deref());
+    api_access::check_rest_api(ctx, &subject, checked, endpoints.as_ref()).await?;
     let created = api
         .create_rest_api()
         .name(&name)
@@ -281,6 +291,7 @@ pub(crate) async fn create_deployment(
 ) -> Result<Created, ProviderError> {
     let api_id = props.required_str("RestApiId")?;
     let stage = props.str("StageName")?;
+    api_access::check_deployment(ctx, api_id).await?;
     let id = ctx
         .clients
         .apigateway

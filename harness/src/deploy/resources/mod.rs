@@ -2,6 +2,7 @@
 //! types through the AWS SDK against whatever emulator runs, and returning what CloudFormation
 //! would (`Ref` value and `Fn::GetAtt` attributes).
 
+mod api_access;
 mod apigateway;
 mod dynamodb;
 pub(crate) mod ec2;
@@ -158,6 +159,9 @@ pub(crate) enum ProviderError {
     /// The provider found something AWS would refuse, or the emulator answered unexpectedly.
     #[error("{0}")]
     Invalid(String),
+    /// A resource policy the edge could not evaluate.
+    #[error(transparent)]
+    Policy(#[from] crate::edge::policy::PolicyError),
 }
 
 /// What is wrong with a property; displayed after `property <name>`.

@@ -252,3 +252,19 @@ fn bad_policies_name_what_to_fix(#[case] text: &str, #[case] expected: &str) {
     assert!(message.contains(expected), "{message}");
     assert!(message.contains("uiv82new6b"), "{message}");
 }
+
+#[test]
+fn the_endpoints_a_policy_names_are_listed_with_their_statement() {
+    let text = r#"{"Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "execute-api:Invoke", "Resource": "execute-api:/*"},
+        {"Sid": "Mine", "Effect": "Deny", "Principal": "*", "Action": "execute-api:Invoke",
+         "Resource": "execute-api:/*",
+         "Condition": {"StringNotEquals": {"aws:sourcevpce": ["vpce-a", "vpce-b"]}}}]}"#;
+    assert_eq!(
+        policy(text).named_endpoints(),
+        [
+            ("Mine".to_owned(), "vpce-a".to_owned()),
+            ("Mine".to_owned(), "vpce-b".to_owned())
+        ]
+    );
+}
