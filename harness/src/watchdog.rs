@@ -1,7 +1,8 @@
-//! A watchdog for the process groups vpclab starts (LocalStack, Lambda bootstraps): if this
-//! process dies without cleaning up (SIGINT, SIGKILL, an aborted test run), the group is killed
-//! within a second or two. It lives in the group it watches, so a normal stop of the group
-//! stops it too.
+//! Watchdogs for what vpclab starts (LocalStack's and the Lambda bootstraps' process groups,
+//! the fabric's namespaces, the LocalStack container): if this process dies without cleaning
+//! up (SIGINT, SIGKILL, an aborted test run), they remove it within a second or two. A process
+//! group's watchdog lives in the group it watches, so a normal stop of the group stops it too;
+//! the container's ends once the container is gone.
 
 use std::{
     os::unix::process::CommandExt,
