@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use vpclab_harness::{Scenario, Settings, World};
+use vpclab_harness::{Backend, Scenario, Settings, World};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -39,14 +39,24 @@ enum Command {
     Down,
     /// List the scenarios.
     List,
-    /// Provision the embedded LocalStack now (first use does it otherwise).
-    Provision,
+    /// Provision the embedded LocalStack now (first use does it otherwise); with
+    /// `--backend localstack-container`, also build vpclab's LocalStack image.
+    Provision {
+        /// The backend to provision for (`localstack-host`, `localstack-container`).
+        #[arg(long, default_value = "localstack-host", value_parser = parse_backend)]
+        backend: Backend,
+    },
     /// Measure start, deploy, latency and invoke times (for BENCHMARKS.md).
     Bench {
         /// The scenario to measure.
         #[arg(default_value = "private-serverless")]
         scenario: String,
     },
+}
+
+/// `--backend`'s value.
+fn parse_backend(value: &str) -> Result<Backend, String> {
+    Backend::parse(value).map_err(|e| e.to_string())
 }
 
 /// Where `up` records its process id, for `down`.
@@ -81,9 +91,9 @@ async fn main() -> anyhow::Result<()> {
             bench::run(&Scenario::load(&scenarios_dir(), &scenario)?).await?;
             fabric_bench::run(&scenarios_dir()).await
         }
-        Command::Provision => {
-            vpclab_harness::provision().await?;
-            println!("LocalStack is provisioned");
+        Command::Provision { backend } => {
+            vpclab_harness::provision_backend(backend).await?;
+            println!("LocalStack is provisioned for {}", backend.name());
             Ok(())
         }
         Command::List => {

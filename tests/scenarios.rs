@@ -4,6 +4,7 @@
 //! The emulator backend comes from `VPCLAB_EMULATOR` (default: LocalStack as a host process,
 //! provisioned on first use), so a CI matrix runs the same tests on each backend.
 
+mod container;
 mod edge;
 mod network;
 mod support;

@@ -84,6 +84,12 @@ pub enum Error {
 /// Provisions the embedded LocalStack (host backend) if it is not in the cache yet: what the
 /// first world would otherwise do, with its progress on standard error.
 pub async fn provision() -> Result<(), Error> {
+    provision_backend(Backend::LocalStackHost).await
+}
+
+/// Provisions what `backend` needs now (first use does it otherwise): the host environment, and
+/// for the container backend also vpclab's LocalStack image (built if the engine lacks it).
+pub async fn provision_backend(backend: Backend) -> Result<(), Error> {
     tokio::task::spawn_blocking(emulator::host::provision::ensure_provisioned)
         .await
         .map_err(|e| {
@@ -92,5 +98,8 @@ pub async fn provision() -> Result<(), Error> {
                 output: e.to_string(),
             })
         })??;
+    if backend == Backend::LocalStackContainer {
+        emulator::container::provision_image().await?;
+    }
     Ok(())
 }

@@ -37,7 +37,23 @@ pub struct Settings {
     pub cargo: PathBuf,
     /// `PATH`, where tools are looked up.
     pub path: OsString,
+    /// What the container image's build passes to its downloads from this machine's
+    /// environment: proxies (`HTTPS_PROXY`, ...) and pip's index (`PIP_INDEX_URL`, ...).
+    pub download_env: Vec<(String, OsString)>,
 }
+
+/// The variables [`Settings::download_env`] takes from the environment.
+const DOWNLOAD_VARS: &[&str] = &[
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "PIP_INDEX_URL",
+    "PIP_EXTRA_INDEX_URL",
+    "PIP_DEFAULT_TIMEOUT",
+];
 
 impl Settings {
     /// The settings of this process, read from the environment once.
@@ -76,6 +92,10 @@ impl Settings {
             scenarios_dir: path("VPCLAB_SCENARIOS_DIR"),
             cargo: path("CARGO").unwrap_or_else(|| PathBuf::from("cargo")),
             path: var("PATH").unwrap_or_default(),
+            download_env: DOWNLOAD_VARS
+                .iter()
+                .filter_map(|name| Some(((*name).to_owned(), var(name)?)))
+                .collect(),
         }
     }
 

@@ -1,7 +1,8 @@
-//! A watchdog for the process groups vpclab starts (LocalStack, Lambda bootstraps): if this
-//! process dies without cleaning up (SIGINT, SIGKILL, an aborted test run), the group is killed
-//! within a second or two. It lives in the group it watches, so a normal stop of the group
-//! stops it too.
+//! Watchdogs for what vpclab starts (LocalStack's and the Lambda bootstraps' process groups,
+//! the fabric's namespaces, the LocalStack container): if this process dies without cleaning
+//! up (SIGINT, SIGKILL, an aborted test run), they remove it within a second or two. A process
+//! group's watchdog lives in the group it watches, so a normal stop of the group stops it too;
+//! the container's ends once the container is gone.
 
 use std::{
     os::unix::process::CommandExt,
@@ -59,5 +60,36 @@ pub(crate) fn watch_namespaces(prefix: &str) {
             std::thread::spawn(move || child.wait());
         }
         Err(e) => tracing::warn!("vpclab: no watchdog for namespaces {prefix}*: {e}"),
+    }
+}
+
+/// Removes container `name` through the engine's API once this process is gone: `curl` with
+/// `options` (e.g. `--unix-socket <path>`) on `base` (`http://engine`). It ends on its own
+/// once the container, having existed, is removed first.
+pub(crate) fn watch_container(options: &[String], base: &str, name: &str) {
+    let script = format!(
+        "name=$1; base=$2; shift 2; seen=0; \
+         while kill -0 {owner} 2>/dev/null; do \
+           code=$(curl -s -o /dev/null -w '%{{http_code}}' \"$@\" \"$base/containers/$name/json\"); \
+           [ \"$code\" = 200 ] && seen=1; \
+           [ \"$code\" = 404 ] && [ $seen = 1 ] && exit 0; \
+           sleep 1; \
+         done; \
+         curl -s -o /dev/null -X DELETE \"$@\" \"$base/containers/$name?force=true\"",
+        owner = std::process::id(),
+    );
+    let spawned = Command::new("sh")
+        .args(["-c", &script, "vpclab-container-watchdog", name, base])
+        .args(options)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn();
+    match spawned {
+        Ok(mut child) => {
+            std::thread::spawn(move || child.wait());
+        }
+        Err(e) => tracing::warn!("vpclab: no watchdog for container {name}: {e}"),
     }
 }

