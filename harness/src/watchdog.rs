@@ -1,7 +1,7 @@
 //! A watchdog for the process groups vpclab starts (LocalStack, Lambda bootstraps): if this
 //! process dies without cleaning up (SIGINT, SIGKILL, an aborted test run), the group is killed
 //! within a second or two. It lives in the group it watches, so a normal stop of the group
-//! stops it too.
+//! stops it too. With `VPCLAB_KEEP=1` no watchdog starts: what is kept outlives the process.
 
 use std::{
     os::unix::process::CommandExt,
@@ -14,6 +14,9 @@ use nix::unistd::Pid;
 /// Starts a watchdog that kills process group `group` once this process is gone, then removes
 /// `folder` (the group's temporary files), if given.
 pub(crate) fn watch_group(group: Pid, folder: Option<&Path>) {
+    if crate::settings::Settings::get().keep {
+        return;
+    }
     let script = format!(
         "while kill -0 {owner} 2>/dev/null; do sleep 1; done; \
          [ -n \"$1\" ] && rm -rf -- \"$1\"; kill -KILL -{group} 2>/dev/null",
@@ -39,6 +42,9 @@ pub(crate) fn watch_group(group: Pid, folder: Option<&Path>) {
 /// Deletes the network namespaces named `<prefix>*` (and whatever runs in them) when this
 /// process dies without tearing its fabric down.
 pub(crate) fn watch_namespaces(prefix: &str) {
+    if crate::settings::Settings::get().keep {
+        return;
+    }
     let script = format!(
         "while kill -0 {owner} 2>/dev/null; do sleep 1; done; \
          for ns in $(ls /run/netns 2>/dev/null | grep \"^$1-\"); do \
