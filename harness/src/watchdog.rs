@@ -2,7 +2,8 @@
 //! the fabric's namespaces, the LocalStack container): if this process dies without cleaning
 //! up (SIGINT, SIGKILL, an aborted test run), they remove it within a second or two. A process
 //! group's watchdog lives in the group it watches, so a normal stop of the group stops it too;
-//! the container's ends once the container is gone.
+//! the container's ends once the container is gone. With
+//! `VPCLAB_KEEP=1` no watchdog starts: what is kept outlives the process.
 
 use std::{
     os::unix::process::CommandExt,
@@ -15,6 +16,9 @@ use nix::unistd::Pid;
 /// Starts a watchdog that kills process group `group` once this process is gone, then removes
 /// `folder` (the group's temporary files), if given.
 pub(crate) fn watch_group(group: Pid, folder: Option<&Path>) {
+    if crate::settings::Settings::get().keep {
+        return;
+    }
     let script = format!(
         "while kill -0 {owner} 2>/dev/null; do sleep 1; done; \
          [ -n \"$1\" ] && rm -rf -- \"$1\"; kill -KILL -{group} 2>/dev/null",
@@ -40,6 +44,9 @@ pub(crate) fn watch_group(group: Pid, folder: Option<&Path>) {
 /// Deletes the network namespaces named `<prefix>*` (and whatever runs in them) when this
 /// process dies without tearing its fabric down.
 pub(crate) fn watch_namespaces(prefix: &str) {
+    if crate::settings::Settings::get().keep {
+        return;
+    }
     let script = format!(
         "while kill -0 {owner} 2>/dev/null; do sleep 1; done; \
          for ns in $(ls /run/netns 2>/dev/null | grep \"^$1-\"); do \

@@ -324,8 +324,9 @@ impl World {
 async fn teardown(inner: Inner) -> Result<(), Error> {
     if inner.keep {
         eprintln!(
-            "vpclab: VPCLAB_KEEP=1: keeping world {} at {} (stacks: {}); the emulator stays \
-             up until this process is killed",
+            "vpclab: VPCLAB_KEEP=1: keeping world {} at {} (stacks: {}) and its network \
+             namespaces {}-*; the emulator and namespaces outlive this process, the fabric's \
+             services and the functions' Runtime API end with it",
             inner.account_id,
             inner.emulator.endpoint(),
             inner
@@ -333,9 +334,11 @@ async fn teardown(inner: Inner) -> Result<(), Error> {
                 .iter()
                 .map(Stack::name)
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join(", "),
+            inner.fabric.prefix()
         );
         std::mem::forget(inner.emulator);
+        std::mem::forget(inner.fabric);
         return Ok(());
     }
     let mut errors = Vec::new();
