@@ -5,6 +5,7 @@
 
 mod bench;
 mod fabric_bench;
+mod up_record;
 
 use std::path::{Path, PathBuf};
 
@@ -59,11 +60,6 @@ fn parse_backend(value: &str) -> Result<Backend, String> {
     Backend::parse(value).map_err(|e| e.to_string())
 }
 
-/// Where `up` records its process id, for `down`.
-fn pid_file() -> PathBuf {
-    std::env::temp_dir().join("vpclab-up.pid")
-}
-
 fn scenarios_dir() -> PathBuf {
     Settings::get()
         .scenarios_dir
@@ -107,6 +103,8 @@ async fn main() -> anyhow::Result<()> {
 
 async fn up(name: &str, mode: Option<String>, params: &[String]) -> anyhow::Result<()> {
     let scenario = scenario_with_overrides(name, mode, params)?;
+    // Recorded before the world starts, so `down` (SIGINT) can stop a start or a deploy too.
+    let record = up_record::UpRecord::create()?;
     eprintln!(
         "vpclab: starting a world for `{name}` ({})",
         scenario.description
@@ -124,8 +122,6 @@ async fn up(name: &str, mode: Option<String>, params: &[String]) -> anyhow::Resu
         eprintln!("{}", world.diagnose());
         return Err(e.into());
     }
-    std::fs::write(pid_file(), std::process::id().to_string())
-        .with_context(|| format!("write {}", pid_file().display()))?;
     print_world(name, &world);
     print_commands(&world);
     print_fabric(&world).await;
@@ -134,7 +130,7 @@ async fn up(name: &str, mode: Option<String>, params: &[String]) -> anyhow::Resu
     eprintln!("vpclab: tearing down");
     let log = world.function_logs();
     let outcome = world.shutdown().await;
-    let _ = std::fs::remove_file(pid_file());
+    drop(record);
     if !log.is_empty() {
         eprintln!("{log}");
     }
@@ -237,22 +233,7 @@ async fn wait_for_stop_signal() -> anyhow::Result<()> {
 }
 
 fn down() -> anyhow::Result<()> {
-    let path = pid_file();
-    let pid = std::fs::read_to_string(&path)
-        .with_context(|| format!("no world is up ({} is missing)", path.display()))?;
-    let status = std::process::Command::new("kill")
-        .args(["-INT", pid.trim()])
-        .status()
-        .context("run kill")?;
-    anyhow::ensure!(
-        status.success(),
-        "no process {} (stale {})",
-        pid.trim(),
-        path.display()
-    );
-    println!(
-        "asked vpclab up (pid {}) to tear its world down",
-        pid.trim()
-    );
+    let pid = up_record::stop_up()?;
+    println!("asked vpclab up (pid {pid}) to tear its world down");
     Ok(())
 }

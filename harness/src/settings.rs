@@ -17,6 +17,9 @@ pub struct Settings {
     /// Where LocalStack is provisioned: `VPCLAB_CACHE_DIR`, else `$XDG_CACHE_HOME/vpclab`, else
     /// `~/.cache/vpclab`.
     pub cache_dir: PathBuf,
+    /// Per-user runtime files (what `vpclab up` leaves for `vpclab down`):
+    /// `$XDG_RUNTIME_DIR/vpclab`, else `<cache_dir>/run`.
+    pub runtime_dir: PathBuf,
     /// `VPCLAB_PYTHON`: the Python (>= 3.12) to build LocalStack's environment with.
     pub python: Option<PathBuf>,
     /// pyenv's root (`PYENV_ROOT`, else `~/.pyenv`), searched for a Python >= 3.12.
@@ -79,8 +82,12 @@ impl Settings {
                     .unwrap_or_else(|| PathBuf::from("/tmp"))
                     .join(".cache/vpclab")
             });
+        let runtime_dir = path("XDG_RUNTIME_DIR")
+            .map(|d| d.join("vpclab"))
+            .unwrap_or_else(|| cache_dir.join("run"));
         Self {
             emulator: text("VPCLAB_EMULATOR"),
+            runtime_dir,
             cache_dir,
             python: path("VPCLAB_PYTHON"),
             pyenv_root: path("PYENV_ROOT").or_else(|| home.map(|h| h.join(".pyenv"))),
@@ -139,6 +146,18 @@ mod tests {
         assert_eq!(
             settings(&[("HOME", "/h")]).cache_dir,
             PathBuf::from("/h/.cache/vpclab")
+        );
+    }
+
+    #[test]
+    fn runtime_files_go_to_the_user_runtime_folder_else_the_cache() {
+        assert_eq!(
+            settings(&[("XDG_RUNTIME_DIR", "/run/user/7"), ("HOME", "/h")]).runtime_dir,
+            PathBuf::from("/run/user/7/vpclab")
+        );
+        assert_eq!(
+            settings(&[("HOME", "/h")]).runtime_dir,
+            PathBuf::from("/h/.cache/vpclab/run")
         );
     }
 
