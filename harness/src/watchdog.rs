@@ -41,9 +41,9 @@ pub(crate) fn watch_group(group: Pid, folder: Option<&Path>) {
     }
 }
 
-/// Deletes the network namespaces named `<prefix>*` (and whatever runs in them) when this
-/// process dies without tearing its fabric down.
-pub(crate) fn watch_namespaces(prefix: &str) {
+/// Deletes the network namespaces named `<prefix>*` (and whatever runs in them), and the
+/// fabric's `folder` (its CA), when this process dies without tearing its fabric down.
+pub(crate) fn watch_namespaces(prefix: &str, folder: &Path) {
     if crate::settings::Settings::get().keep {
         return;
     }
@@ -52,11 +52,12 @@ pub(crate) fn watch_namespaces(prefix: &str) {
          for ns in $(ls /run/netns 2>/dev/null | grep \"^$1-\"); do \
            for pid in $(ip netns pids \"$ns\" 2>/dev/null); do kill -KILL \"$pid\"; done; \
            ip netns delete \"$ns\"; rm -rf \"/etc/netns/$ns\"; \
-         done",
+         done; rm -rf -- \"$2\"",
         owner = std::process::id(),
     );
     let spawned = Command::new("sh")
         .args(["-c", &script, "vpclab-fabric-watchdog", prefix])
+        .arg(folder)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -243,7 +243,7 @@ impl Fabric {
             syncs: Mutex::default(),
             closed: std::sync::atomic::AtomicBool::new(false),
         });
-        crate::watchdog::watch_namespaces(&fabric.prefix);
+        crate::watchdog::watch_namespaces(&fabric.prefix, fabric._dir.path());
         let mut plan = Plan::default();
         internet::plan(&mut plan, &fabric.prefix, region);
         fabric.apply(plan).await?;
