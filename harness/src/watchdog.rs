@@ -6,6 +6,7 @@
 //! `VPCLAB_KEEP=1` no watchdog starts: what is kept outlives the process.
 
 use std::{
+    ffi::OsStr,
     os::unix::process::CommandExt,
     path::Path,
     process::{Command, Stdio},
@@ -24,20 +25,32 @@ pub(crate) fn watch_group(group: Pid, folder: Option<&Path>) {
          [ -n \"$1\" ] && rm -rf -- \"$1\"; kill -KILL -{group} 2>/dev/null",
         owner = std::process::id(),
     );
+    let folder = folder.map(Path::as_os_str).unwrap_or_default();
+    spawn(
+        "vpclab-watchdog",
+        &script,
+        &[folder],
+        group.as_raw(),
+        &format!("process group {group}"),
+    );
+}
+
+/// Runs a watchdog `script` (`$0` is `name`, then `args`) in process group `group` (0: a group
+/// of its own), reaped on a thread of its own so no zombie is left once it ends.
+fn spawn(name: &str, script: &str, args: &[&OsStr], group: i32, watched: &str) {
     let spawned = Command::new("sh")
-        .args(["-c", &script, "vpclab-watchdog"])
-        .arg(folder.map(Path::as_os_str).unwrap_or_default())
+        .args(["-c", script, name])
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .process_group(group.as_raw())
+        .process_group(group)
         .spawn();
     match spawned {
-        // Reaped on a thread of its own, so no zombie is left once the group is killed.
         Ok(mut child) => {
             std::thread::spawn(move || child.wait());
         }
-        Err(e) => tracing::warn!("vpclab: no watchdog for process group {group}: {e}"),
+        Err(e) => tracing::warn!("vpclab: no watchdog for {watched}: {e}"),
     }
 }
 
@@ -55,20 +68,13 @@ pub(crate) fn watch_namespaces(prefix: &str, folder: &Path) {
          done; rm -rf -- \"$2\"",
         owner = std::process::id(),
     );
-    let spawned = Command::new("sh")
-        .args(["-c", &script, "vpclab-fabric-watchdog", prefix])
-        .arg(folder)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn();
-    match spawned {
-        Ok(mut child) => {
-            std::thread::spawn(move || child.wait());
-        }
-        Err(e) => tracing::warn!("vpclab: no watchdog for namespaces {prefix}*: {e}"),
-    }
+    spawn(
+        "vpclab-fabric-watchdog",
+        &script,
+        &[OsStr::new(prefix), folder.as_os_str()],
+        0,
+        &format!("namespaces {prefix}*"),
+    );
 }
 
 /// Removes container `name` through the engine's API once this process is gone: `curl` with
@@ -86,18 +92,13 @@ pub(crate) fn watch_container(options: &[String], base: &str, name: &str) {
          curl -s -o /dev/null -X DELETE \"$@\" \"$base/containers/$name?force=true\"",
         owner = std::process::id(),
     );
-    let spawned = Command::new("sh")
-        .args(["-c", &script, "vpclab-container-watchdog", name, base])
-        .args(options)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn();
-    match spawned {
-        Ok(mut child) => {
-            std::thread::spawn(move || child.wait());
-        }
-        Err(e) => tracing::warn!("vpclab: no watchdog for container {name}: {e}"),
-    }
+    let mut args = vec![OsStr::new(name), OsStr::new(base)];
+    args.extend(options.iter().map(OsStr::new));
+    spawn(
+        "vpclab-container-watchdog",
+        &script,
+        &args,
+        0,
+        &format!("container {name}"),
+    );
 }
