@@ -46,6 +46,7 @@ pub use deploy::{
     DeployError, GraphError, IntrinsicError, ParameterError, TemplateError,
     stack::{Stack, StackRequest},
 };
+pub use edge::Edge;
 pub use emulator::{Backend, EmulatorError};
 pub use fabric::{Explanation, Fabric, FabricError, Host, HostKind};
 pub use lambda::LambdaError;

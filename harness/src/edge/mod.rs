@@ -1,5 +1,203 @@
 //! The edge: execute-api front doors. Calls to REST APIs are authorised here as AWS authorises
 //! them (endpoint policy, then the API's resource policy) before they reach the emulator's
 //! data plane, which does not enforce them.
+//!
+//! The fabric terminates TLS where the packets arrive (the public regional endpoint on the
+//! sealed internet, an execute-api endpoint's ENI) and hands the stream to the [`Edge`], which
+//! reads each request, decides ([`decide`]), and forwards what passes to the emulator with its
+//! method, path, query, headers and body intact, or answers as API Gateway does ([`answers`]).
 
+mod answers;
+mod apis;
+mod decide;
+mod forward;
+mod names;
 pub(crate) mod policy;
+
+use std::{
+    net::SocketAddr,
+    sync::{Arc, Mutex, RwLock},
+};
+
+use hyper::{Request, body::Incoming, server::conn::http1, service::service_fn};
+use hyper_util::rt::TokioIo;
+
+pub(crate) use apis::ApiSnapshot;
+pub(crate) use policy::PolicyError;
+
+use self::{
+    apis::Registry,
+    decide::Decision,
+    forward::{Forwarded, Upstream, answer},
+    policy::Caller,
+};
+use crate::fabric::{Arrival, Door, DoorStream, FrontDoor, Served, Topology};
+
+/// One world's front doors: what it knows of the world's APIs and endpoints, and the way to
+/// the emulator's data plane.
+#[derive(Debug)]
+pub struct Edge {
+    region: String,
+    account: String,
+    registry: RwLock<Registry>,
+    upstream: Upstream,
+    /// The last refusals, newest last (for explanations): `(api, why)`.
+    refusals: Mutex<Vec<(String, String)>>,
+}
+
+impl Edge {
+    /// The front doors of `account` in `region`, forwarding to the emulator at `emulator`.
+    pub(crate) fn new(region: &str, account: &str, emulator: SocketAddr) -> Arc<Self> {
+        Arc::new(Self {
+            region: region.to_owned(),
+            account: account.to_owned(),
+            registry: RwLock::default(),
+            upstream: Upstream::new(emulator),
+            refusals: Mutex::default(),
+        })
+    }
+
+    /// Records a deployment: the API's endpoint type, endpoints and policy as they are now.
+    pub(crate) fn deployed(&self, snapshot: &ApiSnapshot) -> Result<(), PolicyError> {
+        self.write().deployed(snapshot, &self.region, &self.account)
+    }
+
+    /// Forgets a deleted API.
+    pub(crate) fn deleted(&self, api_id: &str) {
+        self.write().deleted(api_id);
+    }
+
+    /// Reads the execute-api endpoints' policies from the topology EC2 described; returns the
+    /// policies that cannot be evaluated (every call through them is denied).
+    pub(crate) fn observe(&self, topology: &Topology) -> Vec<PolicyError> {
+        self.write().observe(topology, &self.region, &self.account)
+    }
+
+    /// Why the front doors last refused calls to `api_id`, newest last: the statement that
+    /// denied, the missing endpoint, the wrong door.
+    pub fn refusals(&self, api_id: &str) -> Vec<String> {
+        self.refusals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(api, _)| api == api_id)
+            .map(|(_, why)| why.clone())
+            .collect()
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Registry> {
+        self.registry.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Decides and answers one request.
+    async fn handle(
+        self: Arc<Self>,
+        request: Request<Incoming>,
+        arrival: Arc<Arrival>,
+    ) -> Forwarded {
+        let host = request
+            .headers()
+            .get(hyper::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or(arrival.server_name.as_deref())
+            .unwrap_or_default()
+            .to_owned();
+        let api_header = header(&request, "x-apigw-api-id");
+        let target = names::target(&host, api_header.as_deref(), &self.region);
+        let decision = {
+            let registry = self.registry.read().unwrap_or_else(|e| e.into_inner());
+            let seen = decide::Request {
+                target: target.clone(),
+                method: request.method().as_str(),
+                path: request.uri().path(),
+                caller: caller(&request, &self.account),
+            };
+            decide::decide(&registry, &arrival, &seen, &self.region, &self.account)
+        };
+        let api = target
+            .as_ref()
+            .map(|t| t.api_id.clone())
+            .unwrap_or_default();
+        match decision {
+            Decision::Pass => {
+                let through = match &arrival.door {
+                    Door::Endpoint { id, .. } => Some(id.as_str()),
+                    Door::Internet => None,
+                };
+                let canonical = target
+                    .filter(|t| t.by_endpoint_name)
+                    .map(|t| format!("{}.execute-api.{}.amazonaws.com", t.api_id, self.region));
+                self.upstream
+                    .forward(request, arrival.peer, through, canonical.as_deref())
+                    .await
+            }
+            Decision::Forbidden(why) => {
+                self.refused(api, why);
+                answer(answers::forbidden())
+            }
+            Decision::AccessDenied { message, by } => {
+                self.refused(api, by);
+                answer(answers::access_denied(&message))
+            }
+        }
+    }
+
+    fn refused(&self, api: String, why: String) {
+        tracing::debug!("vpclab edge: refused a call to {api}: {why}");
+        let mut refusals = self.refusals.lock().unwrap_or_else(|e| e.into_inner());
+        if refusals.len() >= 256 {
+            refusals.remove(0);
+        }
+        refusals.push((api, why));
+    }
+}
+
+impl FrontDoor for Edge {
+    fn serve(self: Arc<Self>, stream: DoorStream, arrival: Arrival) -> Served {
+        Box::pin(async move {
+            let arrival = Arc::new(arrival);
+            let service = service_fn(move |request| {
+                let (edge, arrival) = (self.clone(), arrival.clone());
+                async move { Ok::<_, std::convert::Infallible>(edge.handle(request, arrival).await) }
+            });
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        })
+    }
+
+    fn endpoint_aliases(&self) -> Vec<(String, String)> {
+        self.registry
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .aliases()
+    }
+}
+
+fn header(request: &Request<Incoming>, name: &str) -> Option<String> {
+    request
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// The caller: anonymous, or the principal of a SigV4 `Authorization` header (its access key
+/// is an account id in vpclab's worlds; the signature is not verified, as the emulator does
+/// not verify it either).
+fn caller(request: &Request<Incoming>, account: &str) -> Caller {
+    let Some(authorization) = header(request, "authorization") else {
+        return Caller::Anonymous;
+    };
+    let key = authorization
+        .split("Credential=")
+        .nth(1)
+        .and_then(|c| c.split('/').next())
+        .unwrap_or_default();
+    let owner = if key.len() == 12 && key.bytes().all(|b| b.is_ascii_digit()) {
+        key
+    } else {
+        account
+    };
+    Caller::Signed(format!("arn:aws:iam::{owner}:root"))
+}

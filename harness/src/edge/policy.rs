@@ -8,10 +8,6 @@
 //! it does not come through an endpoint), checks that refuse what the evaluator would
 //! otherwise ignore, and the answer AWS gives a denied caller.
 
-// The deploy engine checks policies with this module today; the front doors that evaluate
-// calls (issue 8's next step) are not built yet, so evaluation is used by the tests only.
-#![cfg_attr(not(test), allow(dead_code))]
-
 use std::net::Ipv4Addr;
 
 use iam_rs::{

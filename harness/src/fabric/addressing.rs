@@ -19,6 +19,15 @@ pub const DYNAMODB: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 20);
 pub const S3: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 30);
 /// The resolver that functions outside any VPC use.
 pub const PUBLIC_RESOLVER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 53);
+/// `ip-ranges.amazonaws.com`, which publishes AWS's address ranges.
+pub const IP_RANGES: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 81);
+/// A client on the internet (a laptop calling a public API), at the far end of a /30 whose
+/// near end ([`INTERNET_CLIENT_GATEWAY`]) is the internet.
+pub const INTERNET_CLIENT: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
+/// The internet's side of the internet client's link.
+pub const INTERNET_CLIENT_GATEWAY: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 9);
+/// Where Elastic IPs come from (the deploy engine draws them here; see `aws/`).
+pub const ELASTIC_IPS: &str = "198.18.0.0/15";
 
 /// The address AWS's pool gives functions outside any VPC in `region`: stable per region,
 /// never an Elastic IP (192.0.2.100 to 192.0.2.199).

@@ -51,6 +51,9 @@ impl Zones {
         if name == "ifconfig.me" {
             return Some(vec![addressing::IFCONFIG_ME]);
         }
+        if name == "ip-ranges.amazonaws.com" {
+            return Some(vec![addressing::IP_RANGES]);
+        }
         if let Some(service_name) = name.strip_suffix(".amazonaws.com") {
             // `dynamodb.us-east-1.amazonaws.com`, `bucket.s3.us-east-1.amazonaws.com`, ...
             let labels: Vec<&str> = service_name.split('.').collect();

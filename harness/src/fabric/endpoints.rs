@@ -8,6 +8,7 @@ use ipnet::Ipv4Net;
 
 use super::{
     FabricError, Host, HostKind, addressing, dns,
+    front_door::Door,
     model::{Endpoint, EndpointKind, Topology, Vpc},
     names::{self, DeviceKind, LOCAL_TABLE},
     plan::{End, Route},
@@ -70,6 +71,7 @@ fn plan_gateway_endpoint(planning: &mut Planning<'_>, vpc: &Vpc, endpoint: &Endp
         netns,
         address: service_address,
         service: service.to_owned(),
+        door: None,
     });
     realised
         .gateway_endpoints
@@ -120,6 +122,10 @@ fn plan_interface_endpoint(
             netns: host.netns.clone(),
             address: host.address,
             service: endpoint.service().to_owned(),
+            door: (endpoint.service() == "execute-api").then(|| Door::Endpoint {
+                id: endpoint.id.clone(),
+                vpc_id: endpoint.vpc_id.clone(),
+            }),
         });
         planning.state.hosts.push(host);
     }
@@ -133,19 +139,31 @@ pub(crate) fn gateway_route(link: &TransitLink, endpoint: &Endpoint) -> Route {
     Route::via(service, link.far, &link.device)
 }
 
-/// Rebuilds the DNS records: endpoint names publicly, private DNS names inside their VPC.
-pub(crate) fn add_names(zones: &mut dns::Zones, topology: &Topology, hosts: &[Host], region: &str) {
+/// Rebuilds the DNS records: endpoint names publicly, private DNS names inside their VPC, and
+/// the `{api}-{vpce}.execute-api` names of `aliases` (API id, endpoint id) publicly.
+pub(crate) fn add_names(
+    zones: &mut dns::Zones,
+    topology: &Topology,
+    hosts: &[Host],
+    region: &str,
+    aliases: &[(String, String)],
+) {
     *zones = dns::Zones::default();
+    for (api, vpce) in aliases {
+        let addresses = endpoint_addresses(hosts, vpce);
+        if !addresses.is_empty() {
+            zones.add_public(
+                &format!("{api}-{vpce}.execute-api.{region}.amazonaws.com"),
+                addresses,
+            );
+        }
+    }
     for endpoint in topology
         .endpoints
         .iter()
         .filter(|e| e.kind == EndpointKind::Interface)
     {
-        let addresses: Vec<Ipv4Addr> = hosts
-            .iter()
-            .filter(|h| matches!(&h.kind, HostKind::Endpoint { id } if id == &endpoint.id))
-            .map(|h| h.address)
-            .collect();
+        let addresses = endpoint_addresses(hosts, &endpoint.id);
         if addresses.is_empty() {
             continue;
         }
@@ -174,4 +192,13 @@ pub(crate) fn add_names(zones: &mut dns::Zones, topology: &Topology, hosts: &[Ho
             );
         }
     }
+}
+
+/// The ENI addresses of endpoint `id`.
+fn endpoint_addresses(hosts: &[Host], id: &str) -> Vec<Ipv4Addr> {
+    hosts
+        .iter()
+        .filter(|h| matches!(&h.kind, HostKind::Endpoint { id: e } if e == id))
+        .map(|h| h.address)
+        .collect()
 }

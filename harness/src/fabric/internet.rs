@@ -9,7 +9,9 @@ use tokio::task::JoinHandle;
 use ipnet::Ipv4Net;
 
 use super::{
-    Fabric, FabricError, Placement, addressing, dns, netns,
+    Fabric, FabricError, Placement, addressing, dns,
+    front_door::Door,
+    ip_ranges, netns,
     nft::{Chain, Match, Rule, Table, Verdict},
     plan::{End, Plan, Route},
     services,
@@ -18,6 +20,11 @@ use super::{
 /// The internet namespace's name.
 pub(crate) fn internet_netns(prefix: &str) -> String {
     format!("{prefix}-inet")
+}
+
+/// The internet client's namespace: a machine on the internet, calling public APIs.
+pub(crate) fn client_netns(prefix: &str) -> String {
+    format!("{prefix}-client")
 }
 
 /// The AWS-managed Lambda network's namespace.
@@ -31,6 +38,8 @@ const LAMBDA_GATEWAY: std::net::Ipv4Addr = std::net::Ipv4Addr::new(169, 254, 76,
 
 /// The internet side of the link to the AWS-managed Lambda network.
 const LAMBDA_LINK: &str = "lambda";
+/// The internet side of the link to the internet client.
+const CLIENT_LINK: &str = "client";
 
 /// Plans both namespaces.
 pub(crate) fn plan(plan: &mut Plan, prefix: &str, region: &str) {
@@ -51,9 +60,11 @@ pub(crate) fn plan(plan: &mut Plan, prefix: &str, region: &str) {
         addressing::DYNAMODB,
         addressing::S3,
         addressing::PUBLIC_RESOLVER,
+        addressing::IP_RANGES,
     ] {
         plan.address(&inet, "lo", address, 32);
     }
+    plan_client(plan, &inet, &client_netns(prefix));
     plan.namespace(&lambda);
     plan.veth(End::new(&inet, LAMBDA_LINK), End::new(&lambda, "eth0"));
     plan.address(&inet, LAMBDA_LINK, LAMBDA_GATEWAY, 30);
@@ -76,7 +87,22 @@ pub(crate) fn plan(plan: &mut Plan, prefix: &str, region: &str) {
     plan.resolver(&lambda, addressing::PUBLIC_RESOLVER);
 }
 
-/// Starts `ifconfig.me`, the service endpoints and the public resolver.
+/// A machine on the internet: a namespace linked to the internet, with a public address and
+/// the public resolver.
+fn plan_client(plan: &mut Plan, inet: &str, client: &str) {
+    plan.namespace(client);
+    plan.veth(End::new(inet, CLIENT_LINK), End::new(client, "eth0"));
+    plan.address(inet, CLIENT_LINK, addressing::INTERNET_CLIENT_GATEWAY, 30);
+    plan.address(client, "eth0", addressing::INTERNET_CLIENT, 30);
+    plan.route(
+        client,
+        Route::default_via(addressing::INTERNET_CLIENT_GATEWAY),
+    );
+    plan.resolver(client, addressing::PUBLIC_RESOLVER);
+}
+
+/// Starts `ifconfig.me`, `ip-ranges.amazonaws.com`, the service endpoints and the public
+/// resolver.
 pub(crate) fn start_services(fabric: &Fabric) -> Result<Vec<JoinHandle<()>>, FabricError> {
     let inet = internet_netns(&fabric.prefix);
     let at = |ip, port| SocketAddr::from((ip, port));
@@ -94,17 +120,27 @@ pub(crate) fn start_services(fabric: &Fabric) -> Result<Vec<JoinHandle<()>>, Fab
             fabric.zones.clone(),
             None,
         ),
+        services::document(
+            netns::tcp_listener(&inet, at(addressing::IP_RANGES, 443))?,
+            fabric.tls(),
+            "/ip-ranges.json",
+            bytes::Bytes::from(ip_ranges::document(&fabric.region).to_string()),
+        ),
     ];
     for service in [
         addressing::AWS_SERVICES,
         addressing::DYNAMODB,
         addressing::S3,
     ] {
+        let routing = services::Routing {
+            names: None,
+            front_door: Some((fabric.front_door.clone(), Door::Internet)),
+        };
         tasks.push(services::service_endpoint(
             netns::tcp_listener(&inet, at(service, 443))?,
             fabric.tls(),
             fabric.emulator,
-            None,
+            routing,
         ));
     }
     Ok(tasks)

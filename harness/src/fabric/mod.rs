@@ -12,8 +12,10 @@ pub mod addressing;
 mod dns;
 mod endpoints;
 mod explain;
+mod front_door;
 mod gateways;
 mod internet;
+mod ip_ranges;
 pub mod model;
 mod names;
 mod netns;
@@ -38,6 +40,7 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 pub use explain::Explanation;
+pub use front_door::{Arrival, Door, DoorStream, FrontDoor, Served};
 pub use model::Topology;
 
 use self::{dns::Zones, plan::Plan, tls::FabricCa, vpc::RealisedVpc};
@@ -178,6 +181,8 @@ pub struct Fabric {
     region: String,
     ec2: aws_sdk_ec2::Client,
     emulator: SocketAddr,
+    /// Where `execute-api` connections go (the edge).
+    front_door: Arc<dyn FrontDoor>,
     _dir: tempfile::TempDir,
     /// The fabric's services (DNS, endpoints, ifconfig.me) run on a runtime of their own, so
     /// that neither a busy nor an ended test runtime stalls a function's DNS query.
@@ -205,12 +210,14 @@ impl std::fmt::Debug for Fabric {
 
 impl Fabric {
     /// Builds the sealed internet and the AWS-managed Lambda network of `region`, with the
-    /// service endpoints passing to the emulator at `emulator`.
+    /// service endpoints passing to the emulator at `emulator` and `execute-api` connections
+    /// to `front_door`.
     pub(crate) async fn start(
         prefix: &str,
         region: &str,
         ec2: aws_sdk_ec2::Client,
         emulator: SocketAddr,
+        front_door: Arc<dyn FrontDoor>,
     ) -> Result<Arc<Self>, FabricError> {
         preflight()?;
         let dir = tempfile::Builder::new()
@@ -231,6 +238,7 @@ impl Fabric {
             region: region.to_owned(),
             ec2,
             emulator,
+            front_door,
             _dir: dir,
             runtime: Mutex::new(Some(runtime)),
             services,
@@ -266,6 +274,12 @@ impl Fabric {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// The namespace of a client on the internet (run a command there with
+    /// `ip netns exec <netns>`; it resolves names with the public resolver).
+    pub fn internet_client(&self) -> String {
+        internet::client_netns(&self.prefix)
     }
 
     /// The address AWS's pool gives functions outside any VPC in this fabric's region.
@@ -313,7 +327,13 @@ impl Fabric {
         }
         routes::plan_routes(&mut plan, &mut state, &topology)?;
         let mut zones = Zones::default();
-        endpoints::add_names(&mut zones, &topology, &state.hosts, &self.region);
+        endpoints::add_names(
+            &mut zones,
+            &topology,
+            &state.hosts,
+            &self.region,
+            &self.front_door.endpoint_aliases(),
+        );
         let created = plan.created();
         if let Err(e) = self.realise(plan, services, &state).await {
             self.forget(&created);

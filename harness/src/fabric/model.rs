@@ -184,6 +184,8 @@ pub struct Endpoint {
     pub private_dns: bool,
     /// The endpoint's own DNS names.
     pub dns_names: Vec<String>,
+    /// Its policy document (`PolicyDocument`), when it has one.
+    pub policy: Option<String>,
 }
 
 impl Endpoint {
@@ -549,6 +551,7 @@ fn endpoint(e: &aws_sdk_ec2::types::VpcEndpoint) -> Option<Endpoint> {
             .iter()
             .filter_map(|d| d.dns_name().map(str::to_owned))
             .collect(),
+        policy: e.policy_document().map(str::to_owned),
     })
 }
 
@@ -751,6 +754,7 @@ mod tests {
             group_ids: Vec::new(),
             private_dns: true,
             dns_names: Vec::new(),
+            policy: None,
         };
         let mut topology = Topology {
             endpoints: vec![endpoint],

@@ -15,6 +15,8 @@ use tokio::{
 };
 use tokio_rustls::TlsAcceptor;
 
+use super::front_door::{Arrival, Door, DoorStream, FrontDoor, is_execute_api_name};
+
 /// `ifconfig.me`: `/ip` (and `/`) answers with the caller's source address, over HTTP or
 /// HTTPS depending on `tls`.
 pub(crate) fn ifconfig(listener: TcpListener, tls: Option<TlsAcceptor>) -> JoinHandle<()> {
@@ -58,6 +60,43 @@ where
         .await;
 }
 
+/// A document served over HTTPS at `path` (`ip-ranges.json`); other paths answer 404.
+pub(crate) fn document(
+    listener: TcpListener,
+    tls: TlsAcceptor,
+    path: &'static str,
+    body: Bytes,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let (tls, body) = (tls.clone(), body.clone());
+            tokio::spawn(async move {
+                let Ok(stream) = tls.accept(stream).await else {
+                    return;
+                };
+                let service = service_fn(move |request: Request<Incoming>| {
+                    let response = if request.uri().path() == path {
+                        Response::builder()
+                            .header("content-type", "application/json")
+                            .body(Full::new(body.clone()))
+                    } else {
+                        Response::builder()
+                            .status(404)
+                            .body(Full::new(Bytes::from_static(b"not found\n")))
+                    };
+                    async move { Ok::<_, Infallible>(response.unwrap_or_default()) }
+                });
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    })
+}
+
 /// The names a VPC endpoint answers for: its service's regional names and its own
 /// `vpce-…` names. A request for another service's name is refused, as AWS does (the
 /// endpoint's certificate does not cover it).
@@ -85,49 +124,86 @@ impl ServiceNames {
     }
 }
 
-/// An AWS service endpoint: terminates TLS with a certificate for the requested name and
-/// passes the bytes to the emulator, which routes by the request's signature and host. A VPC
-/// endpoint (`names`) only takes its own service's names.
+/// What a service endpoint answers for, and where `execute-api` connections go.
+#[derive(Clone, Default)]
+pub(crate) struct Routing {
+    /// A VPC endpoint's names (`None`: the internet's endpoint, every service).
+    pub(crate) names: Option<ServiceNames>,
+    /// The front door for `execute-api` names, and the door this endpoint is: at an
+    /// execute-api interface endpoint every connection goes there; on the internet, those
+    /// whose server name is an `execute-api` name.
+    pub(crate) front_door: Option<(Arc<dyn FrontDoor>, Door)>,
+}
+
+impl Routing {
+    /// Whether a connection asking for `requested` goes to the front door.
+    fn door_for(&self, requested: Option<&str>) -> Option<(Arc<dyn FrontDoor>, Door)> {
+        let (front_door, door) = self.front_door.as_ref()?;
+        let taken = match door {
+            Door::Endpoint { .. } => true,
+            Door::Internet => requested.is_some_and(is_execute_api_name),
+        };
+        taken.then(|| (front_door.clone(), door.clone()))
+    }
+}
+
+/// An AWS service endpoint: terminates TLS with a certificate for the requested name, then
+/// hands `execute-api` connections to the front door and passes the others' bytes to the
+/// emulator, which routes by the request's signature and host. A VPC endpoint only takes its
+/// own service's names.
 pub(crate) fn service_endpoint(
     listener: TcpListener,
     tls: TlsAcceptor,
     emulator: SocketAddr,
-    names: Option<ServiceNames>,
+    routing: Routing,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else {
+            let Ok((stream, peer)) = listener.accept().await else {
                 continue;
             };
             let tls = tls.clone();
-            let names = names.clone();
+            let routing = routing.clone();
             tokio::spawn(async move {
-                let Ok(mut client) = tls.accept(stream).await else {
+                let Ok(client) = tls.accept(stream).await else {
                     return;
                 };
-                let requested = client.get_ref().1.server_name().map(str::to_owned);
-                if let (Some(names), Some(requested)) = (&names, requested)
-                    && !names.covers(&requested)
-                {
-                    let _ = client
-                        .write_all(b"HTTP/1.1 421 Misdirected Request\r\ncontent-length: 0\r\n\r\n")
-                        .await;
-                    return;
-                }
-                match TcpStream::connect(emulator).await {
-                    Ok(mut upstream) => {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
-                    }
-                    Err(e) => {
-                        tracing::warn!("vpclab: service endpoint cannot reach the emulator: {e}");
-                        let _ = client
-                            .write_all(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n")
-                            .await;
-                    }
-                }
+                route(client, peer, emulator, &routing).await;
             });
         }
     })
+}
+
+async fn route(mut client: DoorStream, peer: SocketAddr, emulator: SocketAddr, routing: &Routing) {
+    let requested = client.get_ref().1.server_name().map(str::to_owned);
+    if let (Some(names), Some(requested)) = (&routing.names, &requested)
+        && !names.covers(requested)
+    {
+        let _ = client
+            .write_all(b"HTTP/1.1 421 Misdirected Request\r\ncontent-length: 0\r\n\r\n")
+            .await;
+        return;
+    }
+    if let Some((front_door, door)) = routing.door_for(requested.as_deref()) {
+        let arrival = Arrival {
+            door,
+            peer,
+            server_name: requested,
+        };
+        front_door.serve(client, arrival).await;
+        return;
+    }
+    match TcpStream::connect(emulator).await {
+        Ok(mut upstream) => {
+            let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+        }
+        Err(e) => {
+            tracing::warn!("vpclab: service endpoint cannot reach the emulator: {e}");
+            let _ = client
+                .write_all(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n")
+                .await;
+        }
+    }
 }
 
 /// A TCP service that greets each client with `greeting` and closes.

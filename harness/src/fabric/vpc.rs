@@ -11,7 +11,9 @@ use std::{
 use tokio::task::JoinHandle;
 
 use super::{
-    Fabric, FabricError, Host, State, addressing, dns, endpoints, gateways,
+    Fabric, FabricError, Host, State, addressing, dns, endpoints,
+    front_door::Door,
+    gateways,
     model::{Subnet, Topology, Vpc},
     names::{self, DeviceKind, LOCAL_TABLE},
     netns,
@@ -67,11 +69,13 @@ pub(crate) enum Service {
         address: Ipv4Addr,
         vpc_id: String,
     },
-    /// An endpoint passing TLS traffic for `service` to the emulator.
+    /// An endpoint passing TLS traffic for `service` to the emulator, or to the front door
+    /// when it is an execute-api endpoint (`door`).
     Endpoint {
         netns: String,
         address: Ipv4Addr,
         service: String,
+        door: Option<Door>,
     },
 }
 
@@ -270,13 +274,18 @@ pub(crate) fn start_services(
                 netns: ns,
                 address,
                 service,
+                door,
             } => {
                 let listener = netns::tcp_listener(&ns, SocketAddr::from((address, 443)))?;
+                let routing = services::Routing {
+                    names: Some(services::ServiceNames::new(&service, &fabric.region)),
+                    front_door: door.map(|door| (fabric.front_door.clone(), door)),
+                };
                 tasks.push(services::service_endpoint(
                     listener,
                     fabric.tls(),
                     fabric.emulator,
-                    Some(services::ServiceNames::new(&service, &fabric.region)),
+                    routing,
                 ));
             }
         }

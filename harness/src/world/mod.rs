@@ -24,6 +24,7 @@ use crate::{
         resources::ProviderContext,
         stack::{self, Exports, Stack, StackRequest},
     },
+    edge::Edge,
     emulator::{Backend, Choice},
     fabric::Fabric,
     lambda::logs::function_key,
@@ -84,11 +85,13 @@ impl WorldBuilder {
         let sdk_config = clients::sdk_config(emulator.endpoint(), &account_id, &self.region);
         let clients = Clients::new(&sdk_config);
         let emulator_address = emulator_socket(emulator.endpoint())?;
+        let edge = Edge::new(&self.region, &account_id, emulator_address);
         let fabric = Fabric::start(
             &format!("vl{account_id}"),
             &self.region,
             clients.ec2.clone(),
             emulator_address,
+            edge.clone(),
         )
         .await?;
         emulator
@@ -98,6 +101,7 @@ impl WorldBuilder {
             inner: Some(Inner {
                 clients,
                 fabric,
+                edge,
                 sdk_config,
                 account_id,
                 region: self.region,
@@ -129,6 +133,7 @@ struct Inner {
     clients: Clients,
     emulator: Arc<RunningEmulator>,
     fabric: Arc<Fabric>,
+    edge: Arc<Edge>,
     artifacts: ArtifactStore,
     exports: Exports,
     stacks: Vec<Stack>,
@@ -214,6 +219,7 @@ impl World {
             executor: inner.emulator.executor(),
             artifacts: &inner.artifacts,
             stack_name: &request.name,
+            edge: &inner.edge,
         };
         let stack = stack::create_stack(
             &ctx,
@@ -226,6 +232,9 @@ impl World {
         inner.stacks.push(stack);
         let took = inner.fabric.sync().await?;
         tracing::debug!("vpclab: fabric realised the topology in {took:?}");
+        for problem in inner.edge.observe(&inner.fabric.topology().await) {
+            tracing::warn!("vpclab: the edge denies every call through {problem}");
+        }
         Ok(inner.stacks.last().expect("just pushed"))
     }
 
@@ -302,6 +311,11 @@ impl World {
         )
     }
 
+    /// The world's front doors: why they refused calls to an API.
+    pub fn edge(&self) -> &Edge {
+        &self.inner().edge
+    }
+
     /// The world's network fabric: its hosts, topology, and path explanations.
     pub fn fabric(&self) -> &Fabric {
         &self.inner().fabric
@@ -352,6 +366,7 @@ async fn teardown(inner: Inner) -> Result<(), Error> {
             executor: inner.emulator.executor(),
             artifacts: &inner.artifacts,
             stack_name: "",
+            edge: &inner.edge,
         };
         for stack in inner.stacks.iter().rev() {
             errors.extend(stack::delete_stack(&ctx, stack, &inner.exports).await);

@@ -6,7 +6,10 @@
 use aws_sdk_apigateway::types::{EndpointConfiguration, EndpointType};
 
 use super::{ProviderContext, ProviderError};
-use crate::edge::policy::{ApiRef, Policy};
+use crate::edge::{
+    ApiSnapshot,
+    policy::{ApiRef, Policy},
+};
 
 /// AWS's answer to `CreateRestApi` with endpoints on a public API.
 const ENDPOINTS_ON_PUBLIC: &str =
@@ -55,7 +58,8 @@ pub(crate) async fn check_rest_api(
     Ok(())
 }
 
-/// Refuses to deploy a PRIVATE API that has no resource policy, as AWS does.
+/// Refuses to deploy a PRIVATE API that has no resource policy, as AWS does; else tells the
+/// edge what the deployment freezes (endpoint type, endpoints, policy).
 pub(crate) async fn check_deployment(
     ctx: &ProviderContext<'_>,
     api_id: &str,
@@ -74,7 +78,28 @@ pub(crate) async fn check_deployment(
             "CreateDeployment of {api_id}: {PRIVATE_WITHOUT_POLICY}"
         )));
     }
+    let endpoints = api.endpoint_configuration();
+    let snapshot = ApiSnapshot {
+        api_id: api_id.to_owned(),
+        types: endpoints
+            .map(|e| e.types().iter().map(|t| t.as_str().to_owned()).collect())
+            .unwrap_or_else(|| vec!["EDGE".to_owned()]),
+        vpc_endpoint_ids: endpoints
+            .map(|e| e.vpc_endpoint_ids().to_vec())
+            .unwrap_or_default(),
+        policy: api.policy().map(unescape_policy),
+    };
+    ctx.edge.deployed(&snapshot)?;
     Ok(())
+}
+
+/// API Gateway returns a stored policy with its quotes escaped (`{\"Version\":...}`);
+/// LocalStack may return it plain. Either way, the JSON document.
+fn unescape_policy(stored: &str) -> String {
+    if serde_json::from_str::<serde_json::Value>(stored).is_ok_and(|v| v.is_object()) {
+        return stored.to_owned();
+    }
+    stored.replace("\\\"", "\"").replace("\\/", "/")
 }
 
 fn region(ctx: &ProviderContext<'_>) -> String {

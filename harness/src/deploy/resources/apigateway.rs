@@ -274,6 +274,7 @@ pub(crate) async fn delete_rest_api(
     ctx: &ProviderContext<'_>,
     id: &str,
 ) -> Result<(), ProviderError> {
+    ctx.edge.deleted(id);
     ctx.clients
         .apigateway
         .delete_rest_api()

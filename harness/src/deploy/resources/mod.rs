@@ -24,6 +24,7 @@ use aws_sdk_ec2::error::ProvideErrorMetadata;
 
 use crate::{
     aws::{clients::Clients, error::CallError},
+    edge::Edge,
     emulator::Emulator,
     lambda::service::ExecutorService,
 };
@@ -115,6 +116,8 @@ pub(crate) struct ProviderContext<'a> {
     pub(crate) artifacts: &'a ArtifactStore,
     /// The stack's name, used in generated physical names.
     pub(crate) stack_name: &'a str,
+    /// The world's front doors, told of each API deployment.
+    pub(crate) edge: &'a Edge,
 }
 
 /// A provider's failure; the stack adds the logical id and type.

@@ -1,0 +1,104 @@
+//! The way on to the emulator's data plane: a request that passed goes on with its method,
+//! path, query, headers and body, plus the forwarding headers API Gateway adds; the response,
+//! status and headers included, comes back unchanged.
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Either, Full, Limited};
+use hyper::{Request, Response, body::Incoming, header::HeaderValue};
+use hyper_util::{
+    client::legacy::{Client, connect::HttpConnector},
+    rt::TokioExecutor,
+};
+
+use super::answers;
+
+/// API Gateway's payload limit (10 MB).
+const PAYLOAD_LIMIT: usize = 10 * 1024 * 1024;
+
+/// A response of the front door: the emulator's, or the edge's own.
+pub(crate) type Forwarded = Response<Either<Incoming, Full<Bytes>>>;
+
+/// The edge's own answer as a front-door response.
+pub(crate) fn answer(response: Response<Full<Bytes>>) -> Forwarded {
+    response.map(Either::Right)
+}
+
+/// A pooled HTTP/1.1 client to the emulator.
+#[derive(Debug, Clone)]
+pub(crate) struct Upstream {
+    emulator: SocketAddr,
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+impl Upstream {
+    /// A client of the emulator at `emulator`.
+    pub(crate) fn new(emulator: SocketAddr) -> Self {
+        Self {
+            emulator,
+            client: Client::builder(TokioExecutor::new()).build_http(),
+        }
+    }
+
+    /// Forwards `request` from `peer` (through endpoint `through`, if any); `host` replaces
+    /// the `Host` header when the request named the API by an endpoint's own name.
+    pub(crate) async fn forward(
+        &self,
+        request: Request<Incoming>,
+        peer: SocketAddr,
+        through: Option<&str>,
+        host: Option<&str>,
+    ) -> Forwarded {
+        let (mut parts, body) = request.into_parts();
+        let body = match Limited::new(body, PAYLOAD_LIMIT).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(_) => return answer(answers::too_large()),
+        };
+        let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let Ok(uri) = format!("http://{}{path}", self.emulator).parse() else {
+            return answer(answers::bad_gateway());
+        };
+        parts.uri = uri;
+        add_forwarding_headers(&mut parts.headers, peer, through, host);
+        match self
+            .client
+            .request(Request::from_parts(parts, Full::new(body)))
+            .await
+        {
+            Ok(response) => response.map(Either::Left),
+            Err(e) => {
+                tracing::warn!("vpclab edge: the emulator's data plane did not answer: {e}");
+                answer(answers::bad_gateway())
+            }
+        }
+    }
+}
+
+/// The headers API Gateway adds: `X-Forwarded-For` (the caller's address appended),
+/// `X-Forwarded-Proto`, `X-Forwarded-Port`, and `x-amzn-vpce-id` through an endpoint.
+fn add_forwarding_headers(
+    headers: &mut hyper::HeaderMap,
+    peer: SocketAddr,
+    through: Option<&str>,
+    host: Option<&str>,
+) {
+    let forwarded_for = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(earlier) => format!("{earlier}, {}", peer.ip()),
+        None => peer.ip().to_string(),
+    };
+    let mut set = |name: &'static str, value: &str| {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            headers.insert(name, value);
+        }
+    };
+    set("x-forwarded-for", &forwarded_for);
+    set("x-forwarded-proto", "https");
+    set("x-forwarded-port", "443");
+    if let Some(vpce) = through {
+        set("x-amzn-vpce-id", vpce);
+    }
+    if let Some(host) = host {
+        set("host", host);
+    }
+}

@@ -1,0 +1,94 @@
+//! Which API a request names, from its `Host` (and `x-apigw-api-id`) as API Gateway reads them:
+//! `{api}.execute-api.{region}.amazonaws.com`, `{api}-{vpce}.execute-api.{region}.amazonaws.com`,
+//! or an endpoint's own `vpce-….execute-api.{region}.vpce.amazonaws.com` with the API in the
+//! `x-apigw-api-id` header.
+
+/// The API a request is for, and the endpoint its name carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Target {
+    /// The REST API id.
+    pub(crate) api_id: String,
+    /// The endpoint of an `{api}-{vpce}` name.
+    pub(crate) vpce_in_name: Option<String>,
+    /// Whether the request named the endpoint itself (`vpce-….vpce.amazonaws.com`).
+    pub(crate) by_endpoint_name: bool,
+}
+
+/// The target of a request with `host` (port stripped) and `api_id_header`, in `region`;
+/// `None` when it names no API.
+pub(crate) fn target(host: &str, api_id_header: Option<&str>, region: &str) -> Option<Target> {
+    let host = host.split(':').next().unwrap_or(host).to_ascii_lowercase();
+    let vpce_suffix = format!(".execute-api.{region}.vpce.amazonaws.com");
+    if host.starts_with("vpce-") && host.ends_with(&vpce_suffix) {
+        return Some(Target {
+            api_id: api_id_header.filter(|id| !id.is_empty())?.to_owned(),
+            vpce_in_name: None,
+            by_endpoint_name: true,
+        });
+    }
+    let label = host.strip_suffix(&format!(".execute-api.{region}.amazonaws.com"))?;
+    if label.is_empty() || label.contains('.') {
+        return None;
+    }
+    let (api_id, vpce_in_name) = match label.split_once("-vpce-") {
+        Some((api, vpce)) => (api, Some(format!("vpce-{vpce}"))),
+        None => (label, None),
+    };
+    Some(Target {
+        api_id: api_id.to_owned(),
+        vpce_in_name,
+        by_endpoint_name: false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use rstest::rstest;
+
+    use super::{Target, target};
+
+    fn api(id: &str, vpce: Option<&str>, by_endpoint_name: bool) -> Option<Target> {
+        Some(Target {
+            api_id: id.into(),
+            vpce_in_name: vpce.map(str::to_owned),
+            by_endpoint_name,
+        })
+    }
+
+    #[rstest]
+    #[case::default_name(
+        "a1b2c3.execute-api.us-east-1.amazonaws.com",
+        None,
+        api("a1b2c3", None, false)
+    )]
+    #[case::with_port(
+        "a1b2c3.execute-api.us-east-1.amazonaws.com:443",
+        None,
+        api("a1b2c3", None, false)
+    )]
+    #[case::api_and_endpoint(
+        "a1b2c3-vpce-0abc123.execute-api.us-east-1.amazonaws.com",
+        None,
+        api("a1b2c3", Some("vpce-0abc123"), false)
+    )]
+    #[case::endpoint_name_with_header(
+        "vpce-0abc123-1a2b3c4d.execute-api.us-east-1.vpce.amazonaws.com",
+        Some("a1b2c3"),
+        api("a1b2c3", None, true)
+    )]
+    #[case::endpoint_name_without_header(
+        "vpce-0abc123-1a2b3c4d.execute-api.us-east-1.vpce.amazonaws.com",
+        None,
+        None
+    )]
+    #[case::other_region("a1b2c3.execute-api.eu-west-1.amazonaws.com", None, None)]
+    #[case::other_service("sqs.us-east-1.amazonaws.com", None, None)]
+    #[case::nested_label("x.a1b2c3.execute-api.us-east-1.amazonaws.com", None, None)]
+    fn hosts_name_their_api(
+        #[case] host: &str,
+        #[case] header: Option<&str>,
+        #[case] expected: Option<Target>,
+    ) {
+        assert_eq!(target(host, header, "us-east-1"), expected);
+    }
+}
