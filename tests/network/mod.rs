@@ -1,9 +1,7 @@
 //! Network behaviour (seeds 000 and 002): packets take the path AWS would give them through
 //! the fabric; each test asserts what a user would see (a page, a probe's result, an address).
 
-use std::time::Duration;
-
-use rstest::rstest;
+use rstest::{fixture, rstest};
 use serde_json::{Value, json};
 use vpclab_harness::World;
 
@@ -69,22 +67,34 @@ async fn http_get(world: &World, function: &str, url: &str) -> Value {
     .await
 }
 
-/// The getmyip page through API Gateway, as a client calling the API sees it.
-async fn getmyip_page(world: &World, stack: &str) -> (u16, String) {
-    let api = output(world, stack, "ApiId");
-    let stage = output(world, stack, "Stage");
-    let url = format!(
-        "{}/_aws/execute-api/{api}/{stage}/getmyip",
-        world.endpoint_url()
-    );
-    let response = reqwest::Client::new()
-        .get(&url)
-        .timeout(Duration::from_secs(30))
-        .send()
+/// A world with seed 000 deployed as stack `getmyip` in `mode`.
+#[fixture]
+async fn getmyip(#[default("PUBLIC")] mode: &str) -> World {
+    let mut world = World::start().await.unwrap_or_else(|e| panic!("{e}"));
+    deploy(&mut world, "getmyip", "getmyip", &[("Mode", mode)]).await;
+    world
+}
+
+/// The seed's test instance: a host in the stack's private subnet, in the VPC's default
+/// security group.
+pub(crate) async fn test_instance(world: &World, stack: &str) -> vpclab_harness::Host {
+    let subnet = output(world, stack, "PrivateSubnetId");
+    world
+        .fabric()
+        .add_host(&subnet, &[], "test instance")
         .await
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-    let status = response.status().as_u16();
-    (status, response.text().await.unwrap_or_default())
+        .unwrap_or_else(|e| panic!("placing the test instance: {e}"))
+}
+
+/// The getmyip page at the stack's real URL, fetched from the internet (PUBLIC) or from the
+/// test instance inside the VPC (PRIVATE), as the seed's user does.
+async fn getmyip_page(world: &World, stack: &str, mode: &str) -> support::Answer {
+    let url = output(world, stack, "ApiUrl");
+    let netns = match mode {
+        "PUBLIC" => world.fabric().internet_client(),
+        _ => test_instance(world, stack).await.netns,
+    };
+    support::curl(world, &netns, &url, &[]).await.answer()
 }
 
 /// The address the page shows (`<p id="ip">…</p>`).
@@ -109,49 +119,69 @@ async fn nat_public_ip(world: &World, nat_id: &str) -> String {
         .to_owned()
 }
 
-async fn egress_ip(world: &World, stack: &str) -> String {
-    let (status, page) = getmyip_page(world, stack).await;
-    assert_eq!(status, 200, "{page}\n{}", world.function_logs());
-    shown_ip(&page).unwrap_or_else(|| panic!("the page shows no address: {page}"))
+async fn egress_ip(world: &World, stack: &str, mode: &str) -> String {
+    let page = getmyip_page(world, stack, mode).await;
+    assert_eq!(page.status, 200, "{page:?}\n{}", world.function_logs());
+    shown_ip(&page.body).unwrap_or_else(|| panic!("the page shows no address: {page:?}"))
 }
 
-/// PUBLIC: a function outside any VPC egresses from AWS's pool, never an Elastic IP.
+/// The EC2 prefixes AWS publishes for `region`, read from `ip-ranges.json` on the internet.
+async fn published_ec2_ranges(world: &World) -> Vec<ipnet::Ipv4Net> {
+    let url = "https://ip-ranges.amazonaws.com/ip-ranges.json";
+    let answer = support::curl(world, &world.fabric().internet_client(), url, &[])
+        .await
+        .answer();
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let document: Value = serde_json::from_str(&answer.body).expect("ip-ranges.json is JSON");
+    document["prefixes"]
+        .as_array()
+        .expect("prefixes")
+        .iter()
+        .filter(|p| p["region"] == world.region() && p["service"] == "EC2")
+        .filter_map(|p| p["ip_prefix"].as_str()?.parse().ok())
+        .collect()
+}
+
+/// PUBLIC: an internet client calls the regional API; the function, outside any VPC, egresses
+/// from AWS's published EC2 ranges of the region, and not from the NAT gateway's Elastic IP.
 #[rstest]
 #[tokio::test(flavor = "multi_thread")]
-async fn egress_ip_public_mode() {
-    let mut world = World::start().await.unwrap_or_else(|e| panic!("{e}"));
-    deploy(&mut world, "getmyip", "getmyip", &[("Mode", "PUBLIC")]).await;
-    let ip = egress_ip(&world, "getmyip").await;
-    assert_eq!(ip, world.fabric().aws_lambda_egress().to_string());
+async fn egress_ip_public_mode(#[future(awt)] getmyip: World) {
+    let world = getmyip;
+    let ip = egress_ip(&world, "getmyip", "PUBLIC").await;
+    let address: std::net::Ipv4Addr = ip.parse().expect("an IPv4 address");
+    let ranges = published_ec2_ranges(&world).await;
+    assert!(
+        ranges.iter().any(|r| r.contains(&address)),
+        "{ip} is in none of AWS's EC2 ranges for {}: {ranges:?}",
+        world.region()
+    );
     assert_ne!(
         ip,
         nat_public_ip(&world, &output(&world, "getmyip", "NatGatewayId")).await
     );
 }
 
-/// PRIVATE: a function in the private subnet egresses through the NAT gateway's Elastic IP.
+/// PRIVATE: the test instance calls the private API through its endpoint; the function, in
+/// the private subnet, egresses through the NAT gateway's Elastic IP.
 #[rstest]
 #[tokio::test(flavor = "multi_thread")]
-async fn egress_ip_private_mode() {
-    let mut world = World::start().await.unwrap_or_else(|e| panic!("{e}"));
-    deploy(&mut world, "getmyip", "getmyip", &[("Mode", "PRIVATE")]).await;
-    let ip = egress_ip(&world, "getmyip").await;
+async fn egress_ip_private_mode(
+    #[future(awt)]
+    #[with("PRIVATE")]
+    getmyip: World,
+) {
+    let world = getmyip;
+    let ip = egress_ip(&world, "getmyip", "PRIVATE").await;
     let eip = nat_public_ip(&world, &output(&world, "getmyip", "NatGatewayId")).await;
     assert_eq!(ip, eip);
 }
 
-/// The same template in both modes, side by side: the two pages show different addresses.
+/// The same template in both modes, side by side: the two pages differ.
 #[rstest]
 #[tokio::test(flavor = "multi_thread")]
-async fn egress_ip_changes_between_modes() {
-    let mut world = World::start().await.unwrap_or_else(|e| panic!("{e}"));
-    deploy(
-        &mut world,
-        "getmyip",
-        "getmyip-public",
-        &[("Mode", "PUBLIC")],
-    )
-    .await;
+async fn egress_ip_changes_between_modes(#[future(awt)] getmyip: World) {
+    let mut world = getmyip;
     deploy(
         &mut world,
         "getmyip",
@@ -159,8 +189,8 @@ async fn egress_ip_changes_between_modes() {
         &[("Mode", "PRIVATE"), ("VpcCidr", "10.1.0.0/16")],
     )
     .await;
-    let public = egress_ip(&world, "getmyip-public").await;
-    let private = egress_ip(&world, "getmyip-private").await;
+    let public = egress_ip(&world, "getmyip", "PUBLIC").await;
+    let private = egress_ip(&world, "getmyip-private", "PRIVATE").await;
     assert_ne!(public, private, "PUBLIC and PRIVATE egress differ");
     let eip = nat_public_ip(&world, &output(&world, "getmyip-private", "NatGatewayId")).await;
     assert_eq!(private, eip);
@@ -462,7 +492,7 @@ async fn fabric_teardown_leaves_nothing_after_a_panic() {
     let doomed = tokio::spawn(async {
         let mut world = World::start().await.unwrap_or_else(|e| panic!("{e}"));
         deploy(&mut world, "getmyip", "getmyip", &[("Mode", "PRIVATE")]).await;
-        let _ = egress_ip(&world, "getmyip").await;
+        let _ = egress_ip(&world, "getmyip", "PRIVATE").await;
         let prefix = world.fabric().prefix().to_owned();
         let namespaces = vpclab_harness::fabric::leftover_namespaces(&prefix);
         assert!(

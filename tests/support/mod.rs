@@ -14,6 +14,9 @@ use aws_sdk_sqs::types::{MessageSystemAttributeName, SendMessageBatchRequestEntr
 use serde_json::Value;
 use vpclab_harness::{Scenario, World};
 
+mod curl;
+pub use curl::{Answer, Fetched, curl};
+
 /// The repository's `scenarios/` folder.
 pub fn scenarios_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")
