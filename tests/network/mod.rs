@@ -5,29 +5,10 @@ use rstest::{fixture, rstest};
 use serde_json::{Value, json};
 use vpclab_harness::World;
 
-use crate::support;
+use crate::support::{self, deploy, output, test_instance};
 
 /// How long a probe waits before it calls a connection attempt a timeout.
 const PROBE_TIMEOUT_MS: u64 = 2000;
-
-/// Deploys a scenario's template as a stack with parameters.
-async fn deploy(world: &mut World, scenario: &str, stack: &str, parameters: &[(&str, &str)]) {
-    let template = support::scenarios_dir()
-        .join(scenario)
-        .join("template.yaml");
-    if let Err(e) = world.deploy_template(stack, &template, parameters).await {
-        panic!("deploying {scenario} as {stack}: {e}\n{}", world.diagnose());
-    }
-}
-
-fn output(world: &World, stack: &str, key: &str) -> String {
-    world
-        .stack(stack)
-        .expect("stack deployed")
-        .output(key)
-        .unwrap_or_else(|e| panic!("{e}"))
-        .to_owned()
-}
 
 /// Invokes a function directly and returns its JSON result.
 async fn invoke(world: &World, function: &str, payload: Value) -> Value {
@@ -73,17 +54,6 @@ async fn getmyip(#[default("PUBLIC")] mode: &str) -> World {
     let mut world = World::start().await.unwrap_or_else(|e| panic!("{e}"));
     deploy(&mut world, "getmyip", "getmyip", &[("Mode", mode)]).await;
     world
-}
-
-/// The seed's test instance: a host in the stack's private subnet, in the VPC's default
-/// security group.
-pub(crate) async fn test_instance(world: &World, stack: &str) -> vpclab_harness::Host {
-    let subnet = output(world, stack, "PrivateSubnetId");
-    world
-        .fabric()
-        .add_host(&subnet, &[], "test instance")
-        .await
-        .unwrap_or_else(|e| panic!("placing the test instance: {e}"))
 }
 
 /// The getmyip page at the stack's real URL, fetched from the internet (PUBLIC) or from the

@@ -39,6 +39,34 @@ pub async fn world_with(scenario: &str) -> World {
     world
 }
 
+/// Deploys a scenario's template as a stack with parameters.
+pub async fn deploy(world: &mut World, scenario: &str, stack: &str, parameters: &[(&str, &str)]) {
+    let template = scenarios_dir().join(scenario).join("template.yaml");
+    if let Err(e) = world.deploy_template(stack, &template, parameters).await {
+        panic!("deploying {scenario} as {stack}: {e}\n{}", world.diagnose());
+    }
+}
+
+pub fn output(world: &World, stack: &str, key: &str) -> String {
+    world
+        .stack(stack)
+        .expect("stack deployed")
+        .output(key)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .to_owned()
+}
+
+/// The seed's test instance: a host in the stack's private subnet, in the VPC's default
+/// security group.
+pub async fn test_instance(world: &World, stack: &str) -> vpclab_harness::Host {
+    let subnet = output(world, stack, "PrivateSubnetId");
+    world
+        .fabric()
+        .add_host(&subnet, &[], "test instance")
+        .await
+        .unwrap_or_else(|e| panic!("placing the test instance: {e}"))
+}
+
 /// The outputs of the private-serverless stack.
 pub struct PrivateServerless {
     pub queue_url: String,

@@ -19,6 +19,23 @@ def apply() -> None:
     _applied = True
     _keep_sqs_bodies_verbatim()
     _public_elastic_ips()
+    _aws_endpoint_names()
+
+
+def _aws_endpoint_names() -> None:
+    """AWS names an interface endpoint `vpce-<id>-<suffix>.<service>.<region>.vpce.amazonaws.com`
+    (what templates chain on, and what clients resolve). LocalStack rewrites the name to end
+    in its own host and port (`....vpce.127.0.0.1:4566`), which is no DNS name at all; the
+    fabric resolves AWS's names, so keep AWS's domain."""
+    try:
+        from localstack.services.ec2 import patches
+    except ImportError as e:
+        LOG.warning("vpclab: endpoint name fix not applied: %s", e)
+        return
+    if not hasattr(patches, "localstack_host"):
+        LOG.warning("vpclab: endpoint name fix not applied: LocalStack's EC2 patch changed")
+        return
+    patches.localstack_host = lambda: "amazonaws.com"
 
 
 def _public_elastic_ips() -> None:

@@ -85,6 +85,38 @@ impl Edge {
             .collect()
     }
 
+    /// What the front door at `arrival` would answer an anonymous `method` of `path` on `host`,
+    /// and why: the statement that denies, the missing endpoint, the wrong door.
+    pub(crate) fn explain(
+        &self,
+        arrival: &Arrival,
+        host: &str,
+        method: &str,
+        path: &str,
+    ) -> String {
+        let target = names::target(host, None, &self.region);
+        let door = match &arrival.door {
+            Door::Internet => "the public regional endpoint".to_owned(),
+            Door::Endpoint { id, .. } => format!("execute-api endpoint {id}"),
+        };
+        let request = decide::Request {
+            target,
+            method,
+            path,
+            caller: Caller::Anonymous,
+        };
+        let registry = self.registry.read().unwrap_or_else(|e| e.into_inner());
+        match decide::decide(&registry, arrival, &request, &self.region, &self.account) {
+            Decision::Pass => format!("{door} lets {method} {path} on {host} through"),
+            Decision::Forbidden(why) => {
+                format!("{door} answers 403 ForbiddenException to {method} {path} on {host}: {why}")
+            }
+            Decision::AccessDenied { by, .. } => format!(
+                "{door} answers 403 AccessDeniedException to {method} {path} on {host}: {by}"
+            ),
+        }
+    }
+
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Registry> {
         self.registry.write().unwrap_or_else(|e| e.into_inner())
     }

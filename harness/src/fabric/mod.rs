@@ -276,6 +276,15 @@ impl Fabric {
             .clone()
     }
 
+    /// The addresses `name` resolves to from inside `vpc_id` (`None`: from the internet), as
+    /// the fabric's resolvers answer.
+    pub fn resolve(&self, vpc_id: Option<&str>, name: &str) -> Option<Vec<Ipv4Addr>> {
+        self.zones
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .resolve(vpc_id, name)
+    }
+
     /// The namespace of a client on the internet (run a command there with
     /// `ip netns exec <netns>`; it resolves names with the public resolver).
     pub fn internet_client(&self) -> String {

@@ -2,6 +2,7 @@
 //! it, and a teardown that runs on drop, panic included.
 
 pub(crate) mod emulator;
+mod explain;
 pub(crate) mod scenario;
 
 use std::{

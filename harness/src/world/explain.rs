@@ -1,0 +1,83 @@
+//! Why an API call from a host is refused: the path the call's packets take (the name as the
+//! host's resolver answers it, the endpoint ENI or the internet that address leads to), then
+//! what the front door there decides.
+
+use std::net::{Ipv4Addr, SocketAddr};
+
+use super::World;
+use crate::{
+    Error,
+    fabric::{Arrival, Door, FabricError, Host, HostKind, addressing},
+};
+
+impl World {
+    /// Explains what an anonymous `method` of `url` from `from` (a host of the fabric; `None`
+    /// for a client on the internet) gets from API Gateway, and why: "... answers 403
+    /// AccessDeniedException ...: statement DenyOthers of the API's resource policy".
+    pub async fn explain_api_call(
+        &self,
+        from: Option<&Host>,
+        method: &str,
+        url: &str,
+    ) -> Result<String, Error> {
+        let (name, path) = split_url(url)?;
+        let fabric = self.fabric();
+        let view = from.map(|h| h.vpc_id.as_str());
+        let address = fabric
+            .resolve(view, name)
+            .and_then(|a| a.first().copied())
+            .ok_or_else(|| topology(format!("{name} does not resolve from {}", who(from))))?;
+        let Some(door) = door_at(&fabric.hosts().await, view, address) else {
+            return Ok(format!(
+                "{name} resolves to {address} from {}, where no API Gateway front door \
+                 answers: the call leads nowhere",
+                who(from)
+            ));
+        };
+        let peer = from.map_or(addressing::INTERNET_CLIENT, |h| h.address);
+        let arrival = Arrival {
+            door,
+            peer: SocketAddr::from((peer, 443)),
+            server_name: Some(name.to_owned()),
+        };
+        Ok(self.edge().explain(&arrival, name, method, path))
+    }
+}
+
+/// The door at `address` seen from `view`: an execute-api endpoint's ENI in that VPC, or the
+/// public regional endpoint.
+fn door_at(hosts: &[Host], view: Option<&str>, address: Ipv4Addr) -> Option<Door> {
+    if address == addressing::AWS_SERVICES {
+        return Some(Door::Internet);
+    }
+    let host = hosts
+        .iter()
+        .find(|h| h.address == address && Some(h.vpc_id.as_str()) == view)?;
+    match &host.kind {
+        HostKind::Endpoint { id } => Some(Door::Endpoint {
+            id: id.clone(),
+            vpc_id: host.vpc_id.clone(),
+        }),
+        _ => None,
+    }
+}
+
+fn split_url(url: &str) -> Result<(&str, &str), Error> {
+    let rest = url
+        .strip_prefix("https://")
+        .ok_or_else(|| topology(format!("{url} is not an https:// URL")))?;
+    Ok(match rest.find('/') {
+        Some(at) => (&rest[..at], &rest[at..]),
+        None => (rest, "/"),
+    })
+}
+
+fn who(from: Option<&Host>) -> String {
+    from.map_or("the internet".to_owned(), |h| {
+        format!("{} ({})", h.netns, h.vpc_id)
+    })
+}
+
+fn topology(message: String) -> Error {
+    Error::from(FabricError::Topology(message))
+}
