@@ -4,6 +4,7 @@
 //! command that sends a message, and tears everything down on Ctrl-C (or `vpclab down`).
 
 mod bench;
+mod edge_bench;
 mod fabric_bench;
 mod up_record;
 
@@ -52,6 +53,9 @@ enum Command {
         /// The scenario to measure.
         #[arg(default_value = "private-serverless")]
         scenario: String,
+        /// Only one part: `deploy` (start, deploy, latency, invokes), `fabric` or `edge`.
+        #[arg(long, value_parser = ["deploy", "fabric", "edge"])]
+        only: Option<String>,
     },
 }
 
@@ -83,9 +87,18 @@ async fn main() -> anyhow::Result<()> {
             params,
         } => up(&scenario, mode, &params).await,
         Command::Down => down(),
-        Command::Bench { scenario } => {
-            bench::run(&Scenario::load(&scenarios_dir(), &scenario)?).await?;
-            fabric_bench::run(&scenarios_dir()).await
+        Command::Bench { scenario, only } => {
+            let all = only.is_none();
+            if all || only.as_deref() == Some("deploy") {
+                bench::run(&Scenario::load(&scenarios_dir(), &scenario)?).await?;
+            }
+            if all || only.as_deref() == Some("fabric") {
+                fabric_bench::run(&scenarios_dir()).await?;
+            }
+            if all || only.as_deref() == Some("edge") {
+                edge_bench::run().await?;
+            }
+            Ok(())
         }
         Command::Provision { backend } => {
             vpclab_harness::provision_backend(backend).await?;

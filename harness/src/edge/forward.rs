@@ -37,7 +37,7 @@ impl Upstream {
     pub(crate) fn new(emulator: SocketAddr) -> Self {
         Self {
             emulator,
-            client: Client::builder(TokioExecutor::new()).build_http(),
+            client: Client::builder(TokioExecutor::new()).build(connector()),
         }
     }
 
@@ -60,18 +60,44 @@ impl Upstream {
             return answer(answers::bad_gateway());
         };
         parts.uri = uri;
+        strip_hop_by_hop(&mut parts.headers);
         add_forwarding_headers(&mut parts.headers, peer, through, host);
         match self
             .client
             .request(Request::from_parts(parts, Full::new(body)))
             .await
         {
-            Ok(response) => response.map(Either::Left),
+            Ok(mut response) => {
+                // The emulator closes each connection: that is its hop, not the caller's.
+                strip_hop_by_hop(response.headers_mut());
+                response.map(Either::Left)
+            }
             Err(e) => {
                 tracing::warn!("vpclab edge: the emulator's data plane did not answer: {e}");
                 answer(answers::bad_gateway())
             }
         }
+    }
+}
+
+/// An HTTP connector with Nagle's algorithm off (small requests go out at once).
+fn connector() -> HttpConnector {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector
+}
+
+/// Removes the headers that describe one connection (RFC 9110, 7.6.1), not the message.
+fn strip_hop_by_hop(headers: &mut hyper::HeaderMap) {
+    for name in [
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "upgrade",
+        "te",
+        "trailer",
+    ] {
+        headers.remove(name);
     }
 }
 

@@ -487,21 +487,15 @@ impl Fabric {
         host: &Host,
         address: SocketAddr,
     ) -> std::io::Result<tokio::net::TcpStream> {
-        let netns_name = host.netns.clone();
-        let stream = tokio::task::spawn_blocking(move || {
-            netns::inside(&netns_name, move || {
-                let stream = std::net::TcpStream::connect_timeout(
-                    &address,
-                    std::time::Duration::from_secs(5),
-                )?;
-                stream.set_nonblocking(true)?;
-                Ok(stream)
-            })
-        })
-        .await
-        .map_err(std::io::Error::other)?
-        .map_err(std::io::Error::other)?;
-        tokio::net::TcpStream::from_std(stream)
+        connect_in(host.netns.clone(), address).await
+    }
+
+    /// Opens a TCP connection from the client on the internet ([`Fabric::internet_client`]).
+    pub async fn connect_from_internet(
+        &self,
+        address: SocketAddr,
+    ) -> std::io::Result<tokio::net::TcpStream> {
+        connect_in(self.internet_client(), address).await
     }
 
     /// Explains whether `function_name`'s traffic reaches `destination` (a name or address) on
@@ -745,6 +739,22 @@ impl Drop for Fabric {
             tracing::warn!("vpclab: fabric teardown: {problem}");
         }
     }
+}
+
+/// A TCP connection opened inside `netns` (5 s to connect).
+async fn connect_in(netns: String, address: SocketAddr) -> std::io::Result<tokio::net::TcpStream> {
+    let stream = tokio::task::spawn_blocking(move || {
+        netns::inside(&netns, move || {
+            let stream =
+                std::net::TcpStream::connect_timeout(&address, std::time::Duration::from_secs(5))?;
+            stream.set_nonblocking(true)?;
+            Ok(stream)
+        })
+    })
+    .await
+    .map_err(std::io::Error::other)?
+    .map_err(std::io::Error::other)?;
+    tokio::net::TcpStream::from_std(stream)
 }
 
 /// The subnet `subnet_id` of the deployed topology, or an error listing the known ones.

@@ -162,6 +162,9 @@ pub(crate) fn service_endpoint(
             let Ok((stream, peer)) = listener.accept().await else {
                 continue;
             };
+            // Requests and answers are small writes: without this, Nagle's algorithm and the
+            // peer's delayed ACK hold each answer back ~40 ms.
+            let _ = stream.set_nodelay(true);
             let tls = tls.clone();
             let routing = routing.clone();
             tokio::spawn(async move {

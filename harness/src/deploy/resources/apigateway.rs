@@ -465,15 +465,111 @@ pub(crate) async fn create_method(
     .keep("RestApiId", api_id)
     .keep("ResourceId", resource)
     .keep("HttpMethod", method.as_str());
-    if let Some(integration) = props.get("Integration")
-        && let Err(e) = put_integration(ctx, &kept, Props(integration)).await
-    {
+    let configured = async {
+        for response in props
+            .get("MethodResponses")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            put_method_response(ctx, &kept, Props(response)).await?;
+        }
+        if let Some(integration) = props.get("Integration") {
+            put_integration(ctx, &kept, Props(integration)).await?;
+            let responses = integration
+                .get("IntegrationResponses")
+                .and_then(Value::as_array);
+            for response in responses.into_iter().flatten() {
+                put_integration_response(ctx, &kept, Props(response)).await?;
+            }
+        }
+        Ok::<(), ProviderError>(())
+    };
+    if let Err(e) = configured.await {
         if let Err(cleanup) = delete_method(ctx, &kept).await {
             tracing::warn!("vpclab: deleting half-created method {method}: {cleanup}");
         }
         return Err(e);
     }
     Ok(kept)
+}
+
+/// A string map property (`RequestTemplates`, `ResponseParameters`, ...), `None` when absent.
+fn string_map_of(props: Props<'_>, name: &str) -> Option<HashMap<String, String>> {
+    props.get(name).map(|v| string_map(Some(v)))
+}
+
+/// A boolean map property (`ResponseParameters` of a method response).
+fn bool_map(props: Props<'_>, name: &str) -> Option<HashMap<String, bool>> {
+    let map = props.get(name)?.as_object()?;
+    Some(
+        map.iter()
+            .map(|(k, v)| (k.clone(), v.as_bool().unwrap_or(false)))
+            .collect(),
+    )
+}
+
+/// Puts one of a method's `MethodResponses`.
+async fn put_method_response(
+    ctx: &ProviderContext<'_>,
+    method: &Created,
+    response: Props<'_>,
+) -> Result<(), ProviderError> {
+    let (api_id, resource, http_method) = method_keys(method);
+    let status = response.required_str("StatusCode")?;
+    ctx.clients
+        .apigateway
+        .put_method_response()
+        .rest_api_id(api_id)
+        .resource_id(resource)
+        .http_method(http_method)
+        .status_code(status)
+        .set_response_parameters(bool_map(response, "ResponseParameters"))
+        .set_response_models(string_map_of(response, "ResponseModels"))
+        .send()
+        .await
+        .map(drop)
+        .map_err(|e| {
+            let what = format!("PutMethodResponse {status} {http_method} {resource} of {api_id}");
+            ProviderError::sdk(&what, e)
+        })
+}
+
+/// Puts one of an integration's `IntegrationResponses`.
+async fn put_integration_response(
+    ctx: &ProviderContext<'_>,
+    method: &Created,
+    response: Props<'_>,
+) -> Result<(), ProviderError> {
+    let (api_id, resource, http_method) = method_keys(method);
+    let status = response.required_str("StatusCode")?;
+    ctx.clients
+        .apigateway
+        .put_integration_response()
+        .rest_api_id(api_id)
+        .resource_id(resource)
+        .http_method(http_method)
+        .status_code(status)
+        .set_selection_pattern(response.str("SelectionPattern")?.map(str::to_owned))
+        .set_response_parameters(string_map_of(response, "ResponseParameters"))
+        .set_response_templates(string_map_of(response, "ResponseTemplates"))
+        .send()
+        .await
+        .map(drop)
+        .map_err(|e| {
+            let what =
+                format!("PutIntegrationResponse {status} {http_method} {resource} of {api_id}");
+            ProviderError::sdk(&what, e)
+        })
+}
+
+/// The API, resource and HTTP method a method was created with.
+fn method_keys(method: &Created) -> (&str, &str, &str) {
+    (
+        method.kept("RestApiId").unwrap_or_default(),
+        method.kept("ResourceId").unwrap_or_default(),
+        method.kept("HttpMethod").unwrap_or_default(),
+    )
 }
 
 /// Puts the integration of the method `method` (as kept by [`create_method`]).
