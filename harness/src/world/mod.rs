@@ -2,6 +2,7 @@
 //! it, and a teardown that runs on drop, panic included.
 
 pub(crate) mod emulator;
+pub(crate) mod exec;
 pub(crate) mod scenario;
 
 use std::{
@@ -28,7 +29,7 @@ use crate::{
     fabric::Fabric,
     lambda::logs::function_key,
     settings::Settings,
-    world::{emulator::RunningEmulator, scenario::Scenario},
+    world::{emulator::RunningEmulator, exec::WorldHost, scenario::Scenario},
 };
 
 /// Longest a teardown on drop may take before it gives up (and says so).
@@ -300,6 +301,29 @@ impl World {
             self.function_logs(),
             self.inner().emulator.diagnose()
         )
+    }
+
+    /// The hosts a command can run in ([`World::exec`]): instances by logical id (else
+    /// instance id), every other host of the fabric by its namespace.
+    pub async fn hosts(&self) -> Vec<WorldHost> {
+        let fabric = &self.inner().fabric;
+        let bundle = fabric.ca_bundle();
+        fabric
+            .hosts()
+            .await
+            .iter()
+            .map(|h| WorldHost::of(h, &bundle))
+            .collect()
+    }
+
+    /// Runs `command` inside `host` (an instance's logical id or instance id, or any host's
+    /// namespace or ENI id), as a process on that host: its network namespace, the VPC's DNS,
+    /// the fabric's CA trusted. Bounded by [`exec::EXEC_LIMIT`]; an unknown host is an error
+    /// listing the known ones.
+    pub async fn exec(&self, host: &str, command: &[&str]) -> Result<std::process::Output, Error> {
+        let hosts = self.hosts().await;
+        let found = exec::find_host(&hosts, host)?;
+        Ok(exec::run(found, command, exec::EXEC_LIMIT).await?)
     }
 
     /// The world's network fabric: its hosts, topology, and path explanations.
