@@ -131,3 +131,48 @@ async fn exec_to_an_unknown_host_lists_the_known_ones(#[future] instance_world: 
         .expect("the instance is a host");
     assert!(message.contains(&host.netns), "{message}");
 }
+
+/// An instance launched into a subnet that maps public addresses gets one, and the internet
+/// (`ifconfig.me`) sees its HTTPS request come from that address, as EC2 reports it.
+#[rstest]
+#[tokio::test(flavor = "multi_thread")]
+async fn instance_with_a_public_ip_reaches_the_internet_from_it() {
+    let mut world = World::start().await.unwrap_or_else(|e| panic!("{e}"));
+    let template = support::fixture("instance-with-public-ip.yaml");
+    if let Err(e) = world.deploy_template("web", template, &[]).await {
+        panic!(
+            "deploying instance-with-public-ip.yaml: {e}\n{}",
+            world.diagnose()
+        );
+    }
+    let id = world
+        .stack("web")
+        .and_then(|s| s.physical_id("WebInstance"))
+        .expect("WebInstance created")
+        .to_owned();
+    let public = described(&world, &id)
+        .await
+        .public_ip_address()
+        .expect("EC2 gives it a public address")
+        .to_owned();
+
+    let output = world
+        .exec(
+            "WebInstance",
+            &["curl", "-s", "-m", "10", "https://ifconfig.me/ip"],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let page = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "curl failed: {page}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        page.trim(),
+        public,
+        "ifconfig.me shows the instance's public address"
+    );
+}

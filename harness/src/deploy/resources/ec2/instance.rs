@@ -260,7 +260,7 @@ async fn describe(ctx: &ProviderContext<'_>, id: &str) -> Result<Option<Instance
 
 /// Waits until the instance is running; any other settled state is an error.
 async fn wait_running(ctx: &ProviderContext<'_>, id: &str) -> Result<Instance, ProviderError> {
-    let outcome = wait_until(
+    wait_until(
         &format!("instance {id} to be running"),
         INSTANCE_WAIT,
         || async {
@@ -279,8 +279,7 @@ async fn wait_running(ctx: &ProviderContext<'_>, id: &str) -> Result<Instance, P
             })
         },
     )
-    .await?;
-    outcome
+    .await?
 }
 
 /// Refuses an address AWS would not give: a private one outside the subnet, a public one
