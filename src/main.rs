@@ -1,7 +1,8 @@
 //! `vpclab`: keep a world running to reproduce a bug by hand.
 //!
 //! `vpclab up <scenario>` starts a world, deploys the scenario, prints its endpoints and a
-//! command that sends a message, and tears everything down on Ctrl-C (or `vpclab down`).
+//! command that sends a message, and tears everything down on Ctrl-C (or `vpclab down`);
+//! `vpclab exec <host> -- <command>` runs a command inside one of its hosts.
 
 mod bench;
 mod edge_bench;
@@ -39,6 +40,16 @@ enum Command {
     },
     /// Stop the world that `vpclab up` keeps running.
     Down,
+    /// Run a command inside a host of the world `vpclab up` keeps running (an instance by
+    /// logical id or instance id, any host by namespace or ENI id): `vpclab exec TestInstance
+    /// -- curl -s https://ifconfig.me/ip`.
+    Exec {
+        /// The host.
+        host: String,
+        /// The command and its arguments, after `--`.
+        #[arg(last = true, required = true, value_name = "COMMAND")]
+        command: Vec<String>,
+    },
     /// List the scenarios.
     List,
     /// Provision the embedded LocalStack now (first use does it otherwise); with
@@ -87,6 +98,7 @@ async fn main() -> anyhow::Result<()> {
             params,
         } => up(&scenario, mode, &params).await,
         Command::Down => down(),
+        Command::Exec { host, command } => exec(&host, &command),
         Command::Bench { scenario, only } => {
             let all = only.is_none();
             if all || only.as_deref() == Some("deploy") {
@@ -139,7 +151,11 @@ async fn up(name: &str, mode: Option<String>, params: &[String]) -> anyhow::Resu
     print_commands(&world);
     print_fabric(&world).await;
     println!("\nCtrl-C (or `vpclab down`) tears the world down.");
-    wait_for_stop_signal().await?;
+    let hosts = up_record::HostsRecord::new();
+    tokio::select! {
+        stopped = wait_for_stop_signal() => stopped?,
+        failed = keep_hosts_recorded(&world, &hosts) => return failed,
+    }
     eprintln!("vpclab: tearing down");
     let log = world.function_logs();
     let outcome = world.shutdown().await;
@@ -233,6 +249,38 @@ async fn print_fabric(world: &World) {
         "  functions outside a VPC run in {}-lambda, the internet is {}-inet",
         world.fabric().prefix(),
         world.fabric().prefix()
+    );
+}
+
+/// Records the world's hosts for `vpclab exec`, again whenever they change (a function's ENI
+/// appears when it first runs); returns only on a failure to write.
+async fn keep_hosts_recorded(world: &World, record: &up_record::HostsRecord) -> anyhow::Result<()> {
+    let mut recorded = None;
+    loop {
+        let hosts = world.hosts().await;
+        if recorded.as_ref() != Some(&hosts) {
+            record.write(&hosts)?;
+            recorded = Some(hosts);
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    }
+}
+
+/// Runs `command` inside `host` of the running `vpclab up`'s world, with this terminal's
+/// input and output, and exits with the command's status (128 + signal when killed).
+fn exec(host: &str, command: &[String]) -> anyhow::Result<()> {
+    let hosts = up_record::running_hosts()?;
+    let found = vpclab_harness::find_host(&hosts, host)?;
+    let args: Vec<&str> = command.iter().map(String::as_str).collect();
+    let status = found
+        .command(&args)
+        .status()
+        .with_context(|| format!("run `ip netns exec {}`", found.netns))?;
+    use std::os::unix::process::ExitStatusExt as _;
+    std::process::exit(
+        status
+            .code()
+            .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)),
     );
 }
 

@@ -1,6 +1,7 @@
-//! What `vpclab up` leaves for `vpclab down`: its process id, in the per-user runtime folder
-//! (`Settings::runtime_dir`), removed when `up` ends. `down` signals the process only if it is
-//! still a `vpclab up`, so a stale record never signals whatever process took the pid since.
+//! What `vpclab up` leaves for `vpclab down` and `vpclab exec`: its process id and its world's
+//! hosts, in the per-user runtime folder (`Settings::runtime_dir`), removed when `up` ends.
+//! `down` signals the process, and `exec` trusts the hosts, only if the pid is still a
+//! `vpclab up`, so a stale record never signals whatever process took the pid since.
 
 use std::path::PathBuf;
 
@@ -9,7 +10,7 @@ use nix::{
     sys::signal::{Signal, kill},
     unistd::Pid,
 };
-use vpclab_harness::Settings;
+use vpclab_harness::{Settings, WorldHost};
 
 /// The record of a running `vpclab up`; removed on drop.
 #[derive(Debug)]
@@ -83,4 +84,56 @@ pub(crate) fn stop_up() -> anyhow::Result<i32> {
     };
     kill(Pid::from_raw(pid), Signal::SIGINT).with_context(|| format!("signal pid {pid}"))?;
     Ok(pid)
+}
+
+fn hosts_path() -> PathBuf {
+    Settings::get().runtime_dir.join("up-hosts.json")
+}
+
+/// The hosts of the world `vpclab up` keeps, for `vpclab exec`; removed on drop.
+#[derive(Debug)]
+pub(crate) struct HostsRecord {
+    path: PathBuf,
+}
+
+impl HostsRecord {
+    /// A record that [`HostsRecord::write`] fills.
+    pub(crate) fn new() -> Self {
+        Self { path: hosts_path() }
+    }
+
+    /// Replaces the recorded hosts (written aside, then renamed: a reader never sees half).
+    pub(crate) fn write(&self, hosts: &[WorldHost]) -> anyhow::Result<()> {
+        let text = serde_json::to_string_pretty(hosts).context("serialise the hosts")?;
+        let aside = self.path.with_extension("json.new");
+        std::fs::write(&aside, text).with_context(|| format!("write {}", aside.display()))?;
+        std::fs::rename(&aside, &self.path)
+            .with_context(|| format!("rename {} to {}", aside.display(), self.path.display()))
+    }
+}
+
+impl Drop for HostsRecord {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// The hosts of the world the running `vpclab up` keeps; an error saying how to start one
+/// when none runs.
+pub(crate) fn running_hosts() -> anyhow::Result<Vec<WorldHost>> {
+    let Some(pid) = live_up() else {
+        anyhow::bail!(
+            "no world is up: start one with `vpclab up <scenario>` (e.g. `cargo run -- up \
+             getmyip --mode private`) in another terminal, then run `vpclab exec` again"
+        );
+    };
+    let path = hosts_path();
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "vpclab up (pid {pid}) has not recorded its hosts yet ({} is missing): wait until \
+             it prints its network fabric",
+            path.display()
+        )
+    })?;
+    serde_json::from_str(&text).with_context(|| format!("read {}", path.display()))
 }

@@ -6,6 +6,7 @@
 
 mod container;
 mod edge;
+mod instances;
 mod network;
 mod support;
 
@@ -258,6 +259,10 @@ async fn an_output_error_rolls_back_the_stack() {
 #[case::endpoints_on_a_regional_api(
     "endpoints-on-regional-api.yaml",
     "VPCEndpoints can only be specified with PRIVATE apis."
+)]
+#[case::ssm_image_that_does_not_exist(
+    "ssm-image-missing.yaml",
+    "parameter `ImageId` refers to SSM parameter `/vpclab/missing/image-id`, which does not exist"
 )]
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_templates_name_what_to_fix(#[case] file: &str, #[case] named: &str) {

@@ -53,6 +53,7 @@ pub use lambda::LambdaError;
 pub use settings::Settings;
 pub use world::{
     World, WorldBuilder,
+    exec::{EXEC_LIMIT, ExecError, WorldHost, find_host},
     scenario::{Scenario, ScenarioError, known as known_scenarios},
 };
 
@@ -74,6 +75,9 @@ pub enum Error {
     /// A scenario could not be loaded.
     #[error(transparent)]
     Scenario(#[from] ScenarioError),
+    /// A command could not run inside a host of the world.
+    #[error(transparent)]
+    Exec(#[from] ExecError),
     /// Teardown left resources behind.
     #[error("teardown could not remove everything:\n{errors}")]
     Teardown {

@@ -20,6 +20,7 @@ def apply() -> None:
     _keep_sqs_bodies_verbatim()
     _public_elastic_ips()
     _aws_endpoint_names()
+    _public_instance_ips()
 
 
 def _aws_endpoint_names() -> None:
@@ -38,12 +39,27 @@ def _aws_endpoint_names() -> None:
     patches.localstack_host = lambda: "amazonaws.com"
 
 
+_handed_out: set[str] = set()
+
+
+def _fresh_public_ip() -> str:
+    """An address of 198.18.0.0/15 (reserved for network tests, never routed on the internet)
+    that no Elastic IP or public IP of this emulator has had yet: the fabric's internet gateway
+    translates each one to one host."""
+    import random
+
+    while True:
+        n = random.randrange(1, 2**17 - 1)
+        ip = f"198.{18 + (n >> 16)}.{(n >> 8) & 255}.{n & 255}"
+        if ip not in _handed_out:
+            _handed_out.add(ip)
+            return ip
+
+
 def _public_elastic_ips() -> None:
     """AWS allocates Elastic IPs from public ranges. Moto draws them from 127.0.0.0/8, which
     no network can route (the fabric routes Elastic IPs on its sealed internet). Draw them from
-    198.18.0.0/15 instead: a range reserved for network tests, never routed on the internet."""
-    import random
-
+    198.18.0.0/15 instead."""
     try:
         from moto.ec2.models import elastic_ip_addresses
     except ImportError as e:
@@ -52,12 +68,23 @@ def _public_elastic_ips() -> None:
     if not hasattr(elastic_ip_addresses, "random_ip"):
         LOG.warning("vpclab: Elastic IP fix not applied: moto's allocation changed")
         return
+    elastic_ip_addresses.random_ip = _fresh_public_ip
 
-    def public_ip() -> str:
-        n = random.randrange(1, 2**17 - 1)
-        return f"198.{18 + (n >> 16)}.{(n >> 8) & 255}.{n & 255}"
 
-    elastic_ip_addresses.random_ip = public_ip
+def _public_instance_ips() -> None:
+    """AWS gives an instance launched with a public address (its subnet's
+    MapPublicIpOnLaunch, or AssociatePublicIpAddress) one from its public pool. Moto draws
+    them from 54.214.0.0/16, a real AWS range the sealed internet must not pretend to be, and
+    may hand out one twice. Draw them from the Elastic IPs' range, never twice."""
+    try:
+        from moto.ec2.models import elastic_network_interfaces
+    except ImportError as e:
+        LOG.warning("vpclab: instance public IP fix not applied: %s", e)
+        return
+    if not hasattr(elastic_network_interfaces, "random_public_ip"):
+        LOG.warning("vpclab: instance public IP fix not applied: moto's allocation changed")
+        return
+    elastic_network_interfaces.random_public_ip = _fresh_public_ip
 
 
 def _keep_sqs_bodies_verbatim() -> None:

@@ -13,6 +13,7 @@ pub(crate) struct Clients {
     pub(crate) lambda: aws_sdk_lambda::Client,
     pub(crate) sns: aws_sdk_sns::Client,
     pub(crate) sqs: aws_sdk_sqs::Client,
+    pub(crate) ssm: aws_sdk_ssm::Client,
 }
 
 impl Clients {
@@ -26,6 +27,7 @@ impl Clients {
             lambda: aws_sdk_lambda::Client::new(config),
             sns: aws_sdk_sns::Client::new(config),
             sqs: aws_sdk_sqs::Client::new(config),
+            ssm: aws_sdk_ssm::Client::new(config),
         }
     }
 }

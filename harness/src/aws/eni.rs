@@ -1,5 +1,5 @@
-//! Network interfaces at free addresses: the engine (NAT gateways, interface endpoints) and the
-//! fabric (Lambda ENIs, test hosts) both create ENIs here.
+//! Network interfaces at free addresses: the engine (NAT gateways, interface endpoints,
+//! instances) and the fabric (Lambda ENIs, test hosts) both take addresses here.
 //!
 //! The emulator picks ENI addresses at random, reserved ones and duplicates included; AWS gives
 //! a free address of the subnet, never one of the four it reserves at the start or the last.
@@ -49,6 +49,33 @@ pub(crate) async fn subnet_usage(
     Ok((block, used))
 }
 
+/// Serialises choosing a free address and taking it: no other creation (an ENI, an instance)
+/// may interleave. Hold the guard until the address is taken.
+pub(crate) async fn allocation_guard() -> tokio::sync::MutexGuard<'static, ()> {
+    static ALLOCATING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    ALLOCATING.lock().await
+}
+
+/// The first address of `subnet` AWS would give: not reserved, not used by an ENI (call it
+/// under [`allocation_guard`]).
+pub(crate) async fn free_address(
+    ec2: &aws_sdk_ec2::Client,
+    subnet: &str,
+    operation: &str,
+) -> Result<Ipv4Addr, CallError> {
+    let (block, used) = subnet_usage(ec2, subnet).await?;
+    block
+        .usable_hosts()
+        .find(|a| !used.contains(a))
+        .ok_or_else(|| {
+            CallError::local(
+                operation,
+                Some(subnet),
+                format!("the subnet ({block}) has no free address"),
+            )
+        })
+}
+
 /// Creates an ENI in `subnet` at its first free address, with the given description and
 /// security groups (none: EC2 puts it in the VPC's default group).
 pub(crate) async fn create_interface(
@@ -57,20 +84,8 @@ pub(crate) async fn create_interface(
     description: &str,
     groups: &[String],
 ) -> Result<NetworkInterface, CallError> {
-    // Choosing a free address and taking it must not interleave with another creation.
-    static ALLOCATING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-    let _allocating = ALLOCATING.lock().await;
-    let (block, used) = subnet_usage(ec2, subnet).await?;
-    let address = block
-        .usable_hosts()
-        .find(|a| !used.contains(a))
-        .ok_or_else(|| {
-            CallError::local(
-                "CreateNetworkInterface",
-                Some(subnet),
-                format!("the subnet ({block}) has no free address"),
-            )
-        })?;
+    let _allocating = allocation_guard().await;
+    let address = free_address(ec2, subnet, "CreateNetworkInterface").await?;
     ec2.create_network_interface()
         .subnet_id(subnet)
         .private_ip_address(address.to_string())

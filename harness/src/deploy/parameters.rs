@@ -87,6 +87,18 @@ pub enum ParameterError {
         /// The SSM parameter's name.
         ssm_name: String,
     },
+    /// The emulator's SSM could not be asked for an SSM parameter type's value.
+    #[error(
+        "parameter `{name}` refers to SSM parameter `{ssm_name}`, which could not be read: {reason}"
+    )]
+    SsmLookup {
+        /// The template parameter's name.
+        name: String,
+        /// The SSM parameter's name.
+        ssm_name: String,
+        /// The SSM call's error.
+        reason: String,
+    },
 }
 
 /// AWS-specific parameter types; their values are plain strings.
@@ -177,6 +189,21 @@ fn stringify(value: &Value) -> Option<String> {
             .map(|parts| parts.join(",")),
         Value::Object(_) => None,
     }
+}
+
+/// The SSM parameters that the `AWS::SSM::Parameter::Value<...>` parameters name (the value
+/// given, else the `Default`), by template parameter: what to look up before resolving.
+pub(crate) fn ssm_names(
+    specs: &BTreeMap<String, ParameterSpec>,
+    given: &BTreeMap<String, String>,
+) -> Vec<(String, String)> {
+    specs
+        .iter()
+        .filter(|(_, spec)| classify(&spec.param_type).is_some_and(|t| t.ssm))
+        .filter_map(|(name, spec)| {
+            Some((name.clone(), raw_value(name, spec, given.get(name)).ok()?))
+        })
+        .collect()
 }
 
 /// Resolves every declared parameter to the value `Ref` returns: a string, or a list of strings
@@ -633,6 +660,31 @@ mod tests {
                 &["`/app/name`"],
             ),
         ]);
+    }
+
+    #[test]
+    fn ssm_names_are_the_given_value_else_the_default() {
+        let specs = BTreeMap::from([
+            (
+                "Image".to_owned(),
+                spec(
+                    "{Type: 'AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>', Default: /aws/image}",
+                ),
+            ),
+            (
+                "Given".to_owned(),
+                spec("{Type: 'AWS::SSM::Parameter::Value<String>', Default: /a}"),
+            ),
+            ("Plain".to_owned(), spec("{Type: String, Default: x}")),
+        ]);
+        let given = BTreeMap::from([("Given".to_owned(), "/b".to_owned())]);
+        assert_eq!(
+            ssm_names(&specs, &given),
+            vec![
+                ("Given".to_owned(), "/b".to_owned()),
+                ("Image".to_owned(), "/aws/image".to_owned())
+            ]
+        );
     }
 
     #[test]

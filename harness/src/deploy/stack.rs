@@ -19,6 +19,7 @@ use super::{
     sam,
     template::{ResourceSpec, Template},
 };
+use crate::aws::error::CallError;
 
 /// What to deploy: a stack name, a template file and its parameter values.
 #[derive(Debug, Clone)]
@@ -292,9 +293,16 @@ pub(crate) async fn create_stack(
     let template_name = request.template.display().to_string();
     let pseudo = stack_pseudo(&request.name, account_id, region);
     let template = load_template(ctx, request, &pseudo, &template_name).await?;
+    let ssm = ssm_values(ctx, &template, &request.parameters, &template_name).await?;
     // Validate everything before changing anything.
-    let plan =
-        plan_stack(&template, &request.parameters, &pseudo, &template_name).map_err(|e| *e)?;
+    let plan = plan_stack(
+        &template,
+        &request.parameters,
+        &ssm,
+        &pseudo,
+        &template_name,
+    )
+    .map_err(|e| *e)?;
     let zones = region_zones(ctx, region).await;
     let scope = StackScope {
         template: &template,
@@ -412,6 +420,44 @@ async fn load_template(
     Template::from_document(document).map_err(template_error)
 }
 
+/// The values, by SSM name, of the SSM parameters that the template's
+/// `AWS::SSM::Parameter::Value<...>` parameters name, read from the emulator's SSM (which
+/// serves AWS's public parameters, `/aws/service/ami-amazon-linux-latest/...` among them). A
+/// name SSM does not know is left out: resolving the parameters then names it.
+async fn ssm_values(
+    ctx: &ProviderContext<'_>,
+    template: &Template,
+    given: &BTreeMap<String, String>,
+    template_name: &str,
+) -> Result<BTreeMap<String, String>, DeployError> {
+    let mut values = BTreeMap::new();
+    for (name, ssm_name) in parameters::ssm_names(&template.parameters, given) {
+        if values.contains_key(&ssm_name) {
+            continue;
+        }
+        let read = ctx.clients.ssm.get_parameter().name(&ssm_name).send().await;
+        match read.map_err(|e| CallError::new(&format!("GetParameter {ssm_name}"), e)) {
+            Ok(answer) => {
+                if let Some(value) = answer.parameter().and_then(|p| p.value()) {
+                    values.insert(ssm_name, value.to_owned());
+                }
+            }
+            Err(e) if e.is_not_found() => {}
+            Err(e) => {
+                return Err(DeployError::Parameters {
+                    template: template_name.to_owned(),
+                    source: Box::new(parameters::ParameterError::SsmLookup {
+                        name,
+                        ssm_name,
+                        reason: e.to_string(),
+                    }),
+                });
+            }
+        }
+    }
+    Ok(values)
+}
+
 /// What a template resolves to before anything is created.
 struct StackPlan {
     /// Parameter values, as `Ref` returns them.
@@ -436,10 +482,12 @@ impl StackPlan {
 fn plan_stack(
     template: &Template,
     given: &BTreeMap<String, String>,
+    ssm: &BTreeMap<String, String>,
     pseudo: &Pseudo,
     template_name: &str,
 ) -> Result<StackPlan, Box<DeployError>> {
-    let parameters = parameters::resolve_parameters(&template.parameters, given, &|_| None)
+    let lookup = |name: &str| ssm.get(name).cloned();
+    let parameters = parameters::resolve_parameters(&template.parameters, given, &lookup)
         .map_err(|source| DeployError::Parameters {
             template: template_name.to_owned(),
             source: Box::new(source),

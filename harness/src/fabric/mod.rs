@@ -2,8 +2,8 @@
 //!
 //! After a deploy the fabric reads the topology back from EC2 ([`Topology`]) and realises it:
 //! a router namespace per VPC whose policy-routing tables are the VPC's route tables, an ENI
-//! namespace per network interface (NAT gateways, interface endpoints, Lambda ENIs, probe
-//! hosts) with its security groups as nftables rules, internet gateways that translate
+//! namespace per network interface (NAT gateways, interface endpoints, Lambda ENIs, EC2
+//! instances, probe hosts) with its security groups as nftables rules, internet gateways that translate
 //! between private and public addresses, and a sealed internet holding `ifconfig.me`, the AWS
 //! service endpoints (passed to the emulator) and the AWS-managed network where functions
 //! outside any VPC run. Nothing is routed to the machine's own network.
@@ -128,7 +128,7 @@ pub struct Host {
     pub subnet_id: String,
     /// Its private address.
     pub address: Ipv4Addr,
-    /// Its public address (NAT gateways' Elastic IPs).
+    /// Its public address (NAT gateways' Elastic IPs, instances' public IPs).
     pub public_address: Option<Ipv4Addr>,
     /// Its security groups (none for NAT gateways).
     pub group_ids: Vec<String>,
@@ -155,6 +155,13 @@ pub enum HostKind {
     FunctionEni {
         /// The function it was made for first.
         function: String,
+    },
+    /// An EC2 instance (its primary ENI), as EC2 describes it.
+    Instance {
+        /// `i-…`
+        id: String,
+        /// Its `aws:cloudformation:logical-id` tag: the name the template gave it.
+        logical_id: Option<String>,
     },
     /// A test instance placed with [`Fabric::add_host`].
     Probe,

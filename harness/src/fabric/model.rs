@@ -29,6 +29,8 @@ pub struct Topology {
     pub peerings: Vec<Peering>,
     /// Network interfaces (ENIs).
     pub interfaces: Vec<Interface>,
+    /// EC2 instances that are pending or running.
+    pub instances: Vec<Instance>,
 }
 
 /// A VPC.
@@ -227,6 +229,27 @@ pub struct Interface {
     pub description: String,
 }
 
+/// An EC2 instance (pending or running) in one of the scenario's VPCs.
+#[derive(Debug, Clone)]
+pub struct Instance {
+    /// `i-...`
+    pub id: String,
+    /// Its VPC.
+    pub vpc_id: String,
+    /// Its subnet.
+    pub subnet_id: String,
+    /// Its primary private address.
+    pub private_ip: Ipv4Addr,
+    /// Its public address, if it has one.
+    pub public_ip: Option<Ipv4Addr>,
+    /// Its security groups.
+    pub group_ids: Vec<String>,
+    /// Its primary network interface (`DeviceIndex` 0).
+    pub interface_id: Option<String>,
+    /// The `aws:cloudformation:logical-id` tag: the template's name for it.
+    pub logical_id: Option<String>,
+}
+
 impl Topology {
     /// Reads the topology of the client's account and region.
     pub async fn read(ec2: &Client) -> Result<Self, FabricError> {
@@ -241,6 +264,7 @@ impl Topology {
             endpoints: read_endpoints(ec2, &ours).await?,
             peerings: read_peerings(ec2).await?,
             interfaces: read_interfaces(ec2, &ours).await?,
+            instances: read_instances(ec2, &ours).await?,
             vpcs: Vec::new(),
         };
         topology.vpcs = vpcs;
@@ -611,6 +635,58 @@ async fn read_interfaces(ec2: &Client, ours: &Ours<'_>) -> Result<Vec<Interface>
             })
         })
         .collect())
+}
+
+/// Instances that are pending or running in the scenario's VPCs.
+async fn read_instances(ec2: &Client, ours: &Ours<'_>) -> Result<Vec<Instance>, FabricError> {
+    let described = ec2
+        .describe_instances()
+        .send()
+        .await
+        .map_err(sdk("DescribeInstances"))?;
+    Ok(described
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .filter(|i| ours.contains(i.vpc_id()))
+        .filter(|i| {
+            matches!(
+                i.state().and_then(|s| s.name()).map(|s| s.as_str()),
+                Some("pending" | "running")
+            )
+        })
+        .filter_map(instance)
+        .collect())
+}
+
+/// An instance as the fabric needs it; None without a VPC address.
+fn instance(i: &aws_sdk_ec2::types::Instance) -> Option<Instance> {
+    let primary = i
+        .network_interfaces()
+        .iter()
+        .find(|n| n.attachment().and_then(|a| a.device_index()) == Some(0))
+        .or_else(|| i.network_interfaces().first());
+    Some(Instance {
+        id: i.instance_id()?.to_owned(),
+        vpc_id: i.vpc_id()?.to_owned(),
+        subnet_id: i.subnet_id()?.to_owned(),
+        private_ip: i.private_ip_address()?.parse().ok()?,
+        public_ip: i.public_ip_address().and_then(|ip| ip.parse().ok()),
+        group_ids: i
+            .security_groups()
+            .iter()
+            .filter_map(|g| g.group_id().map(str::to_owned))
+            .collect(),
+        interface_id: primary
+            .and_then(|n| n.network_interface_id())
+            .map(str::to_owned),
+        logical_id: i
+            .tags()
+            .iter()
+            .find(|t| t.key() == Some("aws:cloudformation:logical-id"))
+            .and_then(|t| t.value())
+            .map(str::to_owned),
+    })
 }
 
 fn route(route: &aws_sdk_ec2::types::Route) -> Option<Route> {

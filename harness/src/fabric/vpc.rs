@@ -11,7 +11,7 @@ use std::{
 use tokio::task::JoinHandle;
 
 use super::{
-    Fabric, FabricError, Host, State, addressing, dns, endpoints,
+    Fabric, FabricError, Host, HostKind, State, addressing, dns, endpoints,
     front_door::Door,
     gateways,
     model::{Subnet, Topology, Vpc},
@@ -138,6 +138,7 @@ pub(crate) fn reconcile(planning: &mut Planning<'_>, vpc: &Vpc) -> Result<(), Fa
     }
     plan_subnets(planning, vpc);
     gateways::plan_nat_gateways(planning, vpc)?;
+    plan_instances(planning, vpc)?;
     gateways::plan_internet_gateway(planning, vpc);
     endpoints::plan_endpoints(planning, vpc)?;
     Ok(())
@@ -209,6 +210,51 @@ fn plan_subnets(planning: &mut Planning<'_>, vpc: &Vpc) {
             .subnets
             .insert(subnet.id.clone(), RealisedSubnet { bridge, table });
     }
+}
+
+/// A host for each instance of `vpc` not realised yet, on its primary ENI: its namespace in
+/// its subnet, its security groups (the fabric renders them for every host), the VPC resolver;
+/// a public address is translated at the internet gateway.
+fn plan_instances(planning: &mut Planning<'_>, vpc: &Vpc) -> Result<(), FabricError> {
+    for instance in planning
+        .topology
+        .instances
+        .iter()
+        .filter(|i| i.vpc_id == vpc.id)
+    {
+        let realised =
+            |h: &Host| matches!(&h.kind, HostKind::Instance { id, .. } if id == &instance.id);
+        if planning.state.hosts.iter().any(realised) {
+            continue;
+        }
+        let Some(subnet) = planning.topology.subnet(&instance.subnet_id) else {
+            continue;
+        };
+        let name = instance
+            .logical_id
+            .as_deref()
+            .map_or(String::new(), |l| format!(" ({l})"));
+        let host = Host {
+            netns: String::new(),
+            eni_id: instance
+                .interface_id
+                .clone()
+                .unwrap_or_else(|| instance.id.clone()),
+            vpc_id: vpc.id.clone(),
+            subnet_id: subnet.id.clone(),
+            address: instance.private_ip,
+            public_address: instance.public_ip,
+            group_ids: super::group_ids_or_default(planning.topology, &vpc.id, &instance.group_ids),
+            role: format!("EC2 instance {}{name}", instance.id),
+            kind: HostKind::Instance {
+                id: instance.id.clone(),
+                logical_id: instance.logical_id.clone(),
+            },
+        };
+        let host = plan_host(planning.plan, planning.state, planning.prefix, subnet, host)?;
+        planning.state.hosts.push(host);
+    }
+    Ok(())
 }
 
 /// Plans an ENI namespace on `subnet` for `host` (named after its ENI, joined to the subnet's

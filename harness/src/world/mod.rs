@@ -2,6 +2,7 @@
 //! it, and a teardown that runs on drop, panic included.
 
 pub(crate) mod emulator;
+pub(crate) mod exec;
 mod explain;
 pub(crate) mod scenario;
 
@@ -30,7 +31,7 @@ use crate::{
     fabric::Fabric,
     lambda::logs::function_key,
     settings::Settings,
-    world::{emulator::RunningEmulator, scenario::Scenario},
+    world::{emulator::RunningEmulator, exec::WorldHost, scenario::Scenario},
 };
 
 /// Longest a teardown on drop may take before it gives up (and says so).
@@ -315,6 +316,29 @@ impl World {
     /// The world's front doors: why they refused calls to an API.
     pub fn edge(&self) -> &Edge {
         &self.inner().edge
+    }
+
+    /// The hosts a command can run in ([`World::exec`]): instances by logical id (else
+    /// instance id), every other host of the fabric by its namespace.
+    pub async fn hosts(&self) -> Vec<WorldHost> {
+        let fabric = &self.inner().fabric;
+        let bundle = fabric.ca_bundle();
+        fabric
+            .hosts()
+            .await
+            .iter()
+            .map(|h| WorldHost::of(h, &bundle))
+            .collect()
+    }
+
+    /// Runs `command` inside `host` (an instance's logical id or instance id, or any host's
+    /// namespace or ENI id), as a process on that host: its network namespace, the VPC's DNS,
+    /// the fabric's CA trusted. Bounded by [`exec::EXEC_LIMIT`]; an unknown host is an error
+    /// listing the known ones.
+    pub async fn exec(&self, host: &str, command: &[&str]) -> Result<std::process::Output, Error> {
+        let hosts = self.hosts().await;
+        let found = exec::find_host(&hosts, host)?;
+        Ok(exec::run(found, command, exec::EXEC_LIMIT).await?)
     }
 
     /// The world's network fabric: its hosts, topology, and path explanations.

@@ -1,4 +1,4 @@
-//! `AWS::IAM::Role`.
+//! `AWS::IAM::Role` and `AWS::IAM::InstanceProfile`.
 
 use super::{Created, Props, ProviderContext, ProviderError, generated_name, unless_gone};
 
@@ -131,6 +131,95 @@ pub(super) async fn delete_role(
         .await
         .map(drop)
         .map_err(|e| ProviderError::sdk(&format!("DeleteRole {name}"), e))
+}
+
+/// Creates an instance profile holding its roles (IAM takes one); `Ref` is its name.
+pub(super) async fn create_instance_profile(
+    ctx: &ProviderContext<'_>,
+    logical_id: &str,
+    props: Props<'_>,
+) -> Result<Created, ProviderError> {
+    let iam = &ctx.clients.iam;
+    let name = match props.str("InstanceProfileName")? {
+        Some(name) => name.to_owned(),
+        None => generated_name(ctx.stack_name, logical_id, 128),
+    };
+    let roles = props.strings("Roles")?;
+    if roles.len() > 1 {
+        return Err(ProviderError::Invalid(format!(
+            "Roles lists {} roles; an instance profile holds at most one",
+            roles.len()
+        )));
+    }
+    let made = iam
+        .create_instance_profile()
+        .instance_profile_name(&name)
+        .set_path(props.str("Path")?.map(str::to_owned))
+        .send()
+        .await
+        .map_err(|e| ProviderError::sdk(&format!("CreateInstanceProfile {name}"), e))?;
+    let arn = made.instance_profile().map(|p| p.arn().to_owned());
+    let created = Created::new("AWS::IAM::InstanceProfile", name.clone())
+        .with("Arn", arn.unwrap_or_default());
+    for role in &roles {
+        let added = iam
+            .add_role_to_instance_profile()
+            .instance_profile_name(&name)
+            .role_name(role)
+            .send()
+            .await
+            .map_err(|e| ProviderError::sdk(&format!("AddRoleToInstanceProfile {role} {name}"), e));
+        if let Err(e) = added {
+            if let Err(cleanup) = delete_instance_profile(ctx, &name).await {
+                tracing::warn!("vpclab: deleting half-created instance profile {name}: {cleanup}");
+            }
+            return Err(e);
+        }
+    }
+    Ok(created)
+}
+
+/// Deletes an instance profile after removing its roles (IAM refuses otherwise).
+pub(super) async fn delete_instance_profile(
+    ctx: &ProviderContext<'_>,
+    name: &str,
+) -> Result<(), ProviderError> {
+    let iam = &ctx.clients.iam;
+    let described = iam
+        .get_instance_profile()
+        .instance_profile_name(name)
+        .send()
+        .await
+        .map_err(|e| ProviderError::sdk(&format!("GetInstanceProfile {name}"), e));
+    let profile = match described {
+        Ok(answer) => answer.instance_profile,
+        Err(e) if e.is_not_found() => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for role in profile.iter().flat_map(|p| p.roles()) {
+        let removed = iam
+            .remove_role_from_instance_profile()
+            .instance_profile_name(name)
+            .role_name(role.role_name())
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| {
+                ProviderError::sdk(
+                    &format!("RemoveRoleFromInstanceProfile {} {name}", role.role_name()),
+                    e,
+                )
+            });
+        unless_gone(removed)?;
+    }
+    unless_gone(
+        iam.delete_instance_profile()
+            .instance_profile_name(name)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| ProviderError::sdk(&format!("DeleteInstanceProfile {name}"), e)),
+    )
 }
 
 #[cfg(test)]

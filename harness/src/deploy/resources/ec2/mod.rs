@@ -2,10 +2,12 @@
 //!
 //! The emulator's EC2 only stores these resources; providers here check what AWS would refuse
 //! (CIDRs outside their VPC, routes to missing targets, overlapping peers) and make the stored
-//! state AWS-shaped where the emulator is not (route targets, endpoint DNS entries and ENIs).
+//! state AWS-shaped where the emulator is not (route targets, endpoint DNS entries and ENIs,
+//! instances' addresses).
 
 mod endpoint;
 mod eni;
+mod instance;
 mod nat;
 mod peering;
 mod route_targets;
@@ -18,6 +20,7 @@ use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 use super::{Props, ProviderError};
 
 pub(super) use endpoint::{create_vpc_endpoint, delete_vpc_endpoint};
+pub(super) use instance::{create_instance, delete_instance};
 pub(super) use nat::{create_eip, create_nat_gateway, delete_eip, delete_nat_gateway};
 pub(super) use peering::{create_peering, delete_peering};
 pub(super) use routing::{
