@@ -224,15 +224,19 @@ fn print_commands(world: &World) {
             world.endpoint_url()
         );
     }
-    if let Some((api, stage)) = outputs
-        .values()
-        .find_map(|o| Some((o.get("ApiId")?.clone(), o.get("Stage")?.clone())))
-    {
+    for stack in outputs.values() {
+        let Some(url) = stack.get("ApiUrl") else {
+            continue;
+        };
+        // The URL resolves inside the fabric only: from the test instance in the VPC (a
+        // private API), else from the client on the internet.
+        let host = if stack.contains_key("TestInstanceId") {
+            "TestInstance"
+        } else {
+            vpclab_harness::INTERNET_HOST
+        };
         println!("\nopen the page:");
-        println!(
-            "  curl {}/_aws/execute-api/{api}/{stage}/getmyip",
-            world.endpoint_url()
-        );
+        println!("  cargo run -- exec {host} -- curl -s {url}");
     }
 }
 

@@ -53,7 +53,7 @@ pub use lambda::LambdaError;
 pub use settings::Settings;
 pub use world::{
     World, WorldBuilder,
-    exec::{EXEC_LIMIT, ExecError, WorldHost, find_host},
+    exec::{EXEC_LIMIT, ExecError, INTERNET as INTERNET_HOST, WorldHost, find_host},
     scenario::{Scenario, ScenarioError, known as known_scenarios},
 };
 

@@ -4,7 +4,9 @@
 use rstest::{fixture, rstest};
 use vpclab_harness::{Host, World};
 
-use crate::support::{self, Answer, Fetched, curl, deploy, output, test_instance};
+use vpclab_harness::INTERNET_HOST;
+
+use crate::support::{self, Answer, Fetched, curl, deploy, instance_host, output, test_instance};
 
 /// Seed 000 in PRIVATE mode: a private API that admits only its execute-api endpoint.
 #[fixture]
@@ -130,8 +132,8 @@ async fn private_api_allows_calls_through_its_endpoint(
             )
         }
     };
-    let instance = test_instance(&world, "getmyip").await;
-    let answer = curl(&world, &instance.netns, &url, &args).await.answer();
+    let instance = test_instance(&world, "getmyip");
+    let answer = curl(&world, &instance, &url, &args).await.answer();
     assert_eq!(
         answer.status,
         200,
@@ -148,8 +150,7 @@ async fn private_api_allows_calls_through_its_endpoint(
 async fn private_api_denies_calls_from_the_internet(#[future(awt)] private_getmyip: World) {
     let world = private_getmyip;
     let url = output(&world, "getmyip", "ApiUrl");
-    let internet = world.fabric().internet_client();
-    let answer = curl(&world, &internet, &url, &[]).await.answer();
+    let answer = curl(&world, INTERNET_HOST, &url, &[]).await.answer();
     assert_forbidden(&answer);
     let function = output(&world, "getmyip", "FunctionName");
     assert!(
@@ -197,8 +198,7 @@ async fn public_api_is_forbidden_through_a_private_dns_endpoint(
     let host = other_vpc(&mut world).await;
     let url = output(&world, "getmyip", "ApiUrl");
     assert_forbidden(&curl(&world, &host.netns, &url, &[]).await.answer());
-    let internet = world.fabric().internet_client();
-    let control = curl(&world, &internet, &url, &[]).await.answer();
+    let control = curl(&world, INTERNET_HOST, &url, &[]).await.answer();
     assert_eq!(control.status, 200, "{control:?}");
 }
 
@@ -216,9 +216,8 @@ async fn private_api_endpoint_names_lead_nowhere_from_outside(
     );
     let (endpoint_name, addresses) = described_endpoint(&world, &vpce).await;
     let alias = format!("{api}-{vpce}.execute-api.{}.amazonaws.com", world.region());
-    let internet = world.fabric().internet_client();
     for name in [&alias, &endpoint_name] {
-        let resolved = resolve_in(&internet, name).await;
+        let resolved = resolve_in(&world, INTERNET_HOST, name).await;
         assert_eq!(
             resolved, addresses,
             "{name} resolves to the endpoint's ENIs"
@@ -227,7 +226,7 @@ async fn private_api_endpoint_names_lead_nowhere_from_outside(
         let header = format!("x-apigw-api-id: {api}");
         match curl(
             &world,
-            &internet,
+            INTERNET_HOST,
             &url,
             &["-H", &header, "--connect-timeout", "3"],
         )
@@ -266,7 +265,7 @@ async fn explain_blocked_path_private_api(#[future(awt)] private_getmyip: World)
             && from_other_vpc.contains("statement DenyOtherEndpoints of the API's resource policy"),
         "{from_other_vpc}"
     );
-    let instance = test_instance(&world, "getmyip").await;
+    let instance = instance_host(&world, &test_instance(&world, "getmyip")).await;
     let allowed = world
         .explain_api_call(Some(&instance), "GET", &url)
         .await
@@ -274,79 +273,16 @@ async fn explain_blocked_path_private_api(#[future(awt)] private_getmyip: World)
     assert!(allowed.contains("through"), "{allowed}");
 }
 
-/// The IPv4 addresses `name` resolves to in `netns` (`getent ahostsv4`, the host's resolver).
-async fn resolve_in(netns: &str, name: &str) -> Vec<String> {
-    let output = tokio::process::Command::new("ip")
-        .args(["netns", "exec", netns, "getent", "ahostsv4", name])
-        .output()
+/// The IPv4 addresses `name` resolves to on `host` (`getent ahostsv4`, the host's resolver).
+async fn resolve_in(world: &World, host: &str, name: &str) -> Vec<String> {
+    let output = world
+        .exec(host, &["getent", "ahostsv4", name])
         .await
-        .expect("getent");
+        .unwrap_or_else(|e| panic!("getent on {host}: {e}"));
     let mut addresses: Vec<String> = String::from_utf8_lossy(&output.stdout)
         .lines()
         .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
         .collect();
     addresses.dedup();
     addresses
-}
-
-/// AWS refuses to deploy a PRIVATE API that has no resource policy: the deployment fails with
-/// AWS's message, names the resource, and the API is rolled back (API Gateway lists none).
-#[rstest]
-#[tokio::test(flavor = "multi_thread")]
-async fn private_api_without_a_policy_cannot_be_deployed() {
-    let mut world = World::start().await.unwrap_or_else(|e| panic!("{e}"));
-    let error = world
-        .deploy_template(
-            "private-api",
-            support::fixture("private-api-without-policy.yaml"),
-            &[],
-        )
-        .await
-        .expect_err("a PRIVATE API without a resource policy cannot be deployed");
-    let message = error.to_string();
-    assert!(
-        message.contains(
-            "BadRequestException: Private REST API doesn't have a resource policy attached to it"
-        ),
-        "{message}"
-    );
-    assert!(
-        message.contains("Deployment (AWS::ApiGateway::Deployment)"),
-        "{message}"
-    );
-    let apis = aws_sdk_apigateway::Client::new(world.sdk_config())
-        .get_rest_apis()
-        .send()
-        .await
-        .expect("GetRestApis");
-    assert!(apis.items().is_empty(), "the API was rolled back: {apis:?}");
-}
-
-/// The control: the same PRIVATE API with a resource policy deploys, and API Gateway holds its
-/// stage.
-#[rstest]
-#[tokio::test(flavor = "multi_thread")]
-async fn private_api_with_a_policy_is_deployed() {
-    let mut world = World::start().await.unwrap_or_else(|e| panic!("{e}"));
-    let stack = world
-        .deploy_template(
-            "private-api",
-            support::fixture("private-api-with-policy.yaml"),
-            &[],
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let api_id = stack.physical_id("PrivateApi").expect("the API").to_owned();
-    let stages = aws_sdk_apigateway::Client::new(world.sdk_config())
-        .get_stages()
-        .rest_api_id(&api_id)
-        .send()
-        .await
-        .expect("GetStages");
-    let names: Vec<_> = stages
-        .item()
-        .iter()
-        .filter_map(|s| s.stage_name())
-        .collect();
-    assert_eq!(names, ["prod"], "{stages:?}");
 }

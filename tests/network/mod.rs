@@ -60,11 +60,11 @@ async fn getmyip(#[default("PUBLIC")] mode: &str) -> World {
 /// test instance inside the VPC (PRIVATE), as the seed's user does.
 async fn getmyip_page(world: &World, stack: &str, mode: &str) -> support::Answer {
     let url = output(world, stack, "ApiUrl");
-    let netns = match mode {
-        "PUBLIC" => world.fabric().internet_client(),
-        _ => test_instance(world, stack).await.netns,
+    let host = match mode {
+        "PUBLIC" => vpclab_harness::INTERNET_HOST.to_owned(),
+        _ => test_instance(world, stack),
     };
-    support::curl(world, &netns, &url, &[]).await.answer()
+    support::curl(world, &host, &url, &[]).await.answer()
 }
 
 /// The address the page shows (`<p id="ip">…</p>`).
@@ -98,7 +98,7 @@ async fn egress_ip(world: &World, stack: &str, mode: &str) -> String {
 /// The EC2 prefixes AWS publishes for `region`, read from `ip-ranges.json` on the internet.
 async fn published_ec2_ranges(world: &World) -> Vec<ipnet::Ipv4Net> {
     let url = "https://ip-ranges.amazonaws.com/ip-ranges.json";
-    let answer = support::curl(world, &world.fabric().internet_client(), url, &[])
+    let answer = support::curl(world, vpclab_harness::INTERNET_HOST, url, &[])
         .await
         .answer();
     assert_eq!(answer.status, 200, "{answer:?}");

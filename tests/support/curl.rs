@@ -1,7 +1,5 @@
-//! `curl` run on a host of the fabric, as a user at that machine would run it: the host's
-//! resolver, routes and security groups, the fabric's CA.
-
-use std::time::Duration;
+//! `curl` run on a host of the fabric, as a user at that machine would run it (`World::exec`):
+//! the host's resolver, routes and security groups, the fabric's CA.
 
 use vpclab_harness::World;
 
@@ -43,29 +41,16 @@ impl Fetched {
     }
 }
 
-/// Runs `curl -i <args> <url>` in network namespace `netns` of `world`'s fabric.
-pub async fn curl(world: &World, netns: &str, url: &str, args: &[&str]) -> Fetched {
-    let mut command = tokio::process::Command::new("ip");
-    command
-        .args([
-            "netns",
-            "exec",
-            netns,
-            "curl",
-            "-sS",
-            "-i",
-            "--max-time",
-            "10",
-        ])
-        .arg("--cacert")
-        .arg(world.fabric().ca_bundle())
-        .args(args)
-        .arg(url)
-        .kill_on_drop(true);
-    let output = tokio::time::timeout(Duration::from_secs(20), command.output())
+/// Runs `curl -i <args> <url>` on `host` of `world` (an instance id or logical id, a
+/// namespace, or `internet`), as `vpclab exec <host> -- curl ...` does.
+pub async fn curl(world: &World, host: &str, url: &str, args: &[&str]) -> Fetched {
+    let mut command = vec!["curl", "-sS", "-i", "--max-time", "10"];
+    command.extend_from_slice(args);
+    command.push(url);
+    let output = world
+        .exec(host, &command)
         .await
-        .unwrap_or_else(|_| panic!("curl {url} in {netns} did not end within 20 s"))
-        .unwrap_or_else(|e| panic!("running curl in {netns} (apt-get install curl): {e}"));
+        .unwrap_or_else(|e| panic!("curl {url} on {host} (apt-get install curl): {e}"));
     if !output.status.success() {
         return Fetched::Failed {
             code: output.status.code(),

@@ -56,15 +56,20 @@ pub fn output(world: &World, stack: &str, key: &str) -> String {
         .to_owned()
 }
 
-/// The seed's test instance: a host in the stack's private subnet, in the VPC's default
-/// security group.
-pub async fn test_instance(world: &World, stack: &str) -> vpclab_harness::Host {
-    let subnet = output(world, stack, "PrivateSubnetId");
+/// The seed's test instance of `stack` (its instance id, a host `World::exec` runs in).
+pub fn test_instance(world: &World, stack: &str) -> String {
+    output(world, stack, "TestInstanceId")
+}
+
+/// The fabric's host of instance `instance_id`.
+pub async fn instance_host(world: &World, instance_id: &str) -> vpclab_harness::Host {
     world
         .fabric()
-        .add_host(&subnet, &[], "test instance")
+        .hosts()
         .await
-        .unwrap_or_else(|e| panic!("placing the test instance: {e}"))
+        .into_iter()
+        .find(|h| matches!(&h.kind, vpclab_harness::HostKind::Instance { id, .. } if id == instance_id))
+        .unwrap_or_else(|| panic!("instance {instance_id} is no host of the fabric"))
 }
 
 /// The outputs of the private-serverless stack.

@@ -21,6 +21,46 @@ def apply() -> None:
     _public_elastic_ips()
     _aws_endpoint_names()
     _public_instance_ips()
+    _instance_profiles_from_iam()
+
+
+def _instance_profiles_from_iam() -> None:
+    """In AWS, `RunInstances` with an `IamInstanceProfile` finds the profile IAM holds.
+    LocalStack's IAM keeps profiles in its own store, while moto's EC2 looks them up in moto's
+    IAM, where they never are: every instance with a profile fails with "Instance profile
+    ... not found". Look them up in LocalStack's store instead."""
+    import types
+
+    try:
+        from localstack.services.iam.models import iam_stores
+        from moto.ec2 import utils
+        from moto.ec2.models import iam_instance_profile
+        from moto.ec2.responses import instances
+        from moto.iam.exceptions import NotFoundException
+    except ImportError as e:
+        LOG.warning("vpclab: instance profile fix not applied: %s", e)
+        return
+    if not hasattr(utils, "filter_iam_instance_profiles"):
+        LOG.warning("vpclab: instance profile fix not applied: moto's lookup changed")
+        return
+
+    def lookup(account_id, partition, iam_instance_profile_arn, iam_instance_profile_name):
+        profiles = iam_stores[account_id]["us-east-1"].INSTANCE_PROFILES
+        for entity in profiles.values():
+            profile = entity.instance_profile
+            if profile.get("Arn") == iam_instance_profile_arn or (
+                not iam_instance_profile_arn
+                and profile.get("InstanceProfileName") == iam_instance_profile_name
+            ):
+                return types.SimpleNamespace(
+                    arn=profile.get("Arn"), id=profile.get("InstanceProfileId")
+                )
+        wanted = iam_instance_profile_arn or iam_instance_profile_name
+        raise NotFoundException(f"Instance profile {wanted} not found")
+
+    for module in (utils, iam_instance_profile, instances):
+        if hasattr(module, "filter_iam_instance_profiles"):
+            module.filter_iam_instance_profiles = lookup
 
 
 def _aws_endpoint_names() -> None:

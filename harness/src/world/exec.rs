@@ -10,6 +10,9 @@ use std::{
 
 use crate::fabric::{Host, HostKind};
 
+/// The name of the client on the internet in [`crate::World::hosts`].
+pub const INTERNET: &str = "internet";
+
 /// Longest a command run by [`crate::World::exec`] may take.
 pub const EXEC_LIMIT: Duration = Duration::from_secs(60);
 
@@ -49,6 +52,19 @@ impl WorldHost {
             netns: host.netns.clone(),
             address: host.address,
             role: host.role.clone(),
+            ca_bundle: ca_bundle.to_path_buf(),
+        }
+    }
+
+    /// The client on the internet side of the fabric, named `internet`.
+    pub(crate) fn internet(netns: String, ca_bundle: &Path) -> Self {
+        Self {
+            name: INTERNET.to_owned(),
+            instance_id: None,
+            eni_id: "(none: on the internet)".to_owned(),
+            netns,
+            address: crate::fabric::addressing::INTERNET_CLIENT,
+            role: "a client on the internet".to_owned(),
             ca_bundle: ca_bundle.to_path_buf(),
         }
     }

@@ -319,16 +319,19 @@ impl World {
     }
 
     /// The hosts a command can run in ([`World::exec`]): instances by logical id (else
-    /// instance id), every other host of the fabric by its namespace.
+    /// instance id), every other host of the fabric by its namespace, and `internet`, a client
+    /// on the internet side.
     pub async fn hosts(&self) -> Vec<WorldHost> {
         let fabric = &self.inner().fabric;
         let bundle = fabric.ca_bundle();
-        fabric
+        let mut hosts: Vec<WorldHost> = fabric
             .hosts()
             .await
             .iter()
             .map(|h| WorldHost::of(h, &bundle))
-            .collect()
+            .collect();
+        hosts.push(WorldHost::internet(fabric.internet_client(), &bundle));
+        hosts
     }
 
     /// Runs `command` inside `host` (an instance's logical id or instance id, or any host's
