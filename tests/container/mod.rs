@@ -1,8 +1,9 @@
 //! The container backend (`VPCLAB_EMULATOR=localstack-container`): it leaves no container
 //! behind, however its test process ends, and without an engine it says how to get one.
 //!
-//! Each case runs in a child process of its own (this test binary, or the `vpclab` CLI), so it
-//! holds whatever the suite's own backend is, and a killed process can be simulated. They need
+//! Each case runs in a child process of its own (`vpclab-test-container-world`, or the `vpclab`
+//! CLI), so it holds whatever the suite's own backend is, and a killed process can be
+//! simulated. They need
 //! a Docker API (`sudo bash ci/install-container-engine.sh`); without one they fail with the
 //! harness's message, which says so.
 
@@ -14,8 +15,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// Tells the child test which way to end.
-const CHILD_MODE: &str = "VPCLAB_CONTAINER_TEST_CHILD";
 /// What the child prints once its world runs.
 const READY: &str = "vpclab-child: world ready";
 /// Longest wait for a child's world (the first one may build the image: minutes).
@@ -109,41 +108,10 @@ fn container_backend_without_an_engine_says_how_to_get_one() {
     }
 }
 
-/// The child side of [`container_backend_leaves_no_container`]: a world on the container
-/// backend that ends as `VPCLAB_CONTAINER_TEST_CHILD` says.
-#[tokio::test(flavor = "multi_thread")]
-#[ignore = "a child process of container_backend_leaves_no_container, which runs it"]
-async fn container_world_child() {
-    let mode = std::env::var(CHILD_MODE).expect("run by container_backend_leaves_no_container");
-    let world = vpclab_harness::World::builder()
-        .with_backend(vpclab_harness::Backend::LocalStackContainer)
-        .start()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let queues = aws_sdk_sqs::Client::new(world.sdk_config())
-        .list_queues()
-        .send()
-        .await;
-    assert!(queues.is_ok(), "SQS answers in the container: {queues:?}");
-    println!("{READY}");
-    match mode.as_str() {
-        "normal" => world.shutdown().await.expect("teardown"),
-        "panic" => panic!("a test that panics with a container world"),
-        _ => tokio::time::sleep(Duration::from_secs(600)).await,
-    }
-}
-
-/// This test binary, running only the child test in `mode`.
+/// The child test process (`tests/bin/container_world.rs`), ending as `mode` says.
 fn spawn_child(mode: &str) -> Child {
-    Command::new(std::env::current_exe().expect("the test binary"))
-        .args([
-            "--exact",
-            "container::container_world_child",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_MODE, mode)
+    Command::new(env!("CARGO_BIN_EXE_vpclab-test-container-world"))
+        .arg(mode)
         .env("VPCLAB_EMULATOR", "localstack-container")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
