@@ -260,6 +260,14 @@ async fn an_output_error_rolls_back_the_stack() {
     "endpoints-on-regional-api.yaml",
     "VPCEndpoints can only be specified with PRIVATE apis."
 )]
+#[case::policy_malformed(
+    "policy-malformed.yaml",
+    r#"statement LetEveryoneIn of the policy of REST API SloppyApi (sloppy-policy): Effect must be "Allow" or "Deny", not "Permit""#
+)]
+#[case::policy_unknown_key(
+    "policy-unknown-key.yaml",
+    "statement OnlyMyEndpoint of the policy of REST API KeyTypoApi (key-typo-policy)"
+)]
 #[case::ssm_image_that_does_not_exist(
     "ssm-image-missing.yaml",
     "parameter `ImageId` refers to SSM parameter `/vpclab/missing/image-id`, which does not exist"

@@ -394,7 +394,12 @@ fn check_statements(value: &Value, subject: &str, names: &[String]) -> Result<()
             other => {
                 return Err(invalid(
                     name,
-                    format!("Effect must be \"Allow\" or \"Deny\", found {other:?}"),
+                    match other {
+                        Some(effect) => {
+                            format!("Effect must be \"Allow\" or \"Deny\", not {effect:?}")
+                        }
+                        None => "Effect must be \"Allow\" or \"Deny\" (it has none)".to_owned(),
+                    },
                 ));
             }
         }

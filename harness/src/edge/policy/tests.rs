@@ -238,7 +238,7 @@ fn the_denial_message_masks_the_account_and_keeps_the_path_as_sent() {
 #[case::unknown_effect(
     r#"{"Statement": [{"Effect": "Permit", "Principal": "*", "Action": "execute-api:Invoke",
         "Resource": "execute-api:/*"}]}"#,
-    "Effect must be \"Allow\" or \"Deny\", found Some(\"Permit\")"
+    "Effect must be \"Allow\" or \"Deny\", not \"Permit\""
 )]
 #[case::action_not_a_string(
     r#"{"Statement": [{"Sid": "Odd", "Effect": "Allow", "Principal": "*", "Action": 7,
