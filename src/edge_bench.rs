@@ -67,25 +67,36 @@ pub(crate) async fn run() -> anyhow::Result<()> {
         .context("direct calls of the REGIONAL API")?;
     world.shutdown().await?;
 
+    print_table(
+        [&through_endpoint, &direct_private],
+        [&from_internet, &direct_public],
+    );
+    Ok(())
+}
+
+/// Prints each door's figures beside its direct call's, then what the edge added.
+fn print_table(private: [&[Duration]; 2], public: [&[Duration]; 2]) {
+    let [through_endpoint, direct_private] = private;
+    let [from_internet, direct_public] = public;
     println!(
         "\n| edge measurement ({CALLS} calls each, one connection) | p50 | p95 |\n|---|---|---|"
     );
     for (what, samples) in [
         (
             "PRIVATE API through its execute-api endpoint (TLS, endpoint + API policy, proxy)",
-            &through_endpoint,
+            through_endpoint,
         ),
         (
             "the same API, directly on the emulator's data plane",
-            &direct_private,
+            direct_private,
         ),
         (
             "REGIONAL API with a policy, from the internet (TLS, API policy, proxy)",
-            &from_internet,
+            from_internet,
         ),
         (
             "the same API, directly on the emulator's data plane",
-            &direct_public,
+            direct_public,
         ),
     ] {
         println!(
@@ -95,8 +106,8 @@ pub(crate) async fn run() -> anyhow::Result<()> {
         );
     }
     for (what, door, direct) in [
-        ("PRIVATE, endpoint", &through_endpoint, &direct_private),
-        ("REGIONAL, internet", &from_internet, &direct_public),
+        ("PRIVATE, endpoint", through_endpoint, direct_private),
+        ("REGIONAL, internet", from_internet, direct_public),
     ] {
         let added = percentile(door, 0.5).saturating_sub(percentile(direct, 0.5));
         let ratio = percentile(door, 0.5).as_secs_f64() / percentile(direct, 0.5).as_secs_f64();
@@ -105,7 +116,6 @@ pub(crate) async fn run() -> anyhow::Result<()> {
             ms(added)
         );
     }
-    Ok(())
 }
 
 /// A TLS client that trusts the fabric's CA.

@@ -62,10 +62,10 @@ fn door_at(hosts: &[Host], view: Option<&str>, address: Ipv4Addr) -> Option<Door
     }
 }
 
-fn split_url(url: &str) -> Result<(&str, &str), Error> {
+fn split_url(url: &str) -> Result<(&str, &str), FabricError> {
     let rest = url
         .strip_prefix("https://")
-        .ok_or_else(|| topology(format!("{url} is not an https:// URL")))?;
+        .ok_or_else(|| FabricError::Topology(format!("{url} is not an https:// URL")))?;
     Ok(match rest.find('/') {
         Some(at) => (&rest[..at], &rest[at..]),
         None => (rest, "/"),
