@@ -7,6 +7,7 @@
 mod container;
 mod edge;
 mod instances;
+mod lifecycle;
 mod network;
 mod support;
 

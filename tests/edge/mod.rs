@@ -160,6 +160,45 @@ async fn private_api_denies_calls_from_the_internet(#[future(awt)] private_getmy
     );
 }
 
+/// The emulator's own routes to an API (`/restapis/{api}/{stage}/_user_request_/…`, or an
+/// execute-api `Host` on another service's connection) do not lead around the front door: the
+/// private API is not reached from the internet that way either.
+#[rstest]
+#[tokio::test(flavor = "multi_thread")]
+async fn private_api_denies_calls_around_the_front_door(#[future(awt)] private_getmyip: World) {
+    let world = private_getmyip;
+    let api = output(&world, "getmyip", "ApiId");
+    let region = world.region().to_owned();
+    let sqs = format!("https://sqs.{region}.amazonaws.com");
+    let host = format!("Host: {api}.execute-api.{region}.amazonaws.com");
+    for (url, args, status) in [
+        (
+            format!("{sqs}/restapis/{api}/Prod/_user_request_/getmyip"),
+            vec![],
+            404,
+        ),
+        (
+            format!("{sqs}/_aws/execute-api/{api}/Prod/getmyip"),
+            vec![],
+            404,
+        ),
+        (
+            format!("{sqs}/Prod/getmyip"),
+            vec!["-H", host.as_str()],
+            421,
+        ),
+    ] {
+        let answer = curl(&world, INTERNET_HOST, &url, &args).await.answer();
+        assert_eq!(answer.status, status, "{url} {args:?}: {answer:?}");
+    }
+    let function = output(&world, "getmyip", "FunctionName");
+    assert!(
+        !world.function_log(&function).contains("START"),
+        "the function ran: {}",
+        world.function_log(&function)
+    );
+}
+
 /// A caller in a second VPC, whose own execute-api endpoint the API's policy does not name,
 /// gets AWS's explicit-deny AccessDenied.
 #[rstest]

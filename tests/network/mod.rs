@@ -319,13 +319,24 @@ async fn interface_endpoint_private_dns_reaches_the_service_without_nat() {
             "{name}: {resolved}"
         );
     }
+    // SQS's own answer, not just any HTTP status: the Query API's ListQueues.
     let reached = http_get(
         &world,
         &function,
-        &format!("https://sqs.{}.amazonaws.com/", world.region()),
+        &format!(
+            "https://sqs.{}.amazonaws.com/?Action=ListQueues&Version=2012-11-05",
+            world.region()
+        ),
     )
     .await;
     assert_eq!(reached["ok"], true, "HTTPS through the endpoint: {reached}");
+    assert_eq!(reached["status"], 200, "SQS answered: {reached}");
+    assert!(
+        reached["body"]
+            .as_str()
+            .is_some_and(|b| b.contains("ListQueuesResponse")),
+        "the answer is SQS's ListQueues response: {reached}"
+    );
 }
 
 /// A TCP service whose group admits only the client group, on a host in the isolated subnet.
@@ -501,13 +512,19 @@ async fn fabric_teardown_leaves_nothing_after_a_panic() {
     }
     let ec2 = aws_sdk_ec2::Client::new(&config);
     for eni in enis {
+        // By filter: a deleted ENI is an empty list, and any error fails the test.
+        let by_id = aws_sdk_ec2::types::Filter::builder()
+            .name("network-interface-id")
+            .values(&eni)
+            .build();
         let listed = ec2
             .describe_network_interfaces()
-            .network_interface_ids(&eni)
+            .filters(by_id)
             .send()
             .await
-            .map(|d| d.network_interfaces().len())
-            .unwrap_or(0);
+            .unwrap_or_else(|e| panic!("DescribeNetworkInterfaces {eni}: {e:?}"))
+            .network_interfaces()
+            .len();
         assert_eq!(listed, 0, "the function's ENI {eni} was deleted");
     }
     assert_eq!(

@@ -1,4 +1,5 @@
-//! The answers API Gateway gives a call it refuses, byte for byte: status, headers and body.
+//! The answers API Gateway gives a call it refuses: status and body byte for byte, and its
+//! headers (HTTP/1.1 sends header names lowercased; they are case-insensitive).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -31,6 +32,15 @@ pub(crate) fn too_large() -> Response<Full<Bytes>> {
     )
 }
 
+/// `504`, as API Gateway answers an integration that does not answer in time.
+pub(crate) fn timed_out() -> Response<Full<Bytes>> {
+    error(
+        504,
+        "InternalServerErrorException",
+        r#"{"message": "Endpoint request timed out"}"#.to_owned(),
+    )
+}
+
 /// `502` when the emulator's data plane cannot be reached (API Gateway's answer to a broken
 /// integration).
 pub(crate) fn bad_gateway() -> Response<Full<Bytes>> {
@@ -48,9 +58,23 @@ fn error(status: u16, kind: &str, body: String) -> Response<Full<Bytes>> {
         .header("content-type", "application/json")
         .header("x-amzn-requestid", &request_id)
         .header("x-amzn-errortype", kind)
-        .header("x-amz-apigw-id", &request_id[..16])
+        .header("x-amz-apigw-id", apigw_id(&request_id))
         .body(Full::new(Bytes::from(body)))
         .unwrap_or_default()
+}
+
+/// An `x-amz-apigw-id` shaped like AWS's: 16 base64 characters ending in `=`.
+fn apigw_id(request_id: &str) -> String {
+    use base64::Engine as _;
+    let bytes: Vec<u8> = request_id
+        .bytes()
+        .filter(u8::is_ascii_hexdigit)
+        .take(11)
+        .collect();
+    let mut id = base64::engine::general_purpose::STANDARD.encode(&bytes);
+    id.truncate(15);
+    id.push('=');
+    id
 }
 
 /// A request id shaped like AWS's (a UUID), unique within the process.

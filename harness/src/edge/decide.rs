@@ -39,6 +39,10 @@ pub(crate) struct Request<'a> {
     pub(crate) path: &'a str,
     /// Who signed it.
     pub(crate) caller: Caller,
+    /// Its `User-Agent` header.
+    pub(crate) user_agent: Option<String>,
+    /// Its `Referer` header.
+    pub(crate) referer: Option<String>,
 }
 
 /// Decides a request that arrived as `arrival`, for the world of `region` and `account`.
@@ -70,6 +74,8 @@ pub(crate) fn decide(
         caller: request.caller.clone(),
         endpoint,
         source_ip,
+        user_agent: request.user_agent.clone(),
+        referer: request.referer.clone(),
     };
     match &arrival.door {
         Door::Internet => {
@@ -115,6 +121,11 @@ fn ipv4(ip: IpAddr) -> Option<Ipv4Addr> {
 }
 
 fn refuse_at_internet(api: &DeployedApi, target: &Target) -> Option<Decision> {
+    if target.by_endpoint_name {
+        return Some(Decision::Forbidden(
+            "a VPC endpoint's own name leads nowhere from the internet".into(),
+        ));
+    }
     if api.is_private() {
         return Some(Decision::Forbidden(format!(
             "API {} is PRIVATE: it answers only through an execute-api VPC endpoint",

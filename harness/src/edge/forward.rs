@@ -13,9 +13,13 @@ use hyper_util::{
 };
 
 use super::answers;
+use crate::fabric::strip_hop_by_hop;
 
 /// API Gateway's payload limit (10 MB).
 const PAYLOAD_LIMIT: usize = 10 * 1024 * 1024;
+/// Longest the emulator may take to answer. AWS's integration timeout is 29 s; a cold
+/// function on a busy emulator may take longer here, so the edge waits twice that.
+const UPSTREAM_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// A response of the front door: the emulator's, or the edge's own.
 pub(crate) type Forwarded = Response<Either<Incoming, Full<Bytes>>>;
@@ -41,19 +45,30 @@ impl Upstream {
         }
     }
 
-    /// Forwards `request` from `peer` (through endpoint `through`, if any); `host` replaces
-    /// the `Host` header when the request named the API by an endpoint's own name.
+    /// Forwards `request` from `peer` (through endpoint `through`, if any), with `host` (the
+    /// API's own name) as its `Host`.
     pub(crate) async fn forward(
         &self,
         request: Request<Incoming>,
         peer: SocketAddr,
         through: Option<&str>,
-        host: Option<&str>,
+        host: &str,
     ) -> Forwarded {
         let (mut parts, body) = request.into_parts();
+        let declared = parts
+            .headers
+            .get(hyper::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+        if declared.is_some_and(|length| length > PAYLOAD_LIMIT) {
+            return answer(answers::too_large());
+        }
         let body = match Limited::new(body, PAYLOAD_LIMIT).collect().await {
             Ok(collected) => collected.to_bytes(),
-            Err(_) => return answer(answers::too_large()),
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+                return answer(answers::too_large());
+            }
+            // The caller went away mid-body: nobody reads the answer.
+            Err(_) => return answer(answers::bad_gateway()),
         };
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let Ok(uri) = format!("http://{}{path}", self.emulator).parse() else {
@@ -61,18 +76,24 @@ impl Upstream {
         };
         parts.uri = uri;
         strip_hop_by_hop(&mut parts.headers);
+        parts.headers.remove(hyper::header::EXPECT);
         add_forwarding_headers(&mut parts.headers, peer, through, host);
-        match self
+        let call = self
             .client
-            .request(Request::from_parts(parts, Full::new(body)))
-            .await
-        {
-            Ok(mut response) => {
+            .request(Request::from_parts(parts, Full::new(body)));
+        match tokio::time::timeout(UPSTREAM_LIMIT, call).await {
+            Err(_) => {
+                tracing::warn!(
+                    "vpclab edge: the emulator did not answer within {UPSTREAM_LIMIT:?}"
+                );
+                answer(answers::timed_out())
+            }
+            Ok(Ok(mut response)) => {
                 // The emulator closes each connection: that is its hop, not the caller's.
                 strip_hop_by_hop(response.headers_mut());
                 response.map(Either::Left)
             }
-            Err(e) => {
+            Ok(Err(e)) => {
                 tracing::warn!("vpclab edge: the emulator's data plane did not answer: {e}");
                 answer(answers::bad_gateway())
             }
@@ -87,27 +108,13 @@ fn connector() -> HttpConnector {
     connector
 }
 
-/// Removes the headers that describe one connection (RFC 9110, 7.6.1), not the message.
-fn strip_hop_by_hop(headers: &mut hyper::HeaderMap) {
-    for name in [
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "upgrade",
-        "te",
-        "trailer",
-    ] {
-        headers.remove(name);
-    }
-}
-
 /// The headers API Gateway adds: `X-Forwarded-For` (the caller's address appended),
 /// `X-Forwarded-Proto`, `X-Forwarded-Port`, and `x-amzn-vpce-id` through an endpoint.
 fn add_forwarding_headers(
     headers: &mut hyper::HeaderMap,
     peer: SocketAddr,
     through: Option<&str>,
-    host: Option<&str>,
+    host: &str,
 ) {
     let forwarded_for = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
         Some(earlier) => format!("{earlier}, {}", peer.ip()),
@@ -121,10 +128,10 @@ fn add_forwarding_headers(
     set("x-forwarded-for", &forwarded_for);
     set("x-forwarded-proto", "https");
     set("x-forwarded-port", "443");
-    if let Some(vpce) = through {
-        set("x-amzn-vpce-id", vpce);
-    }
-    if let Some(host) = host {
-        set("host", host);
+    // Only the edge says which endpoint a call came through.
+    set("x-amzn-vpce-id", through.unwrap_or_default());
+    set("host", host);
+    if through.is_none() {
+        headers.remove("x-amzn-vpce-id");
     }
 }

@@ -20,7 +20,7 @@ use std::{
 };
 
 use hyper::{Request, body::Incoming, server::conn::http1, service::service_fn};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 
 pub(crate) use apis::ApiSnapshot;
 pub(crate) use policy::PolicyError;
@@ -31,7 +31,7 @@ use self::{
     forward::{Forwarded, Upstream, answer},
     policy::Caller,
 };
-use crate::fabric::{Arrival, Door, DoorStream, FrontDoor, Served, Topology};
+use crate::fabric::{Arrival, Door, DoorStream, FrontDoor, HEADER_READ_LIMIT, Served, Topology};
 
 /// One world's front doors: what it knows of the world's APIs and endpoints, and the way to
 /// the emulator's data plane.
@@ -60,6 +60,11 @@ impl Edge {
     /// Records a deployment: the API's endpoint type, endpoints and policy as they are now.
     pub(crate) fn deployed(&self, snapshot: &ApiSnapshot) -> Result<(), PolicyError> {
         self.write().deployed(snapshot, &self.region, &self.account)
+    }
+
+    /// Checks that a deployment's policy can be evaluated, without recording it.
+    pub(crate) fn check(&self, snapshot: &ApiSnapshot) -> Result<(), PolicyError> {
+        Registry::default().deployed(snapshot, &self.region, &self.account)
     }
 
     /// Forgets a deleted API.
@@ -104,6 +109,8 @@ impl Edge {
             method,
             path,
             caller: Caller::Anonymous,
+            user_agent: None,
+            referer: None,
         };
         let registry = self.registry.read().unwrap_or_else(|e| e.into_inner());
         match decide::decide(&registry, arrival, &request, &self.region, &self.account) {
@@ -143,6 +150,8 @@ impl Edge {
                 method: request.method().as_str(),
                 path: request.uri().path(),
                 caller: caller(&request, &self.account),
+                user_agent: header(&request, "user-agent"),
+                referer: header(&request, "referer"),
             };
             decide::decide(&registry, &arrival, &seen, &self.region, &self.account)
         };
@@ -156,11 +165,11 @@ impl Edge {
                     Door::Endpoint { id, .. } => Some(id.as_str()),
                     Door::Internet => None,
                 };
-                let canonical = target
-                    .filter(|t| t.by_endpoint_name)
-                    .map(|t| format!("{}.execute-api.{}.amazonaws.com", t.api_id, self.region));
+                // The emulator routes by `Host`: name the API the edge decided on, whatever name
+                // (an endpoint's, a trailing dot, none but the TLS server name) the caller used.
+                let canonical = format!("{api}.execute-api.{}.amazonaws.com", self.region);
                 self.upstream
-                    .forward(request, arrival.peer, through, canonical.as_deref())
+                    .forward(request, arrival.peer, through, &canonical)
                     .await
             }
             Decision::Forbidden(why) => {
@@ -193,6 +202,8 @@ impl FrontDoor for Edge {
                 async move { Ok::<_, std::convert::Infallible>(edge.handle(request, arrival).await) }
             });
             let _ = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_LIMIT)
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
         })
@@ -214,11 +225,13 @@ fn header(request: &Request<Incoming>, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// The caller: anonymous, or the principal of a SigV4 `Authorization` header (its access key
-/// is an account id in vpclab's worlds; the signature is not verified, as the emulator does
-/// not verify it either).
+/// The caller: the principal of a SigV4 `Authorization` header (its access key is an account
+/// id in vpclab's worlds; the signature is not verified, as the emulator does not verify it
+/// either), else anonymous (no header, a bearer token: IAM does not know them).
 fn caller(request: &Request<Incoming>, account: &str) -> Caller {
-    let Some(authorization) = header(request, "authorization") else {
+    let Some(authorization) = header(request, "authorization")
+        .filter(|a| a.starts_with("AWS4-HMAC-SHA256 ") && a.contains("Credential="))
+    else {
         return Caller::Anonymous;
     };
     let key = authorization

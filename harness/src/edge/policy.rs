@@ -232,6 +232,10 @@ pub(crate) struct Call {
     pub(crate) endpoint: Option<ThroughEndpoint>,
     /// The caller's public address (`aws:SourceIp`), when it did not come through an endpoint.
     pub(crate) source_ip: Option<Ipv4Addr>,
+    /// The `User-Agent` header (`aws:UserAgent`).
+    pub(crate) user_agent: Option<String>,
+    /// The `Referer` header (`aws:Referer`).
+    pub(crate) referer: Option<String>,
 }
 
 impl Call {
@@ -268,8 +272,24 @@ impl Call {
         }
         if let Caller::Signed(arn) = &self.caller {
             context = context.with_string("aws:PrincipalArn", arn);
+            if let Some(account) = arn.split(':').nth(4) {
+                context = context.with_string("aws:PrincipalAccount", account);
+            }
         }
+        for (key, value) in [
+            ("aws:UserAgent", &self.user_agent),
+            ("aws:Referer", &self.referer),
+        ] {
+            if let Some(value) = value {
+                context = context.with_string(key, value);
+            }
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
         context
+            .with_string("aws:CurrentTime", iso8601(now.as_secs()))
+            .with_number("aws:EpochTime", now.as_secs() as f64)
     }
 
     /// The message of AWS's `AccessDeniedException` for this call: the caller, the method ARN
@@ -452,3 +472,24 @@ fn check_conditions(
 
 #[cfg(test)]
 mod tests;
+
+/// `seconds` since the epoch as ISO 8601 UTC (`2026-12-01T12:00:00Z`), for `aws:CurrentTime`.
+fn iso8601(seconds: u64) -> String {
+    let (days, rest) = (seconds / 86_400, seconds % 86_400);
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3_600,
+        rest % 3_600 / 60,
+        rest % 60
+    )
+}

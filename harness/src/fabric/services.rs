@@ -10,12 +10,15 @@ use hyper::{Request, Response, body::Incoming, server::conn::http1, service::ser
 use hyper_util::rt::TokioIo;
 use tokio::{
     io::{AsyncRead, AsyncWrite, AsyncWriteExt},
-    net::{TcpListener, TcpStream},
+    net::TcpListener,
     task::JoinHandle,
 };
 use tokio_rustls::TlsAcceptor;
 
-use super::front_door::{Arrival, Door, DoorStream, FrontDoor, is_execute_api_name};
+use super::{
+    front_door::{Arrival, Door, DoorStream, FrontDoor, is_execute_api_name},
+    pass_through,
+};
 
 /// `ifconfig.me`: `/ip` (and `/`) answers with the caller's source address, over HTTP or
 /// HTTPS depending on `tls`.
@@ -148,15 +151,16 @@ impl Routing {
 }
 
 /// An AWS service endpoint: terminates TLS with a certificate for the requested name, then
-/// hands `execute-api` connections to the front door and passes the others' bytes to the
-/// emulator, which routes by the request's signature and host. A VPC endpoint only takes its
-/// own service's names.
+/// hands `execute-api` connections to the front door and passes the others' requests to the
+/// emulator ([`pass_through`]), which routes by the request's signature and host. A VPC
+/// endpoint only takes its own service's names.
 pub(crate) fn service_endpoint(
     listener: TcpListener,
     tls: TlsAcceptor,
     emulator: SocketAddr,
     routing: Routing,
 ) -> JoinHandle<()> {
+    let upstream = pass_through::upstream();
     tokio::spawn(async move {
         loop {
             let Ok((stream, peer)) = listener.accept().await else {
@@ -165,19 +169,28 @@ pub(crate) fn service_endpoint(
             // Requests and answers are small writes: without this, Nagle's algorithm and the
             // peer's delayed ACK hold each answer back ~40 ms.
             let _ = stream.set_nodelay(true);
-            let tls = tls.clone();
-            let routing = routing.clone();
+            let (tls, routing, upstream) = (tls.clone(), routing.clone(), upstream.clone());
             tokio::spawn(async move {
-                let Ok(client) = tls.accept(stream).await else {
+                let accepted = tokio::time::timeout(TLS_HANDSHAKE_LIMIT, tls.accept(stream));
+                let Ok(Ok(client)) = accepted.await else {
                     return;
                 };
-                route(client, peer, emulator, &routing).await;
+                route(client, peer, emulator, &routing, upstream).await;
             });
         }
     })
 }
 
-async fn route(mut client: DoorStream, peer: SocketAddr, emulator: SocketAddr, routing: &Routing) {
+/// How long a client may take to finish its TLS handshake.
+const TLS_HANDSHAKE_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+async fn route(
+    mut client: DoorStream,
+    peer: SocketAddr,
+    emulator: SocketAddr,
+    routing: &Routing,
+    upstream: pass_through::Upstream,
+) {
     let requested = client.get_ref().1.server_name().map(str::to_owned);
     if let (Some(names), Some(requested)) = (&routing.names, &requested)
         && !names.covers(requested)
@@ -196,17 +209,7 @@ async fn route(mut client: DoorStream, peer: SocketAddr, emulator: SocketAddr, r
         front_door.serve(client, arrival).await;
         return;
     }
-    match TcpStream::connect(emulator).await {
-        Ok(mut upstream) => {
-            let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
-        }
-        Err(e) => {
-            tracing::warn!("vpclab: service endpoint cannot reach the emulator: {e}");
-            let _ = client
-                .write_all(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n")
-                .await;
-        }
-    }
+    pass_through::serve(client, emulator, upstream).await;
 }
 
 /// A TCP service that greets each client with `greeting` and closes.

@@ -66,6 +66,8 @@ fn split_url(url: &str) -> Result<(&str, &str), FabricError> {
     let rest = url
         .strip_prefix("https://")
         .ok_or_else(|| FabricError::Topology(format!("{url} is not an https:// URL")))?;
+    // The method ARN has no query or fragment, as a live call's has none.
+    let rest = rest.split(['?', '#']).next().unwrap_or(rest);
     Ok(match rest.find('/') {
         Some(at) => (&rest[..at], &rest[at..]),
         None => (rest, "/"),

@@ -58,12 +58,12 @@ pub(crate) async fn check_rest_api(
     Ok(())
 }
 
-/// Refuses to deploy a PRIVATE API that has no resource policy, as AWS does; else tells the
-/// edge what the deployment freezes (endpoint type, endpoints, policy).
+/// Refuses to deploy a PRIVATE API that has no resource policy, as AWS does; else returns what
+/// the deployment freezes (endpoint type, endpoints, policy), for [`record_deployment`].
 pub(crate) async fn check_deployment(
     ctx: &ProviderContext<'_>,
     api_id: &str,
-) -> Result<(), ProviderError> {
+) -> Result<ApiSnapshot, ProviderError> {
     let api = ctx
         .clients
         .apigateway
@@ -89,8 +89,17 @@ pub(crate) async fn check_deployment(
             .unwrap_or_default(),
         policy: api.policy().map(unescape_policy),
     };
-    ctx.edge.deployed(&snapshot)?;
-    Ok(())
+    // Parse now: a policy the edge cannot evaluate fails before anything is deployed.
+    ctx.edge.check(&snapshot)?;
+    Ok(snapshot)
+}
+
+/// Tells the edge that `snapshot` is deployed (once `CreateDeployment` succeeded).
+pub(crate) fn record_deployment(
+    ctx: &ProviderContext<'_>,
+    snapshot: &ApiSnapshot,
+) -> Result<(), ProviderError> {
+    Ok(ctx.edge.deployed(snapshot)?)
 }
 
 /// API Gateway returns a stored policy with its quotes escaped (`{\"Version\":...}`);

@@ -274,15 +274,15 @@ pub(crate) async fn delete_rest_api(
     ctx: &ProviderContext<'_>,
     id: &str,
 ) -> Result<(), ProviderError> {
-    ctx.edge.deleted(id);
     ctx.clients
         .apigateway
         .delete_rest_api()
         .rest_api_id(id)
         .send()
         .await
-        .map(drop)
-        .map_err(|e| ProviderError::sdk(&format!("DeleteRestApi {id}"), e))
+        .map_err(|e| ProviderError::sdk(&format!("DeleteRestApi {id}"), e))?;
+    ctx.edge.deleted(id);
+    Ok(())
 }
 
 /// Creates a deployment (and its stage, if `StageName` is given); `Ref` is the deployment id.
@@ -292,7 +292,7 @@ pub(crate) async fn create_deployment(
 ) -> Result<Created, ProviderError> {
     let api_id = props.required_str("RestApiId")?;
     let stage = props.str("StageName")?;
-    api_access::check_deployment(ctx, api_id).await?;
+    let frozen = api_access::check_deployment(ctx, api_id).await?;
     let id = ctx
         .clients
         .apigateway
@@ -308,6 +308,7 @@ pub(crate) async fn create_deployment(
             operation: "CreateDeployment",
             field: "id",
         })?;
+    api_access::record_deployment(ctx, &frozen)?;
     let mut created = Created::new("AWS::ApiGateway::Deployment", id.clone())
         .with("DeploymentId", id)
         .keep("RestApiId", api_id);

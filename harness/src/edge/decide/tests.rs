@@ -89,6 +89,8 @@ fn request(host: &str, method: &'static str, path: &'static str) -> Request<'sta
         method,
         path,
         caller: Caller::Anonymous,
+        user_agent: None,
+        referer: None,
     }
 }
 

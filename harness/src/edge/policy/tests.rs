@@ -28,6 +28,8 @@ fn call(endpoint: Option<&str>, caller_ip: [u8; 4], source_ip: Option<[u8; 4]>) 
             caller_ip: Ipv4Addr::from(caller_ip),
         }),
         source_ip: source_ip.map(Ipv4Addr::from),
+        user_agent: Some("curl/7.88.1".into()),
+        referer: None,
     }
 }
 
@@ -267,4 +269,20 @@ fn the_endpoints_a_policy_names_are_listed_with_their_statement() {
             ("Mine".to_owned(), "vpce-b".to_owned())
         ]
     );
+}
+
+#[test]
+fn current_time_is_iso_8601() {
+    assert_eq!(super::iso8601(0), "1970-01-01T00:00:00Z");
+    assert_eq!(super::iso8601(1_796_083_200), "2026-12-01T00:00:00Z");
+    assert_eq!(super::iso8601(951_782_400), "2000-02-29T00:00:00Z");
+}
+
+#[test]
+fn user_agent_conditions_see_the_header() {
+    let policy = policy(
+        r#"{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "execute-api:Invoke",
+            "Resource": "execute-api:/*", "Condition": {"StringLike": {"aws:UserAgent": "curl/*"}}}]}"#,
+    );
+    assert_eq!(policy.evaluate(&via("vpce-mine")), allowed("#1"));
 }

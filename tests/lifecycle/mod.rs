@@ -1,0 +1,134 @@
+//! Nothing outlives a world: `vpclab up` (the host backend, as a user runs it) is stopped with
+//! SIGINT, then another with SIGKILL, and every process it started (LocalStack, DynamoDB
+//! Local's JVM, functions) and every namespace of its world is gone within seconds.
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use nix::{sys::signal::Signal, unistd::Pid};
+
+/// What `up` prints once its world runs.
+const UP: &str = "tears the world down";
+/// Longest wait for `up`'s world (a cold LocalStack and a Lambda build).
+const UP_WAIT: Duration = Duration::from_secs(600);
+/// How soon after the signal nothing may be left (the watchdogs poll every second).
+const GONE_WAIT: Duration = Duration::from_secs(5);
+
+/// SIGINT (a clean teardown) and SIGKILL (the watchdogs): after each, no process descended
+/// from `vpclab up` runs (DynamoDB Local's JVM included, which LocalStack starts in a session
+/// of its own) and no namespace of its world exists.
+#[test]
+fn up_leaves_nothing_after_sigint_or_sigkill() {
+    for signal in [Signal::SIGINT, Signal::SIGKILL] {
+        let runtime = tempfile::tempdir().expect("a runtime folder for this up");
+        let mut up = start_up(runtime.path());
+        let pid = up.id();
+        wait_until_up(&mut up);
+        let started = descendants_of(pid);
+        assert!(
+            started
+                .iter()
+                .any(|(_, cmdline)| cmdline.contains("DynamoDBLocal")),
+            "up's world runs DynamoDB Local: {started:?}"
+        );
+        let prefix = format!("vl{:06}", pid % 1_000_000);
+        assert!(!namespaces(&prefix).is_empty(), "up's world has namespaces");
+        nix::sys::signal::kill(Pid::from_raw(pid as i32), signal).expect("signal vpclab up");
+        let _ = up.wait();
+        let deadline = Instant::now() + GONE_WAIT;
+        let alive = || {
+            started
+                .iter()
+                .filter(|(p, _)| std::path::Path::new(&format!("/proc/{p}")).exists())
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        while (!alive().is_empty() || !namespaces(&prefix).is_empty()) && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        assert_eq!(
+            alive(),
+            Vec::new(),
+            "{GONE_WAIT:?} after {signal}, up's processes are gone"
+        );
+        assert_eq!(
+            namespaces(&prefix),
+            Vec::<String>::new(),
+            "and its namespaces"
+        );
+    }
+}
+
+fn start_up(runtime: &std::path::Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_vpclab"))
+        .args(["up", "private-serverless"])
+        .env("VPCLAB_EMULATOR", "localstack-host")
+        .env("XDG_RUNTIME_DIR", runtime)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("vpclab up runs")
+}
+
+/// Reads `up`'s output until its world runs (then keeps draining it on a thread).
+fn wait_until_up(up: &mut Child) {
+    let stdout = up.stdout.take().expect("piped stdout");
+    let (sender, ready) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.contains(UP) {
+                let _ = sender.send(());
+            }
+        }
+    });
+    if ready.recv_timeout(UP_WAIT).is_err() {
+        let _ = up.kill();
+        panic!("vpclab up did not bring its world up within {UP_WAIT:?}");
+    }
+}
+
+/// Every process descended from `pid`, with its command line.
+fn descendants_of(pid: u32) -> Vec<(u32, String)> {
+    let processes: Vec<(u32, u32, String)> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|p| {
+            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
+            let parent = stat.rsplit_once(") ")?.1.split(' ').nth(1)?.parse().ok()?;
+            let cmdline = std::fs::read_to_string(format!("/proc/{p}/cmdline")).unwrap_or_default();
+            Some((p, parent, cmdline.replace('\0', " ")))
+        })
+        .collect();
+    let mut found = Vec::new();
+    let mut frontier = vec![pid];
+    while let Some(parent) = frontier.pop() {
+        for (p, pp, cmdline) in &processes {
+            if *pp == parent {
+                found.push((*p, cmdline.clone()));
+                frontier.push(*p);
+            }
+        }
+    }
+    found
+}
+
+/// The network namespaces whose names start with `prefix` (`ip netns list`).
+fn namespaces(prefix: &str) -> Vec<String> {
+    let listed = Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .expect("ip netns list");
+    String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| n.starts_with(prefix))
+        .map(str::to_owned)
+        .collect()
+}
