@@ -11,13 +11,14 @@ LOG = logging.getLogger(__name__)
 
 @hooks.on_infra_start()
 def _vpclab_fidelity() -> None:
+    # The one hook pyproject.toml names (`localstack.hooks.on_infra_start`).
     from vpclab_executor import fidelity
 
     fidelity.apply()
+    _children_in_the_group()
 
 
-@hooks.on_infra_start()
-def _vpclab_children_in_the_group() -> None:
+def _children_in_the_group() -> None:
     """LocalStack starts its servers (DynamoDB Local's JVM among them) in sessions of their own.
     vpclab ends a LocalStack by killing its process group, and so does the watchdog when the
     test process is killed: a server in another session would outlive them. Keep them in
