@@ -392,6 +392,52 @@ async fn security_group_blocks_unlisted_source() {
     assert_timed_out(&result, "a source the security group does not list");
 }
 
+/// The control of the test above: the same outsider connects once an inbound rule of the
+/// service's group lists the outsider's group (as Lambda reports the function's groups).
+#[rstest]
+#[tokio::test(flavor = "multi_thread")]
+async fn security_group_admits_the_outsider_once_a_rule_lists_it() {
+    let world = networking_world().await;
+    let host = service_host(&world).await;
+    let function = output(&world, "net", "OutsiderProbe");
+    assert_timed_out(&connect(&world, &function, &host).await, "before the rule");
+    let configuration = aws_sdk_lambda::Client::new(world.sdk_config())
+        .get_function_configuration()
+        .function_name(&function)
+        .send()
+        .await
+        .expect("GetFunctionConfiguration");
+    let outsider_group = configuration
+        .vpc_config()
+        .and_then(|v| v.security_group_ids().first().cloned())
+        .expect("the outsider runs in a security group");
+    let port: i32 = output(&world, "net", "ServicePort").parse().expect("port");
+    let rule = aws_sdk_ec2::types::IpPermission::builder()
+        .ip_protocol("tcp")
+        .from_port(port)
+        .to_port(port)
+        .user_id_group_pairs(
+            aws_sdk_ec2::types::UserIdGroupPair::builder()
+                .group_id(&outsider_group)
+                .build(),
+        )
+        .build();
+    aws_sdk_ec2::Client::new(world.sdk_config())
+        .authorize_security_group_ingress()
+        .group_id(output(&world, "net", "ServiceSecurityGroup"))
+        .ip_permissions(rule)
+        .send()
+        .await
+        .expect("AuthorizeSecurityGroupIngress");
+    world
+        .fabric()
+        .sync()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let admitted = connect(&world, &function, &host).await;
+    assert_eq!(admitted["ok"], true, "admitted by the new rule: {admitted}");
+}
+
 /// No NAT: the explanation names the route table that has no route to the internet.
 #[rstest]
 #[tokio::test(flavor = "multi_thread")]
