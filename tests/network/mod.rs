@@ -438,6 +438,46 @@ async fn security_group_admits_the_outsider_once_a_rule_lists_it() {
     assert_eq!(admitted["ok"], true, "admitted by the new rule: {admitted}");
 }
 
+/// A reachable path is explained hop by hop, and agrees with the packets: the function behind
+/// the NAT gets ifconfig.me's answer, and the explanation names its route table (as EC2
+/// describes the subnet's association) and the NAT gateway the route leads to.
+#[rstest]
+#[tokio::test(flavor = "multi_thread")]
+async fn explain_reachable_path_through_nat() {
+    let world = networking_world().await;
+    let function = output(&world, "net", "NatProbe");
+    let result = http_get(&world, &function, "https://ifconfig.me/ip").await;
+    assert_eq!(result["ok"], true, "the packets get through: {result}");
+    let explanation = world
+        .fabric()
+        .explain(&function, "ifconfig.me", 443)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(explanation.reachable, "{explanation}");
+    let subnet = output(&world, "net", "NatSubnet");
+    let by_subnet = aws_sdk_ec2::types::Filter::builder()
+        .name("association.subnet-id")
+        .values(&subnet)
+        .build();
+    let tables = aws_sdk_ec2::Client::new(world.sdk_config())
+        .describe_route_tables()
+        .filters(by_subnet)
+        .send()
+        .await
+        .expect("DescribeRouteTables");
+    let table = tables.route_tables()[0]
+        .route_table_id()
+        .expect("a route table id");
+    let nat = output(&world, "net", "NatGatewayId");
+    let text = explanation.to_string();
+    assert!(
+        text.contains(&format!("route table {table} of subnet {subnet}")),
+        "{text}"
+    );
+    assert!(text.contains(&format!("NAT gateway {nat}")), "{text}");
+    assert!(text.ends_with("REACHABLE"), "{text}");
+}
+
 /// No NAT: the explanation names the route table that has no route to the internet.
 #[rstest]
 #[tokio::test(flavor = "multi_thread")]
