@@ -7,10 +7,7 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::{Request, Response, body::Incoming, header::HeaderValue};
-use hyper_util::{
-    client::legacy::{Client, connect::HttpConnector},
-    rt::TokioExecutor,
-};
+use hyper_util::client::legacy::{Client, connect::HttpConnector};
 
 use super::answers;
 use crate::fabric::strip_hop_by_hop;
@@ -41,7 +38,7 @@ impl Upstream {
     pub(crate) fn new(emulator: SocketAddr) -> Self {
         Self {
             emulator,
-            client: Client::builder(TokioExecutor::new()).build(connector()),
+            client: crate::fabric::upstream(),
         }
     }
 
@@ -99,13 +96,6 @@ impl Upstream {
             }
         }
     }
-}
-
-/// An HTTP connector with Nagle's algorithm off (small requests go out at once).
-fn connector() -> HttpConnector {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector
 }
 
 /// The headers API Gateway adds: `X-Forwarded-For` (the caller's address appended),

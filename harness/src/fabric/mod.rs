@@ -43,7 +43,7 @@ use tokio_rustls::TlsAcceptor;
 pub use explain::Explanation;
 pub use front_door::{Arrival, Door, DoorStream, FrontDoor, Served};
 pub use model::Topology;
-pub(crate) use pass_through::{HEADER_READ_LIMIT, strip_hop_by_hop};
+pub(crate) use pass_through::{HEADER_READ_LIMIT, strip_hop_by_hop, upstream};
 
 use self::{dns::Zones, plan::Plan, tls::FabricCa, vpc::RealisedVpc};
 use crate::settings::Settings;

@@ -20,8 +20,13 @@ use super::front_door::{DoorStream, is_execute_api_name};
 /// A pooled client of the emulator.
 pub(crate) type Upstream = Client<HttpConnector, Incoming>;
 
-/// A client of the emulator with Nagle's algorithm off (small requests go out at once).
-pub(crate) fn upstream() -> Upstream {
+/// A pooled HTTP/1.1 client of the emulator with Nagle's algorithm off (small requests go out
+/// at once), sending bodies of type `B`; the edge uses one too.
+pub(crate) fn upstream<B>() -> Client<HttpConnector, B>
+where
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+{
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     Client::builder(TokioExecutor::new()).build(connector)
