@@ -68,7 +68,10 @@ pub(crate) fn is_not_found_code(code: &str) -> bool {
         || code.ends_with(".Malformed")
         || matches!(
             code,
-            "NoSuchEntity" | "AWS.SimpleQueueService.NonExistentQueue" | "QueueDoesNotExist"
+            "NoSuchEntity"
+                | "NoSuchHostedZone"
+                | "AWS.SimpleQueueService.NonExistentQueue"
+                | "QueueDoesNotExist"
         )
 }
 

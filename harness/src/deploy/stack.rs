@@ -30,6 +30,8 @@ pub struct StackRequest {
     pub template: PathBuf,
     /// Parameter values by name; missing ones take the template's defaults.
     pub parameters: BTreeMap<String, String>,
+    /// The region to deploy into; `None` is the world's home region.
+    pub region: Option<String>,
 }
 
 /// A deployed stack.
@@ -37,6 +39,7 @@ pub struct StackRequest {
 pub struct Stack {
     name: String,
     id: String,
+    region: String,
     outputs: BTreeMap<String, String>,
     exports: Vec<String>,
     /// Created resources in creation order.
@@ -52,6 +55,11 @@ impl Stack {
     /// The stack's ARN.
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// The region the stack was deployed into.
+    pub fn region(&self) -> &str {
+        &self.region
     }
 
     /// Every output, by key.
@@ -80,7 +88,7 @@ impl Stack {
     }
 }
 
-/// The exports of one world (account and region), shared by its stacks.
+/// The exports of one region of a world, shared by its stacks there (exports are regional).
 pub(crate) type Exports = Mutex<BTreeMap<String, Value>>;
 
 struct CreatedLookup<'a> {
@@ -339,6 +347,7 @@ pub(crate) async fn create_stack(
     Ok(Stack {
         name: request.name.clone(),
         id: pseudo.stack_id,
+        region: region.to_owned(),
         outputs,
         exports: export_names,
         created: created.into_ordered(),

@@ -11,6 +11,8 @@ use crate::fabric::Topology;
 /// A REST API as deployed.
 #[derive(Debug, Clone)]
 pub(crate) struct DeployedApi {
+    /// Its region.
+    pub(crate) region: String,
     /// Its endpoint types (`PRIVATE`, `REGIONAL`, `EDGE`).
     pub(crate) types: Vec<String>,
     /// The endpoints of its `EndpointConfiguration.VpcEndpointIds`.
@@ -31,6 +33,8 @@ impl DeployedApi {
 pub(crate) struct ApiSnapshot {
     /// The REST API id.
     pub(crate) api_id: String,
+    /// Its region.
+    pub(crate) region: String,
     /// Its endpoint types.
     pub(crate) types: Vec<String>,
     /// Its `VpcEndpointIds`.
@@ -48,15 +52,14 @@ pub(crate) struct Registry {
 }
 
 impl Registry {
-    /// Records a deployment of `snapshot` in `region` of `account`.
+    /// Records a deployment of `snapshot` in `account`.
     pub(crate) fn deployed(
         &mut self,
         snapshot: &ApiSnapshot,
-        region: &str,
         account: &str,
     ) -> Result<(), PolicyError> {
         let api = ApiRef {
-            region: region.to_owned(),
+            region: snapshot.region.clone(),
             account: account.to_owned(),
             api_id: snapshot.api_id.clone(),
         };
@@ -69,6 +72,7 @@ impl Registry {
         self.apis.insert(
             snapshot.api_id.clone(),
             DeployedApi {
+                region: snapshot.region.clone(),
                 types: snapshot.types.clone(),
                 vpc_endpoint_ids: snapshot.vpc_endpoint_ids.clone(),
                 policy,
@@ -100,17 +104,7 @@ impl Registry {
 
     /// Reads the execute-api endpoints' policies from a topology EC2 described. A policy the
     /// edge cannot evaluate is kept as an error, and every call through it is denied.
-    pub(crate) fn observe(
-        &mut self,
-        topology: &Topology,
-        region: &str,
-        account: &str,
-    ) -> Vec<PolicyError> {
-        let every_api = ApiRef {
-            region: region.to_owned(),
-            account: account.to_owned(),
-            api_id: "*".to_owned(),
-        };
+    pub(crate) fn observe(&mut self, topology: &Topology, account: &str) -> Vec<PolicyError> {
         let mut problems = Vec::new();
         self.endpoint_policies.clear();
         for endpoint in topology
@@ -119,6 +113,11 @@ impl Registry {
             .filter(|e| e.service() == "execute-api")
         {
             let subject = format!("VPC endpoint {}", endpoint.id);
+            let every_api = ApiRef {
+                region: endpoint.region().to_owned(),
+                account: account.to_owned(),
+                api_id: "*".to_owned(),
+            };
             let parsed = endpoint
                 .policy
                 .as_deref()

@@ -45,26 +45,31 @@ pub(crate) struct Request<'a> {
     pub(crate) referer: Option<String>,
 }
 
-/// Decides a request that arrived as `arrival`, for the world of `region` and `account`.
+/// Decides a request that arrived as `arrival`, for the world of `account`.
 pub(crate) fn decide(
     registry: &Registry,
     arrival: &Arrival,
     request: &Request<'_>,
-    region: &str,
     account: &str,
 ) -> Decision {
     let Some(target) = &request.target else {
         return Decision::Forbidden("the name leads to no API".into());
     };
-    let Some(api) = registry.api(&target.api_id) else {
-        return Decision::Forbidden(format!("no deployed API {}", target.api_id));
+    let Some(api) = registry
+        .api(&target.api_id)
+        .filter(|api| api.region == target.region)
+    else {
+        return Decision::Forbidden(format!(
+            "no deployed API {} in {}",
+            target.api_id, target.region
+        ));
     };
     let Some((stage, path)) = split_stage(request.path) else {
         return Decision::Forbidden("the path names no stage".into());
     };
     let call = |endpoint, source_ip| Call {
         api: ApiRef {
-            region: region.to_owned(),
+            region: api.region.clone(),
             account: account.to_owned(),
             api_id: target.api_id.clone(),
         },
@@ -85,7 +90,13 @@ pub(crate) fn decide(
             let call = call(None, ipv4(arrival.peer.ip()));
             by_resource_policy(api.policy.as_ref(), &call, false)
         }
-        Door::Endpoint { id, vpc_id } => {
+        Door::Endpoint { id, vpc_id, region } => {
+            if region != &target.region {
+                return Decision::Forbidden(format!(
+                    "endpoint {id} serves {region}: an interface endpoint reaches only the \
+                     APIs of its own region"
+                ));
+            }
             if let Some(refused) = refuse_at_endpoint(api, target, id) {
                 return refused;
             }

@@ -37,7 +37,6 @@ use crate::fabric::{Arrival, Door, DoorStream, FrontDoor, HEADER_READ_LIMIT, Ser
 /// the emulator's data plane.
 #[derive(Debug)]
 pub struct Edge {
-    region: String,
     account: String,
     registry: RwLock<Registry>,
     upstream: Upstream,
@@ -46,10 +45,10 @@ pub struct Edge {
 }
 
 impl Edge {
-    /// The front doors of `account` in `region`, forwarding to the emulator at `emulator`.
-    pub(crate) fn new(region: &str, account: &str, emulator: SocketAddr) -> Arc<Self> {
+    /// The front doors of `account`, in every region, forwarding to the emulator at
+    /// `emulator`.
+    pub(crate) fn new(account: &str, emulator: SocketAddr) -> Arc<Self> {
         Arc::new(Self {
-            region: region.to_owned(),
             account: account.to_owned(),
             registry: RwLock::default(),
             upstream: Upstream::new(emulator),
@@ -59,12 +58,12 @@ impl Edge {
 
     /// Records a deployment: the API's endpoint type, endpoints and policy as they are now.
     pub(crate) fn deployed(&self, snapshot: &ApiSnapshot) -> Result<(), PolicyError> {
-        self.write().deployed(snapshot, &self.region, &self.account)
+        self.write().deployed(snapshot, &self.account)
     }
 
     /// Checks that a deployment's policy can be evaluated, without recording it.
     pub(crate) fn check(&self, snapshot: &ApiSnapshot) -> Result<(), PolicyError> {
-        Registry::default().deployed(snapshot, &self.region, &self.account)
+        Registry::default().deployed(snapshot, &self.account)
     }
 
     /// Forgets a deleted API.
@@ -75,7 +74,7 @@ impl Edge {
     /// Reads the execute-api endpoints' policies from the topology EC2 described; returns the
     /// policies that cannot be evaluated (every call through them is denied).
     pub(crate) fn observe(&self, topology: &Topology) -> Vec<PolicyError> {
-        self.write().observe(topology, &self.region, &self.account)
+        self.write().observe(topology, &self.account)
     }
 
     /// Why the front doors last refused calls to `api_id`, newest last: the statement that
@@ -99,7 +98,7 @@ impl Edge {
         method: &str,
         path: &str,
     ) -> String {
-        let target = names::target(host, None, &self.region);
+        let target = names::target(host, None);
         let door = match &arrival.door {
             Door::Internet => "the public regional endpoint".to_owned(),
             Door::Endpoint { id, .. } => format!("execute-api endpoint {id}"),
@@ -113,7 +112,7 @@ impl Edge {
             referer: None,
         };
         let registry = self.registry.read().unwrap_or_else(|e| e.into_inner());
-        match decide::decide(&registry, arrival, &request, &self.region, &self.account) {
+        match decide::decide(&registry, arrival, &request, &self.account) {
             Decision::Pass => format!("{door} lets {method} {path} on {host} through"),
             Decision::Forbidden(why) => {
                 format!("{door} answers 403 ForbiddenException to {method} {path} on {host}: {why}")
@@ -142,7 +141,7 @@ impl Edge {
             .unwrap_or_default()
             .to_owned();
         let api_header = header(&request, "x-apigw-api-id");
-        let target = names::target(&host, api_header.as_deref(), &self.region);
+        let target = names::target(&host, api_header.as_deref());
         let decision = {
             let registry = self.registry.read().unwrap_or_else(|e| e.into_inner());
             let seen = decide::Request {
@@ -153,11 +152,11 @@ impl Edge {
                 user_agent: header(&request, "user-agent"),
                 referer: header(&request, "referer"),
             };
-            decide::decide(&registry, &arrival, &seen, &self.region, &self.account)
+            decide::decide(&registry, &arrival, &seen, &self.account)
         };
-        let api = target
+        let (api, region) = target
             .as_ref()
-            .map(|t| t.api_id.clone())
+            .map(|t| (t.api_id.clone(), t.region.clone()))
             .unwrap_or_default();
         match decision {
             Decision::Pass => {
@@ -167,7 +166,7 @@ impl Edge {
                 };
                 // The emulator routes by `Host`: name the API the edge decided on, whatever name
                 // (an endpoint's, a trailing dot, none but the TLS server name) the caller used.
-                let canonical = format!("{api}.execute-api.{}.amazonaws.com", self.region);
+                let canonical = format!("{api}.execute-api.{region}.amazonaws.com");
                 self.upstream
                     .forward(request, arrival.peer, through, &canonical)
                     .await

@@ -71,6 +71,7 @@ fn plan_gateway_endpoint(planning: &mut Planning<'_>, vpc: &Vpc, endpoint: &Endp
         netns,
         address: service_address,
         service: service.to_owned(),
+        region: endpoint.region().to_owned(),
         door: None,
     });
     realised
@@ -122,9 +123,11 @@ fn plan_interface_endpoint(
             netns: host.netns.clone(),
             address: host.address,
             service: endpoint.service().to_owned(),
+            region: endpoint.region().to_owned(),
             door: (endpoint.service() == "execute-api").then(|| Door::Endpoint {
                 id: endpoint.id.clone(),
                 vpc_id: endpoint.vpc_id.clone(),
+                region: endpoint.region().to_owned(),
             }),
         });
         planning.state.hosts.push(host);
@@ -145,13 +148,18 @@ pub(crate) fn add_names(
     zones: &mut dns::Zones,
     topology: &Topology,
     hosts: &[Host],
-    region: &str,
     aliases: &[(String, String)],
 ) {
     *zones = dns::Zones::default();
+    for zone in &topology.hosted_zones {
+        zones.add_hosted_zone(zone);
+    }
     for (api, vpce) in aliases {
         let addresses = endpoint_addresses(hosts, vpce);
-        if !addresses.is_empty() {
+        let endpoint = topology.endpoints.iter().find(|e| &e.id == vpce);
+        if let Some(region) = endpoint.map(Endpoint::region)
+            && !addresses.is_empty()
+        {
             zones.add_public(
                 &format!("{api}-{vpce}.execute-api.{region}.amazonaws.com"),
                 addresses,
@@ -167,6 +175,7 @@ pub(crate) fn add_names(
         if addresses.is_empty() {
             continue;
         }
+        let region = endpoint.region();
         // The engine reports AWS-shaped names (`vpce-….<service>.<region>.vpce.amazonaws.com`,
         // plus one per zone); the emulator describes them under its own domain.
         for name in &endpoint.dns_names {

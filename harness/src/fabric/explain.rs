@@ -236,7 +236,13 @@ fn follow(
                 .iter()
                 .find(|h| h.address == address && h.vpc_id != at.vpc_id)
             {
-                Some(target) => inbound(path, walk, target),
+                Some(target) => match return_route(path, target, pcx) {
+                    Ok(hop) => {
+                        walk.hop(hop);
+                        inbound(path, walk, target)
+                    }
+                    Err(why) => walk.blocked(why),
+                },
                 None => walk.blocked(format!("no network interface has {address} across {pcx}")),
             }
         }
@@ -246,6 +252,47 @@ fn follow(
         )),
         RouteTarget::Other(other) => walk.blocked(format!(
             "target {other} is not realised by vpclab: packets are dropped"
+        )),
+    }
+}
+
+/// The route that carries replies from `target` back to the origin across peering `pcx`: the
+/// target subnet's route table must send the origin's address into the peering, or the replies
+/// never come back (as in AWS, where each side routes its own traffic).
+fn return_route(path: &Path<'_>, target: &Host, pcx: &str) -> Result<String, String> {
+    let origin = path.origin.address;
+    let subnet = path
+        .topology
+        .subnet(&target.subnet_id)
+        .ok_or_else(|| format!("subnet {} is not in the topology", target.subnet_id))?;
+    let table = path.topology.route_table_of(subnet).ok_or_else(|| {
+        format!(
+            "subnet {} has no route table: replies to {origin} are dropped",
+            subnet.id
+        )
+    })?;
+    let back = table
+        .routes
+        .iter()
+        .filter(|r| r.destination.contains(&origin))
+        .max_by_key(|r| r.destination.prefix_len());
+    match back {
+        Some(route) if route.target == RouteTarget::Peering(pcx.to_owned()) => Ok(format!(
+            "route table {} of subnet {} ({}) returns {} through {pcx}",
+            table.id, subnet.id, subnet.vpc_id, route.destination
+        )),
+        Some(route) => Err(format!(
+            "route table {} of subnet {} ({}) sends replies to {origin} to {}, not back through \
+             {pcx}: they never come back",
+            table.id,
+            subnet.id,
+            subnet.vpc_id,
+            target_name(&route.target)
+        )),
+        None => Err(format!(
+            "route table {} of subnet {} ({}) has no route back to {origin} through {pcx}: \
+             replies are dropped; add a route to the peer VPC's CIDR through {pcx}",
+            table.id, subnet.id, subnet.vpc_id
         )),
     }
 }

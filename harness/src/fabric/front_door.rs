@@ -19,6 +19,8 @@ pub enum Door {
         id: String,
         /// The endpoint's VPC.
         vpc_id: String,
+        /// The region it serves (its VPC's).
+        region: String,
     },
 }
 

@@ -14,6 +14,7 @@ mod endpoints;
 mod explain;
 mod front_door;
 mod gateways;
+pub mod hosted_zones;
 mod internet;
 mod ip_ranges;
 pub mod model;
@@ -180,15 +181,20 @@ struct State {
     function_enis: HashMap<(String, Vec<String>), String>,
     /// Where each function runs, by function name.
     functions: HashMap<String, Placement>,
-    /// ENIs the fabric created in EC2 (functions' and hosts'), deleted at teardown.
-    created_interfaces: Vec<String>,
+    /// ENIs the fabric created in EC2 (functions' and hosts'), by region, deleted at
+    /// teardown.
+    created_interfaces: Vec<(String, String)>,
 }
 
 /// One world's fabric. Dropping it deletes every namespace it made and stops its services.
 pub struct Fabric {
     prefix: String,
+    /// The world's home region.
     region: String,
-    ec2: aws_sdk_ec2::Client,
+    /// EC2 of every region the fabric realises, by region.
+    regions: RwLock<BTreeMap<String, aws_sdk_ec2::Client>>,
+    /// Route 53 (global): the private hosted zones the VPCs' resolvers answer from.
+    route53: aws_sdk_route53::Client,
     emulator: SocketAddr,
     /// Where `execute-api` connections go (the edge).
     front_door: Arc<dyn FrontDoor>,
@@ -218,13 +224,15 @@ impl std::fmt::Debug for Fabric {
 }
 
 impl Fabric {
-    /// Builds the sealed internet and the AWS-managed Lambda network of `region`, with the
-    /// service endpoints passing to the emulator at `emulator` and `execute-api` connections
-    /// to `front_door`.
+    /// Builds the sealed internet and the AWS-managed Lambda network, for the VPCs of `region`
+    /// (more with [`Fabric::watch_region`]) and the zones of `route53`, with the service
+    /// endpoints passing to the emulator at `emulator` and `execute-api` connections to
+    /// `front_door`.
     pub(crate) async fn start(
         prefix: &str,
         region: &str,
         ec2: aws_sdk_ec2::Client,
+        route53: aws_sdk_route53::Client,
         emulator: SocketAddr,
         front_door: Arc<dyn FrontDoor>,
     ) -> Result<Arc<Self>, FabricError> {
@@ -245,7 +253,8 @@ impl Fabric {
         let fabric = Arc::new(Self {
             prefix: prefix.to_owned(),
             region: region.to_owned(),
-            ec2,
+            regions: RwLock::new(BTreeMap::from([(region.to_owned(), ec2)])),
+            route53,
             emulator,
             front_door,
             _dir: dir,
@@ -270,6 +279,41 @@ impl Fabric {
         };
         fabric.keep(tasks);
         Ok(fabric)
+    }
+
+    /// Realises the VPCs of `region` too, from the next [`Fabric::sync`] on.
+    pub(crate) fn watch_region(&self, region: &str, ec2: aws_sdk_ec2::Client) {
+        self.regions
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(region.to_owned(), ec2);
+    }
+
+    /// The regions the fabric realises.
+    pub fn regions(&self) -> Vec<String> {
+        self.clients()
+            .into_iter()
+            .map(|(region, _)| region)
+            .collect()
+    }
+
+    fn clients(&self) -> Vec<(String, aws_sdk_ec2::Client)> {
+        self.regions
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(region, client)| (region.clone(), client.clone()))
+            .collect()
+    }
+
+    /// The EC2 client of `region` (the home region's when it is not watched).
+    fn ec2(&self, region: &str) -> aws_sdk_ec2::Client {
+        let regions = self.regions.read().unwrap_or_else(|e| e.into_inner());
+        regions
+            .get(region)
+            .or_else(|| regions.get(&self.region))
+            .cloned()
+            .expect("the home region is always watched")
     }
 
     /// The prefix of every namespace this fabric makes.
@@ -300,7 +344,7 @@ impl Fabric {
         internet::client_netns(&self.prefix)
     }
 
-    /// The address AWS's pool gives functions outside any VPC in this fabric's region.
+    /// The address AWS's pool gives functions outside any VPC in the world's home region.
     pub fn aws_lambda_egress(&self) -> Ipv4Addr {
         addressing::aws_lambda_egress(&self.region)
     }
@@ -325,7 +369,7 @@ impl Fabric {
     /// how long it took.
     pub async fn sync(&self) -> Result<std::time::Duration, FabricError> {
         let started = Instant::now();
-        let topology = Topology::read(&self.ec2).await?;
+        let topology = Topology::read_regions(&self.clients(), &self.route53).await?;
         vpc::validate(&topology)?;
         let mut guard = self.state.lock().await;
         // Planning updates the state as it goes: work on a copy, kept only if it all applies.
@@ -349,7 +393,6 @@ impl Fabric {
             &mut zones,
             &topology,
             &state.hosts,
-            &self.region,
             &self.front_door.endpoint_aliases(),
         );
         let created = plan.created();
@@ -395,12 +438,13 @@ impl Fabric {
     pub(crate) async fn place_function(
         &self,
         function_name: &str,
+        region: &str,
         subnet_ids: &[String],
         group_ids: &[String],
     ) -> Result<Placement, FabricError> {
         let mut state = self.state.lock().await;
         let placement = match subnet_ids.first() {
-            None => internet::lambda_placement(&self.prefix, &self.region, self.ca.bundle()),
+            None => internet::lambda_placement(&self.prefix, region, self.ca.bundle()),
             Some(subnet_id) => {
                 let host = self
                     .function_eni(&mut state, function_name, subnet_id, group_ids)
@@ -563,7 +607,8 @@ impl Fabric {
         let (eni_id, address, group_ids) = self
             .create_interface(&state.topology, &subnet, group_ids, role)
             .await?;
-        state.created_interfaces.push(eni_id.clone());
+        let region = state.topology.region_of(&subnet.vpc_id).to_owned();
+        state.created_interfaces.push((region, eni_id.clone()));
         let host = Host {
             netns: String::new(),
             eni_id,
@@ -602,7 +647,8 @@ impl Fabric {
         group_ids: &[String],
         role: &str,
     ) -> Result<(String, Ipv4Addr, Vec<String>), FabricError> {
-        let eni = crate::aws::eni::create_interface(&self.ec2, &subnet.id, role, group_ids)
+        let ec2 = self.ec2(topology.region_of(&subnet.vpc_id));
+        let eni = crate::aws::eni::create_interface(&ec2, &subnet.id, role, group_ids)
             .await
             .map_err(|e| FabricError::Describe {
                 call: format!("CreateNetworkInterface in {} ({role})", subnet.id),
@@ -691,13 +737,23 @@ impl Fabric {
         self.tls.clone()
     }
 
-    /// Deletes the ENIs the fabric created in EC2 with `ec2` (a client of the caller's
-    /// runtime: teardown may run on another one); returns what could not be deleted.
-    pub(crate) async fn delete_interfaces(&self, ec2: &aws_sdk_ec2::Client) -> Vec<String> {
+    /// Deletes the ENIs the fabric created in EC2, each with the client `ec2_of` gives for its
+    /// region (a client of the caller's runtime: teardown may run on another one); returns
+    /// what could not be deleted.
+    pub(crate) async fn delete_interfaces(
+        &self,
+        ec2_of: impl Fn(&str) -> Option<aws_sdk_ec2::Client>,
+    ) -> Vec<String> {
         self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
         let created = std::mem::take(&mut self.state.lock().await.created_interfaces);
         let mut problems = Vec::new();
-        for eni in created {
+        for (region, eni) in created {
+            let Some(ec2) = ec2_of(&region) else {
+                problems.push(format!(
+                    "DeleteNetworkInterface {eni}: no client for {region}"
+                ));
+                continue;
+            };
             if let Err(e) = ec2
                 .delete_network_interface()
                 .network_interface_id(&eni)

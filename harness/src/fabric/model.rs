@@ -6,9 +6,9 @@ use std::net::Ipv4Addr;
 use aws_sdk_ec2::{Client, error::ProvideErrorMetadata, types::IpPermission};
 use ipnet::Ipv4Net;
 
-use super::FabricError;
+use super::{FabricError, hosted_zones::HostedZone};
 
-/// Every network resource of one account and region.
+/// Every network resource of one account, in the regions the fabric realises.
 #[derive(Debug, Clone, Default)]
 pub struct Topology {
     /// VPCs (the default VPC excluded: nothing of a scenario runs there).
@@ -31,6 +31,8 @@ pub struct Topology {
     pub interfaces: Vec<Interface>,
     /// EC2 instances that are pending or running.
     pub instances: Vec<Instance>,
+    /// Route 53 private hosted zones and the VPCs they are associated with.
+    pub hosted_zones: Vec<HostedZone>,
 }
 
 /// A VPC.
@@ -38,6 +40,8 @@ pub struct Topology {
 pub struct Vpc {
     /// `vpc-...`
     pub id: String,
+    /// Its region.
+    pub region: String,
     /// Its primary CIDR block.
     pub cidr: Ipv4Net,
 }
@@ -197,6 +201,12 @@ impl Endpoint {
             .rsplit_once('.')
             .map_or(self.service_name.as_str(), |(_, s)| s)
     }
+
+    /// The region part of the name (`com.amazonaws.<region>.<service>`): the region the
+    /// endpoint serves, which is its VPC's.
+    pub fn region(&self) -> &str {
+        self.service_name.split('.').nth(2).unwrap_or_default()
+    }
 }
 
 /// An active VPC peering connection.
@@ -251,9 +261,38 @@ pub struct Instance {
 }
 
 impl Topology {
-    /// Reads the topology of the client's account and region.
-    pub async fn read(ec2: &Client) -> Result<Self, FabricError> {
-        let vpcs = read_vpcs(ec2).await?;
+    /// Reads the topology of the account in every region of `regions` (region, client), and
+    /// its private hosted zones from `route53`.
+    pub async fn read_regions(
+        regions: &[(String, Client)],
+        route53: &aws_sdk_route53::Client,
+    ) -> Result<Self, FabricError> {
+        let mut all = Self::default();
+        for (region, ec2) in regions {
+            let one = Self::read(ec2, region).await?;
+            all.vpcs.extend(one.vpcs);
+            all.subnets.extend(one.subnets);
+            all.route_tables.extend(one.route_tables);
+            all.internet_gateways.extend(one.internet_gateways);
+            all.nat_gateways.extend(one.nat_gateways);
+            all.security_groups.extend(one.security_groups);
+            all.endpoints.extend(one.endpoints);
+            // A peering across regions is described in both.
+            for peering in one.peerings {
+                if !all.peerings.iter().any(|p| p.id == peering.id) {
+                    all.peerings.push(peering);
+                }
+            }
+            all.interfaces.extend(one.interfaces);
+            all.instances.extend(one.instances);
+        }
+        all.hosted_zones = super::hosted_zones::read(route53).await?;
+        Ok(all)
+    }
+
+    /// Reads the topology of the client's account in `region`.
+    pub async fn read(ec2: &Client, region: &str) -> Result<Self, FabricError> {
+        let vpcs = read_vpcs(ec2, region).await?;
         let ours = Ours(&vpcs);
         let mut topology = Self {
             subnets: read_subnets(ec2, &ours).await?,
@@ -266,6 +305,7 @@ impl Topology {
             interfaces: read_interfaces(ec2, &ours).await?,
             instances: read_instances(ec2, &ours).await?,
             vpcs: Vec::new(),
+            hosted_zones: Vec::new(),
         };
         topology.vpcs = vpcs;
         topology.link_nat_interfaces();
@@ -349,6 +389,11 @@ impl Topology {
         self.vpcs.iter().find(|v| v.id == id)
     }
 
+    /// The region of VPC `vpc_id` (empty when the VPC is unknown).
+    pub fn region_of(&self, vpc_id: &str) -> &str {
+        self.vpc(vpc_id).map_or("", |v| v.region.as_str())
+    }
+
     /// The route table that applies to a subnet: its association, else the VPC's main table.
     pub fn route_table_of(&self, subnet: &Subnet) -> Option<&RouteTable> {
         self.route_tables
@@ -394,7 +439,7 @@ where
     }
 }
 
-async fn read_vpcs(ec2: &Client) -> Result<Vec<Vpc>, FabricError> {
+async fn read_vpcs(ec2: &Client, region: &str) -> Result<Vec<Vpc>, FabricError> {
     let described = ec2
         .describe_vpcs()
         .send()
@@ -407,6 +452,7 @@ async fn read_vpcs(ec2: &Client) -> Result<Vec<Vpc>, FabricError> {
         .filter_map(|v| {
             Some(Vpc {
                 id: v.vpc_id()?.to_owned(),
+                region: region.to_owned(),
                 cidr: v.cidr_block()?.parse().ok()?,
             })
         })

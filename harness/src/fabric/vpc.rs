@@ -75,6 +75,7 @@ pub(crate) enum Service {
         netns: String,
         address: Ipv4Addr,
         service: String,
+        region: String,
         door: Option<Door>,
     },
 }
@@ -320,11 +321,12 @@ pub(crate) fn start_services(
                 netns: ns,
                 address,
                 service,
+                region,
                 door,
             } => {
                 let listener = netns::tcp_listener(&ns, SocketAddr::from((address, 443)))?;
                 let routing = services::Routing {
-                    names: Some(services::ServiceNames::new(&service, &fabric.region)),
+                    names: Some(services::ServiceNames::new(&service, &region)),
                     front_door: door.map(|door| (fabric.front_door.clone(), door)),
                 };
                 tasks.push(services::service_endpoint(
@@ -348,6 +350,7 @@ mod tests {
         Topology {
             vpcs: vec![Vpc {
                 id: "vpc-1".into(),
+                region: "us-east-1".into(),
                 cidr: "10.0.0.0/16".parse().unwrap(),
             }],
             subnets: subnets
@@ -393,6 +396,7 @@ mod tests {
         let mut t = topology(&[]);
         t.vpcs.push(Vpc {
             id: "vpc-2".into(),
+            region: "us-east-1".into(),
             cidr: "10.0.128.0/17".parse().unwrap(),
         });
         t.peerings.push(Peering {

@@ -290,8 +290,10 @@ async fn start_environment(
                 .as_ref()
                 .map(|v| (v.subnet_ids.clone(), v.security_group_ids.clone()))
                 .unwrap_or_default();
+            // `arn:aws:lambda:<region>:<account>:function:<name>`
+            let region = spec.function_arn.split(':').nth(3).unwrap_or_default();
             match fabric
-                .place_function(&spec.function_name, &subnets, &groups)
+                .place_function(&spec.function_name, region, &subnets, &groups)
                 .await
             {
                 Ok(placement) => Some(placement),

@@ -7,7 +7,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use super::World;
 use crate::{
     Error,
-    fabric::{Arrival, Door, FabricError, Host, HostKind, addressing},
+    fabric::{Arrival, Door, FabricError, Host, HostKind, Topology, addressing},
 };
 
 impl World {
@@ -27,7 +27,8 @@ impl World {
             .resolve(view, name)
             .and_then(|a| a.first().copied())
             .ok_or_else(|| topology(format!("{name} does not resolve from {}", who(from))))?;
-        let Some(door) = door_at(&fabric.hosts().await, view, address) else {
+        let topology = fabric.topology().await;
+        let Some(door) = door_at(&fabric.hosts().await, &topology, view, address) else {
             return Ok(format!(
                 "{name} resolves to {address} from {}, where no API Gateway front door \
                  answers: the call leads nowhere",
@@ -44,19 +45,28 @@ impl World {
     }
 }
 
-/// The door at `address` seen from `view`: an execute-api endpoint's ENI in that VPC, or the
-/// public regional endpoint.
-fn door_at(hosts: &[Host], view: Option<&str>, address: Ipv4Addr) -> Option<Door> {
+/// The door at `address` seen from `view`: an execute-api endpoint's ENI in that VPC (else
+/// in another VPC, reached over a peering), or the public regional endpoint.
+fn door_at(
+    hosts: &[Host],
+    topology: &Topology,
+    view: Option<&str>,
+    address: Ipv4Addr,
+) -> Option<Door> {
     if address == addressing::AWS_SERVICES {
         return Some(Door::Internet);
     }
+    let at = |h: &&Host| h.address == address;
     let host = hosts
         .iter()
-        .find(|h| h.address == address && Some(h.vpc_id.as_str()) == view)?;
+        .filter(at)
+        .find(|h| Some(h.vpc_id.as_str()) == view)
+        .or_else(|| hosts.iter().find(at))?;
     match &host.kind {
         HostKind::Endpoint { id } => Some(Door::Endpoint {
             id: id.clone(),
             vpc_id: host.vpc_id.clone(),
+            region: topology.region_of(&host.vpc_id).to_owned(),
         }),
         _ => None,
     }

@@ -84,14 +84,14 @@ impl WorldBuilder {
         };
         let emulator = emulator::acquire(choice).await?;
         let account_id = next_account_id();
-        let sdk_config = clients::sdk_config(emulator.endpoint(), &account_id, &self.region);
-        let clients = Clients::new(&sdk_config);
+        let home = RegionState::new(emulator.endpoint(), &account_id, &self.region);
         let emulator_address = emulator_socket(emulator.endpoint())?;
-        let edge = Edge::new(&self.region, &account_id, emulator_address);
+        let edge = Edge::new(&account_id, emulator_address);
         let fabric = Fabric::start(
             &format!("vl{account_id}"),
             &self.region,
-            clients.ec2.clone(),
+            home.clients.ec2.clone(),
+            home.clients.route53.clone(),
             emulator_address,
             edge.clone(),
         )
@@ -101,15 +101,13 @@ impl WorldBuilder {
             .place_account(&account_id, fabric.clone());
         Ok(World {
             inner: Some(Inner {
-                clients,
                 fabric,
                 edge,
-                sdk_config,
                 account_id,
+                regions: BTreeMap::from([(self.region.clone(), home)]),
                 region: self.region,
                 emulator,
                 artifacts: ArtifactStore::default(),
-                exports: Exports::default(),
                 stacks: Vec::new(),
                 keep: self.keep,
             }),
@@ -130,16 +128,56 @@ pub struct World {
 #[derive(Debug)]
 struct Inner {
     account_id: String,
+    /// The home region: where stacks go that name none.
     region: String,
-    sdk_config: SdkConfig,
-    clients: Clients,
+    /// Every region the world has deployed into, the home region first opened.
+    regions: BTreeMap<String, RegionState>,
     emulator: Arc<RunningEmulator>,
     fabric: Arc<Fabric>,
     edge: Arc<Edge>,
     artifacts: ArtifactStore,
-    exports: Exports,
     stacks: Vec<Stack>,
     keep: bool,
+}
+
+/// One region of a world: its SDK configuration and clients, and its stacks' exports
+/// (exports are regional, as in CloudFormation).
+#[derive(Debug)]
+struct RegionState {
+    sdk_config: SdkConfig,
+    clients: Clients,
+    exports: Exports,
+}
+
+impl RegionState {
+    fn new(endpoint: &str, account_id: &str, region: &str) -> Self {
+        let sdk_config = clients::sdk_config(endpoint, account_id, region);
+        Self {
+            clients: Clients::new(&sdk_config),
+            sdk_config,
+            exports: Exports::default(),
+        }
+    }
+
+    /// The same region with fresh clients (for a runtime of its own).
+    fn refreshed(self) -> Self {
+        Self {
+            clients: Clients::new(&self.sdk_config),
+            ..self
+        }
+    }
+}
+
+impl Inner {
+    /// The region `region`, opened (and watched by the fabric) on first use.
+    fn open_region(&mut self, region: &str) -> &RegionState {
+        if !self.regions.contains_key(region) {
+            let state = RegionState::new(self.emulator.endpoint(), &self.account_id, region);
+            self.fabric.watch_region(region, state.clients.ec2.clone());
+            self.regions.insert(region.to_owned(), state);
+        }
+        &self.regions[region]
+    }
 }
 
 /// The emulator's socket address, from its endpoint URL (`http://127.0.0.1:4566`).
@@ -207,30 +245,42 @@ impl World {
         crate::emulator::provisioned_aws_cli()
     }
 
-    /// An SDK configuration for this world's account: build any `aws-sdk-*` client from it.
+    /// An SDK configuration for this world's account in its home region: build any
+    /// `aws-sdk-*` client from it.
     pub fn sdk_config(&self) -> &SdkConfig {
-        &self.inner().sdk_config
+        &self.inner().regions[&self.inner().region].sdk_config
+    }
+
+    /// An SDK configuration for this world's account in `region`.
+    pub fn sdk_config_in(&self, region: &str) -> SdkConfig {
+        let inner = self.inner();
+        clients::sdk_config(inner.emulator.endpoint(), &inner.account_id, region)
+    }
+
+    /// The regions the world has deployed into (its home region included).
+    pub fn regions(&self) -> Vec<String> {
+        self.inner().regions.keys().cloned().collect()
     }
 
     /// Deploys a template as a stack; on failure nothing of it is left.
     pub async fn deploy(&mut self, request: StackRequest) -> Result<&Stack, Error> {
         let inner = self.inner.as_mut().expect("world used after shutdown");
+        let region = request
+            .region
+            .clone()
+            .unwrap_or_else(|| inner.region.clone());
+        inner.open_region(&region);
+        let state = &inner.regions[&region];
         let ctx = ProviderContext {
-            clients: &inner.clients,
+            clients: &state.clients,
             emulator: inner.emulator.emulator(),
             executor: inner.emulator.executor(),
             artifacts: &inner.artifacts,
             stack_name: &request.name,
             edge: &inner.edge,
         };
-        let stack = stack::create_stack(
-            &ctx,
-            &request,
-            &inner.account_id,
-            &inner.region,
-            &inner.exports,
-        )
-        .await?;
+        let stack =
+            stack::create_stack(&ctx, &request, &inner.account_id, &region, &state.exports).await?;
         inner.stacks.push(stack);
         let took = inner.fabric.sync().await?;
         tracing::debug!("vpclab: fabric realised the topology in {took:?}");
@@ -254,6 +304,7 @@ impl World {
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
+            region: None,
         })
         .await
     }
@@ -261,14 +312,27 @@ impl World {
     /// Deploys every stack of a scenario, in order.
     pub async fn deploy_scenario(&mut self, scenario: &Scenario) -> Result<(), Error> {
         for stack in &scenario.stacks {
-            self.deploy(StackRequest {
-                name: stack.name.clone(),
-                template: scenario.dir().join(&stack.template),
-                parameters: stack.parameters.clone(),
-            })
-            .await?;
+            self.deploy_scenario_stack(scenario, &stack.name).await?;
         }
         Ok(())
+    }
+
+    /// Deploys one stack of a scenario, in its region, its `${stack.OutputKey}` parameters
+    /// taken from the stacks deployed so far.
+    pub async fn deploy_scenario_stack(
+        &mut self,
+        scenario: &Scenario,
+        name: &str,
+    ) -> Result<&Stack, Error> {
+        let stack = scenario.stack(name)?;
+        let parameters = scenario.parameters_of(stack, &self.outputs())?;
+        self.deploy(StackRequest {
+            name: stack.name.clone(),
+            template: scenario.dir().join(&stack.template),
+            parameters,
+            region: stack.region.clone(),
+        })
+        .await
     }
 
     /// A deployed stack by name.
@@ -285,14 +349,21 @@ impl World {
             .collect()
     }
 
-    /// The log of one function of this world (its output, START/END/REPORT lines).
+    /// The log of one function of this world, in whichever region it runs (its output,
+    /// START/END/REPORT lines).
     pub fn function_log(&self, function_name: &str) -> String {
         let inner = self.inner();
-        inner.emulator.logs().get(&function_key(
-            &inner.account_id,
-            &inner.region,
-            function_name,
-        ))
+        inner
+            .regions
+            .keys()
+            .map(|region| {
+                inner
+                    .emulator
+                    .logs()
+                    .get(&function_key(&inner.account_id, region, function_name))
+            })
+            .find(|log| !log.is_empty())
+            .unwrap_or_default()
     }
 
     /// The logs of every function of this world, each under a heading.
@@ -387,17 +458,21 @@ async fn teardown(inner: Inner) -> Result<(), Error> {
     // Functions stop first: their ENIs go before the subnets that hold them.
     inner.emulator.executor().stop_account(&inner.account_id);
     if inner.emulator.is_running() {
-        errors.extend(inner.fabric.delete_interfaces(&inner.clients.ec2).await);
-        let ctx = ProviderContext {
-            clients: &inner.clients,
-            emulator: inner.emulator.emulator(),
-            executor: inner.emulator.executor(),
-            artifacts: &inner.artifacts,
-            stack_name: "",
-            edge: &inner.edge,
-        };
+        let ec2_of = |region: &str| inner.regions.get(region).map(|r| r.clients.ec2.clone());
+        errors.extend(inner.fabric.delete_interfaces(ec2_of).await);
         for stack in inner.stacks.iter().rev() {
-            errors.extend(stack::delete_stack(&ctx, stack, &inner.exports).await);
+            let Some(state) = inner.regions.get(stack.region()) else {
+                continue;
+            };
+            let ctx = ProviderContext {
+                clients: &state.clients,
+                emulator: inner.emulator.emulator(),
+                executor: inner.emulator.executor(),
+                artifacts: &inner.artifacts,
+                stack_name: "",
+                edge: &inner.edge,
+            };
+            errors.extend(stack::delete_stack(&ctx, stack, &state.exports).await);
         }
     }
     errors.extend(inner.fabric.teardown());
@@ -439,8 +514,11 @@ impl Drop for World {
                 }
             };
             // Fresh clients: the world's may hold connections of the test's runtime.
-            let clients = Clients::new(&inner.sdk_config);
-            let inner = Inner { clients, ..inner };
+            let mut inner = inner;
+            inner.regions = std::mem::take(&mut inner.regions)
+                .into_iter()
+                .map(|(region, state)| (region, state.refreshed()))
+                .collect();
             let outcome = runtime.block_on(async {
                 tokio::time::timeout(DROP_TEARDOWN_LIMIT, teardown(inner)).await
             });

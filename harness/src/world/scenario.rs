@@ -1,5 +1,6 @@
 //! Scenarios: one folder per pattern under `scenarios/`, holding its templates and a
-//! `scenario.yaml` that says which stacks to deploy, in which order, with which parameters.
+//! `scenario.yaml` that says which stacks to deploy, in which order, in which region, with
+//! which parameters. A parameter may take an earlier stack's output: `${stack.OutputKey}`.
 
 use std::{
     collections::BTreeMap,
@@ -32,9 +33,12 @@ pub struct ScenarioStack {
     pub name: String,
     /// Template file, relative to the scenario folder.
     pub template: PathBuf,
-    /// Parameter values.
+    /// Parameter values; `${stack.OutputKey}` stands for an earlier stack's output.
     #[serde(default)]
     pub parameters: BTreeMap<String, String>,
+    /// The region to deploy into (default: the world's home region).
+    #[serde(default)]
+    pub region: Option<String>,
 }
 
 /// Errors loading a scenario.
@@ -57,6 +61,33 @@ pub enum ScenarioError {
         path: String,
         /// What is wrong.
         reason: String,
+    },
+    /// A parameter's `${stack.OutputKey}` names an output that the stack does not have.
+    #[error(
+        "scenario {scenario}, stack {stack}, parameter {parameter}: `{reference}`: {problem}; \
+         fix the reference in scenario.yaml"
+    )]
+    Reference {
+        /// The scenario.
+        scenario: String,
+        /// The stack whose parameter holds the reference.
+        stack: String,
+        /// The parameter.
+        parameter: String,
+        /// The reference as written.
+        reference: String,
+        /// What is wrong: the stack or output that does not exist, and what does.
+        problem: String,
+    },
+    /// The world has no stack of that name in the scenario.
+    #[error("scenario {scenario} has no stack {stack}; it has: {known}")]
+    UnknownStack {
+        /// The scenario.
+        scenario: String,
+        /// The stack asked for.
+        stack: String,
+        /// Its stacks.
+        known: String,
     },
 }
 
@@ -82,13 +113,138 @@ impl Scenario {
             });
         }
         scenario.dir = dir;
+        scenario.check_references()?;
         Ok(scenario)
+    }
+
+    /// The stack called `name`.
+    pub fn stack(&self, name: &str) -> Result<&ScenarioStack, ScenarioError> {
+        self.stacks
+            .iter()
+            .find(|s| s.name == name)
+            .ok_or_else(|| ScenarioError::UnknownStack {
+                scenario: self.name.clone(),
+                stack: name.to_owned(),
+                known: self.stack_names(),
+            })
+    }
+
+    fn stack_names(&self) -> String {
+        self.stacks
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Refuses references to stacks that are not deployed before the one that holds them.
+    fn check_references(&self) -> Result<(), ScenarioError> {
+        for (position, stack) in self.stacks.iter().enumerate() {
+            let earlier = &self.stacks[..position];
+            for (parameter, value) in &stack.parameters {
+                for reference in references(value) {
+                    let (source, _) = split_reference(reference);
+                    if !earlier.iter().any(|s| s.name == source) {
+                        return Err(self.reference_error(
+                            stack,
+                            parameter,
+                            reference,
+                            format!(
+                                "no stack {source} is deployed before {}; earlier stacks: {}",
+                                stack.name,
+                                if earlier.is_empty() {
+                                    "none".to_owned()
+                                } else {
+                                    earlier
+                                        .iter()
+                                        .map(|s| s.name.as_str())
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                }
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn reference_error(
+        &self,
+        stack: &ScenarioStack,
+        parameter: &str,
+        reference: &str,
+        problem: String,
+    ) -> ScenarioError {
+        ScenarioError::Reference {
+            scenario: self.name.clone(),
+            stack: stack.name.clone(),
+            parameter: parameter.to_owned(),
+            reference: format!("${{{reference}}}"),
+            problem,
+        }
+    }
+
+    /// `stack`'s parameters with every `${stack.OutputKey}` replaced by that output, from
+    /// `outputs` (by stack, by key).
+    pub fn parameters_of(
+        &self,
+        stack: &ScenarioStack,
+        outputs: &BTreeMap<String, BTreeMap<String, String>>,
+    ) -> Result<BTreeMap<String, String>, ScenarioError> {
+        let mut resolved = BTreeMap::new();
+        for (parameter, value) in &stack.parameters {
+            let mut text = value.clone();
+            for reference in references(value) {
+                let (source, key) = split_reference(reference);
+                let found = outputs.get(source).ok_or_else(|| {
+                    let deployed = outputs.keys().cloned().collect::<Vec<_>>().join(", ");
+                    self.reference_error(
+                        stack,
+                        parameter,
+                        reference,
+                        format!("stack {source} is not deployed (deployed: {deployed})"),
+                    )
+                })?;
+                let output = found.get(key).ok_or_else(|| {
+                    let keys = found.keys().cloned().collect::<Vec<_>>().join(", ");
+                    self.reference_error(
+                        stack,
+                        parameter,
+                        reference,
+                        format!("stack {source} has no output {key}; it has: {keys}"),
+                    )
+                })?;
+                text = text.replace(&format!("${{{reference}}}"), output);
+            }
+            resolved.insert(parameter.clone(), text);
+        }
+        Ok(resolved)
     }
 
     /// The scenario's folder.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
+}
+
+/// The `stack.OutputKey` inside each `${...}` of `value`.
+fn references(value: &str) -> Vec<&str> {
+    let mut found = Vec::new();
+    let mut rest = value;
+    while let Some(start) = rest.find("${") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else { break };
+        found.push(&after[..end]);
+        rest = &after[end + 1..];
+    }
+    found
+}
+
+/// `stack.OutputKey` -> (`stack`, `OutputKey`); without a dot the key is empty.
+fn split_reference(reference: &str) -> (&str, &str) {
+    reference.rsplit_once('.').unwrap_or((reference, ""))
 }
 
 /// The scenario folders under a directory, sorted.
@@ -102,4 +258,62 @@ pub fn known(scenarios_dir: &Path) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scenario(yaml: &str) -> Scenario {
+        serde_yaml::from_str(yaml).expect("scenario yaml")
+    }
+
+    const TWO: &str = "name: s\nseed: '003'\ndescription: d\nstacks:\n  - name: a\n    template: a.yaml\n    region: eu-west-1\n  - name: b\n    template: b.yaml\n    parameters:\n      ApiId: ${a.ApiId}\n      Url: https://${a.ApiId}.example/${a.Stage}\n";
+
+    #[test]
+    fn references_take_earlier_outputs() {
+        let s = scenario(TWO);
+        s.check_references().unwrap();
+        assert_eq!(s.stacks[0].region.as_deref(), Some("eu-west-1"));
+        let outputs = BTreeMap::from([(
+            "a".to_owned(),
+            BTreeMap::from([
+                ("ApiId".into(), "x1".into()),
+                ("Stage".into(), "prod".into()),
+            ]),
+        )]);
+        let resolved = s.parameters_of(&s.stacks[1], &outputs).unwrap();
+        assert_eq!(resolved["ApiId"], "x1");
+        assert_eq!(resolved["Url"], "https://x1.example/prod");
+    }
+
+    #[test]
+    fn a_mistyped_output_names_the_stack_parameter_and_fix() {
+        let s = scenario(&TWO.replace("${a.ApiId}\n", "${a.ApiID}\n"));
+        let outputs = BTreeMap::from([(
+            "a".to_owned(),
+            BTreeMap::from([("ApiId".into(), "x1".into())]),
+        )]);
+        let error = s
+            .parameters_of(&s.stacks[1], &outputs)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            "scenario s, stack b, parameter ApiId: `${a.ApiID}`: stack a has no output ApiID; \
+             it has: ApiId; fix the reference in scenario.yaml"
+        );
+    }
+
+    #[test]
+    fn a_reference_to_a_later_or_unknown_stack_is_refused_at_load() {
+        let s = scenario(&TWO.replace("${a.ApiId}\n", "${c.ApiId}\n"));
+        let error = s.check_references().unwrap_err().to_string();
+        assert!(
+            error.contains(
+                "parameter ApiId: `${c.ApiId}`: no stack c is deployed before b; earlier stacks: a"
+            ),
+            "{error}"
+        );
+    }
 }

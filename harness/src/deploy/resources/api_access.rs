@@ -81,6 +81,7 @@ pub(crate) async fn check_deployment(
     let endpoints = api.endpoint_configuration();
     let snapshot = ApiSnapshot {
         api_id: api_id.to_owned(),
+        region: region(ctx),
         types: endpoints
             .map(|e| e.types().iter().map(|t| t.as_str().to_owned()).collect())
             .unwrap_or_else(|| vec!["EDGE".to_owned()]),

@@ -8,8 +8,10 @@ mod dynamodb;
 pub(crate) mod ec2;
 mod iam;
 mod lambda;
+mod route53;
 mod sns;
 mod sqs;
+mod ssm;
 
 use std::{
     collections::BTreeMap,
@@ -57,10 +59,14 @@ pub(crate) const SUPPORTED_TYPES: &[&str] = &[
     "AWS::Lambda::EventSourceMapping",
     "AWS::Lambda::Function",
     "AWS::Lambda::Permission",
+    "AWS::Route53::HostedZone",
+    "AWS::Route53::RecordSet",
+    "AWS::Route53::RecordSetGroup",
     "AWS::SNS::Subscription",
     "AWS::SNS::Topic",
     "AWS::SQS::Queue",
     "AWS::SQS::QueuePolicy",
+    "AWS::SSM::Parameter",
 ];
 
 /// What a provider created: the physical id (`Ref`) and the attributes (`Fn::GetAtt`).
@@ -274,10 +280,15 @@ pub(crate) async fn create(
         "AWS::Lambda::EventSourceMapping" => lambda::create_event_source_mapping(ctx, props).await,
         "AWS::Lambda::Function" => lambda::create_function(ctx, logical_id, props).await,
         "AWS::Lambda::Permission" => lambda::create_permission(ctx, logical_id, props).await,
+        "AWS::Route53::HostedZone" => route53::create_hosted_zone(ctx, logical_id, props).await,
+        "AWS::Route53::RecordSet" | "AWS::Route53::RecordSetGroup" => {
+            route53::create_records(ctx, logical_id, resource_type, props).await
+        }
         "AWS::SNS::Subscription" => sns::create_subscription(ctx, props).await,
         "AWS::SNS::Topic" => sns::create_topic(ctx, logical_id, props).await,
         "AWS::SQS::Queue" => sqs::create_queue(ctx, logical_id, props).await,
         "AWS::SQS::QueuePolicy" => sqs::create_queue_policy(ctx, logical_id, props).await,
+        "AWS::SSM::Parameter" => ssm::create_parameter(ctx, logical_id, props).await,
         other => Err(ProviderError::Unsupported {
             resource_type: other.to_owned(),
         }),
@@ -318,10 +329,15 @@ pub(crate) async fn delete(
         "AWS::Lambda::EventSourceMapping" => lambda::delete_event_source_mapping(ctx, id).await,
         "AWS::Lambda::Function" => lambda::delete_function(ctx, id).await,
         "AWS::Lambda::Permission" => lambda::delete_permission(ctx, created).await,
+        "AWS::Route53::HostedZone" => route53::delete_hosted_zone(ctx, id).await,
+        "AWS::Route53::RecordSet" | "AWS::Route53::RecordSetGroup" => {
+            route53::delete_records(ctx, created).await
+        }
         "AWS::SNS::Subscription" => sns::delete_subscription(ctx, id).await,
         "AWS::SNS::Topic" => sns::delete_topic(ctx, id).await,
         "AWS::SQS::Queue" => sqs::delete_queue(ctx, id).await,
         "AWS::SQS::QueuePolicy" => sqs::delete_queue_policy(ctx, created).await,
+        "AWS::SSM::Parameter" => ssm::delete_parameter(ctx, id).await,
         _ => Ok(()),
     }
 }

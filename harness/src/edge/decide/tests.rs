@@ -29,13 +29,12 @@ fn registry() -> Registry {
     let mut deploy = |id: &str, kind: &str, endpoints: &[&str], policy: Option<&str>| {
         let snapshot = ApiSnapshot {
             api_id: id.into(),
+            region: REGION.into(),
             types: vec![kind.into()],
             vpc_endpoint_ids: endpoints.iter().map(|e| (*e).to_owned()).collect(),
             policy: policy.map(str::to_owned),
         };
-        registry
-            .deployed(&snapshot, REGION, ACCOUNT)
-            .expect("deployed");
+        registry.deployed(&snapshot, ACCOUNT).expect("deployed");
     };
     deploy(
         "private1",
@@ -64,7 +63,7 @@ fn registry() -> Registry {
         ],
         ..Topology::default()
     };
-    assert!(registry.observe(&topology, REGION, ACCOUNT).is_empty());
+    assert!(registry.observe(&topology, ACCOUNT).is_empty());
     registry
 }
 
@@ -76,6 +75,7 @@ fn arrival(door: &str) -> Arrival {
             id => Door::Endpoint {
                 id: id.into(),
                 vpc_id: "vpc-1".into(),
+                region: REGION.into(),
             },
         },
         peer,
@@ -85,7 +85,7 @@ fn arrival(door: &str) -> Arrival {
 
 fn request(host: &str, method: &'static str, path: &'static str) -> Request<'static> {
     Request {
-        target: crate::edge::names::target(host, None, REGION),
+        target: crate::edge::names::target(host, None),
         method,
         path,
         caller: Caller::Anonymous,
@@ -152,7 +152,6 @@ fn endpoint_and_resource_policies_decide(
         &registry(),
         &arrival(door),
         &request(host, method, path),
-        REGION,
         ACCOUNT,
     );
     match access_denied {
@@ -203,7 +202,6 @@ fn wrong_doors_are_forbidden(
         &registry(),
         &arrival(door),
         &request(host, "GET", path),
-        REGION,
         ACCOUNT,
     );
     match decision {
@@ -221,7 +219,6 @@ fn the_deployment_freezes_the_policy() {
         &registry,
         &arrival("vpce-other"),
         &request(PRIVATE, "GET", "/Prod/x"),
-        REGION,
         ACCOUNT,
     );
     assert!(
@@ -230,18 +227,16 @@ fn the_deployment_freezes_the_policy() {
     );
     let redeployed = ApiSnapshot {
         api_id: "private1".into(),
+        region: REGION.into(),
         types: vec!["PRIVATE".into()],
         vpc_endpoint_ids: vec!["vpce-mine".into()],
         policy: Some(allow_all.into()),
     };
-    registry
-        .deployed(&redeployed, REGION, ACCOUNT)
-        .expect("deployed");
+    registry.deployed(&redeployed, ACCOUNT).expect("deployed");
     let after = decide(
         &registry,
         &arrival("vpce-other"),
         &request(PRIVATE, "GET", "/Prod/x"),
-        REGION,
         ACCOUNT,
     );
     assert_eq!(after, Decision::Pass);

@@ -22,6 +22,7 @@ use super::{Props, ProviderError};
 pub(super) use endpoint::{create_vpc_endpoint, delete_vpc_endpoint};
 pub(super) use instance::{create_instance, delete_instance};
 pub(super) use nat::{create_eip, create_nat_gateway, delete_eip, delete_nat_gateway};
+pub(crate) use peering::client_for;
 pub(super) use peering::{create_peering, delete_peering};
 pub(super) use routing::{
     create_association, create_route, create_route_table, delete_association, delete_route,

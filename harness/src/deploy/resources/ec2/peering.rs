@@ -13,9 +13,9 @@ use crate::aws::cidr::{BlockExt, Ipv4Block};
 /// How long an accepted peering may take to become active.
 const ACTIVE_WAIT: Duration = Duration::from_secs(30);
 
-/// A client for the peer's region and account (the emulator takes the access key id as the
+/// An EC2 client for another region and account (the emulator takes the access key id as the
 /// account).
-fn peer_client(
+pub(crate) fn client_for(
     ec2: &aws_sdk_ec2::Client,
     region: Option<&str>,
     owner: Option<&str>,
@@ -57,11 +57,18 @@ pub(crate) async fn create_peering(
     let peer_vpc_id = props.required_str("PeerVpcId")?;
     let peer_region = props.str("PeerRegion")?;
     let peer_owner = props.str("PeerOwnerId")?;
-    let peer = peer_client(ec2, peer_region, peer_owner);
+    let peer = client_for(ec2, peer_region, peer_owner);
     let ours = vpc_blocks(ec2, vpc_id).await?;
-    let theirs = vpc_blocks(&peer, peer_vpc_id)
-        .await
-        .map_err(|e| ProviderError::Invalid(format!("peer VPC: {}", e)))?;
+    let theirs = vpc_blocks(&peer, peer_vpc_id).await.map_err(|e| {
+        if !e.is_not_found() {
+            return ProviderError::Invalid(format!("peer VPC: {e}"));
+        }
+        let region = peer_region.map_or_else(|| "this region".to_owned(), str::to_owned);
+        ProviderError::Invalid(format!(
+            "peering {logical_id}: peer VPC {peer_vpc_id} does not exist in {region}; give \
+             PeerVpcId of an existing VPC, and PeerRegion its region when it is another"
+        ))
+    })?;
     if let Some((a, b)) = first_overlap(&ours, &theirs) {
         return Err(ProviderError::Invalid(format!(
             "peering {logical_id}: VPC {vpc_id} ({a}) and peer VPC {peer_vpc_id}{} ({b}) have \

@@ -168,10 +168,15 @@ pub(super) async fn vpc_blocks(
         .send()
         .await
         .map_err(|e| ProviderError::sdk(&format!("DescribeVpcs {vpc_id}"), e))?;
-    let vpc = described
-        .vpcs()
-        .first()
-        .ok_or_else(|| ProviderError::Invalid(format!("VPC {vpc_id} does not exist")))?;
+    let vpc = described.vpcs().first().ok_or_else(|| {
+        // An empty answer is EC2's not-found, as AWS answers it.
+        ProviderError::Call(crate::aws::error::CallError {
+            operation: "DescribeVpcs".into(),
+            resource: Some(vpc_id.to_owned()),
+            code: Some("InvalidVpcID.NotFound".into()),
+            message: format!("VPC {vpc_id} does not exist"),
+        })
+    })?;
     let mut blocks: Vec<Ipv4Block> = vpc
         .cidr_block_association_set()
         .iter()
