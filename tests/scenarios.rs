@@ -5,6 +5,7 @@
 //! provisioned on first use), so a CI matrix runs the same tests on each backend.
 
 mod container;
+mod cross_region;
 mod edge;
 mod instances;
 mod lifecycle;
@@ -268,6 +269,14 @@ async fn an_output_error_rolls_back_the_stack() {
 #[case::policy_unknown_key(
     "policy-unknown-key.yaml",
     "statement OnlyMyEndpoint of the policy of REST API KeyTypoApi (key-typo-policy)"
+)]
+#[case::hosted_zone_of_a_missing_vpc(
+    "hosted-zone-missing-vpc.yaml",
+    "hosted zone internal.example: VPC vpc-0123456789abcdef0 does not exist in us-west-2"
+)]
+#[case::peering_to_a_missing_vpc(
+    "peering-missing-vpc.yaml",
+    "peering StrayPeering: peer VPC vpc-0fedcba9876543210 does not exist in eu-west-1"
 )]
 #[case::ssm_image_that_does_not_exist(
     "ssm-image-missing.yaml",
