@@ -119,7 +119,7 @@ fn print_table(private: [&[Duration]; 2], public: [&[Duration]; 2]) {
 }
 
 /// A TLS client that trusts the fabric's CA.
-fn connector(world: &World) -> anyhow::Result<tokio_rustls::TlsConnector> {
+pub(crate) fn connector(world: &World) -> anyhow::Result<tokio_rustls::TlsConnector> {
     let mut roots = rustls::RootCertStore::empty();
     for certificate in CertificateDer::pem_file_iter(world.fabric().ca_bundle())? {
         roots.add(certificate?)?;
@@ -134,7 +134,7 @@ fn connector(world: &World) -> anyhow::Result<tokio_rustls::TlsConnector> {
 }
 
 /// The address of the endpoint's ENI in the fabric.
-async fn endpoint_address(world: &World, vpce: &str) -> anyhow::Result<SocketAddr> {
+pub(crate) async fn endpoint_address(world: &World, vpce: &str) -> anyhow::Result<SocketAddr> {
     let hosts = world.fabric().hosts().await;
     let host = hosts
         .iter()
@@ -188,7 +188,7 @@ async fn call(
 }
 
 /// Times `CALLS` sequential `GET path` on one connection; every answer must be 200.
-async fn timed<S>(stream: S, host: &str, path: &str) -> anyhow::Result<Vec<Duration>>
+pub(crate) async fn timed<S>(stream: S, host: &str, path: &str) -> anyhow::Result<Vec<Duration>>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -220,10 +220,10 @@ where
     Ok(samples)
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
+pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-fn ms(d: Duration) -> String {
+pub(crate) fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }

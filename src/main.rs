@@ -5,6 +5,7 @@
 //! `vpclab exec <host> -- <command>` runs a command inside one of its hosts.
 
 mod bench;
+mod cross_region_bench;
 mod edge_bench;
 mod fabric_bench;
 mod up_record;
@@ -64,8 +65,9 @@ enum Command {
         /// The scenario to measure.
         #[arg(default_value = "private-serverless")]
         scenario: String,
-        /// Only one part: `deploy` (start, deploy, latency, invokes), `fabric` or `edge`.
-        #[arg(long, value_parser = ["deploy", "fabric", "edge"])]
+        /// Only one part: `deploy` (start, deploy, latency, invokes), `fabric`, `edge` or
+        /// `cross-region` (seed 003's three stacks, and the call over the peering).
+        #[arg(long, value_parser = ["deploy", "fabric", "edge", "cross-region"])]
         only: Option<String>,
     },
 }
@@ -109,6 +111,10 @@ async fn main() -> anyhow::Result<()> {
             }
             if all || only.as_deref() == Some("edge") {
                 edge_bench::run().await?;
+            }
+            if all || only.as_deref() == Some("cross-region") {
+                let seed_003 = Scenario::load(&scenarios_dir(), "cross-region-private-api")?;
+                cross_region_bench::run(&seed_003).await?;
             }
             Ok(())
         }
@@ -200,7 +206,8 @@ fn print_world(name: &str, world: &World) {
     println!("  account    {}", world.account_id());
     println!("  region     {}", world.region());
     for (stack, outputs) in world.outputs() {
-        println!("  stack {stack}");
+        let region = world.stack(&stack).map(|s| s.region().to_owned());
+        println!("  stack {stack} ({})", region.unwrap_or_default());
         for (key, value) in outputs {
             println!("    {key:<22} {value}");
         }
@@ -224,10 +231,14 @@ fn print_commands(world: &World) {
             world.endpoint_url()
         );
     }
-    for stack in outputs.values() {
+    for (name, stack) in &outputs {
         let Some(url) = stack.get("ApiUrl") else {
             continue;
         };
+        if let Some(function) = stack.get("ClientFunctionName") {
+            print_client_call(world, name, function, url, &outputs);
+            continue;
+        }
         // The URL resolves inside the fabric only: from the test instance in the VPC (a
         // private API), else from the client on the internet.
         let host = if stack.contains_key("TestInstanceId") {
@@ -238,6 +249,32 @@ fn print_commands(world: &World) {
         println!("\nopen the page:");
         println!("  cargo run -- exec {host} -- curl -s {url}");
     }
+}
+
+/// The command that makes a client function (seed 003's, in its own region) call the API.
+fn print_client_call(
+    world: &World,
+    stack: &str,
+    function: &str,
+    url: &str,
+    outputs: &std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
+) {
+    let region = world.stack(stack).map_or("", |s| s.region());
+    let stage = outputs
+        .values()
+        .find_map(|o| o.get("StageName").cloned())
+        .unwrap_or_default();
+    let aws = world
+        .aws_cli()
+        .map_or_else(|| "aws".to_owned(), |p| p.display().to_string());
+    println!("\ncall the API from the client function (in {region}):");
+    println!(
+        "  AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY=test {aws} --endpoint-url {} \\\n    \
+         lambda invoke --region {region} --function-name {function} \\\n    \
+         --payload '{{\"probe\":\"http_get\",\"url\":\"{url}/{stage}/hello\"}}' /dev/stdout",
+        world.account_id(),
+        world.endpoint_url()
+    );
 }
 
 /// The fabric's hosts and namespaces.
