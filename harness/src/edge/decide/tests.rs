@@ -210,6 +210,39 @@ fn wrong_doors_are_forbidden(
     }
 }
 
+/// An API answers only by its own region's names, and an endpoint serves only its region.
+#[rstest]
+#[case::name_of_another_region("vpce-mine", "no deployed API private1 in eu-west-1")]
+#[case::endpoint_of_another_region("vpce-far", "endpoint vpce-far serves eu-west-1")]
+fn regions_are_kept_apart(#[case] door: &str, #[case] why: &str) {
+    let host = if door == "vpce-far" {
+        PRIVATE.to_owned()
+    } else {
+        PRIVATE.replace("us-east-1", "eu-west-1")
+    };
+    let mut arrival = arrival(door);
+    if let Door::Endpoint { region, .. } = &mut arrival.door
+        && door == "vpce-far"
+    {
+        *region = "eu-west-1".into();
+    }
+    let decision = decide(
+        &registry(),
+        &arrival,
+        &request(&host, "GET", "/Prod/x"),
+        ACCOUNT,
+    );
+    let reason = decision_reason(&decision);
+    assert!(reason.contains(why), "{reason}");
+}
+
+fn decision_reason(decision: &Decision) -> String {
+    match decision {
+        Decision::Forbidden(reason) => reason.clone(),
+        other => panic!("expected Forbidden, got {other:?}"),
+    }
+}
+
 #[test]
 fn the_deployment_freezes_the_policy() {
     let mut registry = registry();
