@@ -6,6 +6,7 @@ use aws_sdk_sqs::config::{Credentials, SharedCredentialsProvider};
 /// The SDK clients the engine uses.
 #[derive(Debug, Clone)]
 pub(crate) struct Clients {
+    pub(crate) acm: aws_sdk_acm::Client,
     pub(crate) apigateway: aws_sdk_apigateway::Client,
     pub(crate) dynamodb: aws_sdk_dynamodb::Client,
     pub(crate) ec2: aws_sdk_ec2::Client,
@@ -21,6 +22,7 @@ impl Clients {
     /// Clients built from one configuration.
     pub(crate) fn new(config: &SdkConfig) -> Self {
         Self {
+            acm: aws_sdk_acm::Client::new(config),
             apigateway: aws_sdk_apigateway::Client::new(config),
             dynamodb: aws_sdk_dynamodb::Client::new(config),
             ec2: aws_sdk_ec2::Client::new(config),

@@ -87,6 +87,29 @@ pub enum ParameterError {
         /// The SSM parameter's name.
         ssm_name: String,
     },
+    /// An EC2 id parameter (`AWS::EC2::VPC::Id`, `List<AWS::EC2::Subnet::Id>`, ...) names an
+    /// id EC2 does not know.
+    #[error(
+        "parameter `{name}` ({kind}) names {id}, which does not exist in this account and region: give the id of an existing one"
+    )]
+    Ec2Missing {
+        /// The parameter.
+        name: String,
+        /// Its (element) type.
+        kind: String,
+        /// The id that does not exist.
+        id: String,
+    },
+    /// EC2 could not be asked whether an EC2 id parameter's id exists.
+    #[error("parameter `{name}` names {id}, which EC2 could not be asked about: {reason}")]
+    Ec2Lookup {
+        /// The parameter.
+        name: String,
+        /// The id.
+        id: String,
+        /// The EC2 call's error.
+        reason: String,
+    },
     /// The emulator's SSM could not be asked for an SSM parameter type's value.
     #[error(
         "parameter `{name}` refers to SSM parameter `{ssm_name}`, which could not be read: {reason}"
@@ -189,6 +212,46 @@ fn stringify(value: &Value) -> Option<String> {
             .map(|parts| parts.join(",")),
         Value::Object(_) => None,
     }
+}
+
+/// The EC2 ids the resolved parameters of types `AWS::EC2::VPC::Id`, `AWS::EC2::Subnet::Id`
+/// and `AWS::EC2::SecurityGroup::Id` (or lists of them) hold: `(parameter, type, id)`, for
+/// the check CloudFormation makes that they exist.
+pub(crate) fn ec2_ids(
+    specs: &BTreeMap<String, ParameterSpec>,
+    resolved: &BTreeMap<String, Value>,
+) -> Vec<(String, &'static str, String)> {
+    const CHECKED: [&str; 3] = [
+        "AWS::EC2::VPC::Id",
+        "AWS::EC2::Subnet::Id",
+        "AWS::EC2::SecurityGroup::Id",
+    ];
+    let mut ids = Vec::new();
+    for (name, spec) in specs {
+        let t = spec.param_type.trim();
+        let inner = t
+            .strip_prefix("List<")
+            .and_then(|r| r.strip_suffix('>'))
+            .unwrap_or(t);
+        let Some(kind) = CHECKED.iter().find(|k| **k == inner) else {
+            continue;
+        };
+        let values = match resolved.get(name) {
+            Some(Value::String(one)) => vec![one.clone()],
+            Some(Value::Array(many)) => many
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+            _ => Vec::new(),
+        };
+        ids.extend(
+            values
+                .into_iter()
+                .filter(|v| !v.is_empty())
+                .map(|id| (name.clone(), *kind, id)),
+        );
+    }
+    ids
 }
 
 /// The SSM parameters that the `AWS::SSM::Parameter::Value<...>` parameters name (the value

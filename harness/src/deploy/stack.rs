@@ -311,6 +311,7 @@ pub(crate) async fn create_stack(
         &template_name,
     )
     .map_err(|e| *e)?;
+    check_ec2_parameters(ctx, &template, &plan.parameters, &template_name).await?;
     let zones = region_zones(ctx, region).await;
     let scope = StackScope {
         template: &template,
@@ -433,6 +434,66 @@ async fn load_template(
 /// `AWS::SSM::Parameter::Value<...>` parameters name, read from the emulator's SSM (which
 /// serves AWS's public parameters, `/aws/service/ami-amazon-linux-latest/...` among them). A
 /// name SSM does not know is left out: resolving the parameters then names it.
+/// Refuses EC2 id parameters whose ids EC2 does not describe, as CloudFormation does.
+async fn check_ec2_parameters(
+    ctx: &ProviderContext<'_>,
+    template: &Template,
+    resolved: &BTreeMap<String, Value>,
+    template_name: &str,
+) -> Result<(), DeployError> {
+    for (name, kind, id) in parameters::ec2_ids(&template.parameters, resolved) {
+        let ec2 = &ctx.clients.ec2;
+        let found = match kind {
+            "AWS::EC2::VPC::Id" => ec2
+                .describe_vpcs()
+                .vpc_ids(&id)
+                .send()
+                .await
+                .map(|o| !o.vpcs().is_empty())
+                .map_err(|e| CallError::new(&format!("DescribeVpcs {id}"), e)),
+            "AWS::EC2::Subnet::Id" => ec2
+                .describe_subnets()
+                .subnet_ids(&id)
+                .send()
+                .await
+                .map(|o| !o.subnets().is_empty())
+                .map_err(|e| CallError::new(&format!("DescribeSubnets {id}"), e)),
+            _ => ec2
+                .describe_security_groups()
+                .group_ids(&id)
+                .send()
+                .await
+                .map(|o| !o.security_groups().is_empty())
+                .map_err(|e| CallError::new(&format!("DescribeSecurityGroups {id}"), e)),
+        };
+        let exists = match found {
+            Ok(exists) => exists,
+            Err(e) if e.is_not_found() => false,
+            Err(e) => {
+                return Err(DeployError::Parameters {
+                    template: template_name.to_owned(),
+                    source: Box::new(parameters::ParameterError::Ec2Lookup {
+                        name,
+                        id,
+                        reason: e.to_string(),
+                    }),
+                });
+            }
+        };
+        if !exists {
+            return Err(DeployError::Parameters {
+                template: template_name.to_owned(),
+                source: Box::new(parameters::ParameterError::Ec2Missing {
+                    name,
+                    kind: kind.to_owned(),
+                    id,
+                }),
+            });
+        }
+    }
+    Ok(())
+}
+
 async fn ssm_values(
     ctx: &ProviderContext<'_>,
     template: &Template,

@@ -7,6 +7,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use super::{
     apis::{DeployedApi, Registry},
+    domains::PrivateDomain,
     names::Target,
     policy::{ApiRef, Call, Caller, Policy, ThroughEndpoint, Verdict},
 };
@@ -112,6 +113,101 @@ pub(crate) fn decide(
             }
         }
     }
+}
+
+/// Where a call to a private custom domain goes once it passed: the API, its region, and the
+/// path the emulator serves it under (`/{stage}/{rest}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DomainRoute {
+    /// The mapped REST API.
+    pub(crate) api_id: String,
+    /// Its region.
+    pub(crate) region: String,
+    /// `/{stage}{rest}`.
+    pub(crate) upstream_path: String,
+}
+
+/// Decides a call to private custom domain `domain`: only through an endpoint associated with
+/// it (else Forbidden), then the endpoint's policy, the domain's policy (none: a new domain
+/// denies all) and the mapped API's resource policy.
+pub(crate) fn decide_domain(
+    registry: &Registry,
+    arrival: &Arrival,
+    domain: &PrivateDomain,
+    request: &Request<'_>,
+) -> Result<DomainRoute, Decision> {
+    let Door::Endpoint { id, vpc_id, region } = &arrival.door else {
+        return Err(Decision::Forbidden(format!(
+            "{} is a private custom domain: it answers only through an execute-api endpoint",
+            domain.name
+        )));
+    };
+    if region != &domain.region || !domain.associations.contains(id) {
+        return Err(Decision::Forbidden(format!(
+            "domain name {} has no access association for endpoint {id}",
+            domain.name
+        )));
+    }
+    let (mapping, rest) = domain.route(request.path).ok_or_else(|| {
+        Decision::Forbidden(format!(
+            "no base path mapping of {} matches {}",
+            domain.name, request.path
+        ))
+    })?;
+    let api = registry
+        .api(&mapping.api_id)
+        .filter(|api| api.region == domain.region)
+        .ok_or_else(|| Decision::Forbidden(format!("no deployed API {}", mapping.api_id)))?;
+    let through = ThroughEndpoint {
+        vpce_id: id.clone(),
+        vpc_id: vpc_id.clone(),
+        caller_ip: ipv4(arrival.peer.ip()).unwrap_or(Ipv4Addr::UNSPECIFIED),
+    };
+    let call = Call {
+        api: ApiRef {
+            region: api.region.clone(),
+            account: domain.subject.account.clone(),
+            api_id: mapping.api_id.clone(),
+        },
+        stage: mapping.stage.clone(),
+        method: request.method.to_owned(),
+        path: rest.to_owned(),
+        caller: request.caller.clone(),
+        endpoint: Some(through),
+        source_ip: None,
+        user_agent: request.user_agent.clone(),
+        referer: request.referer.clone(),
+    };
+    let as_domain = Call {
+        api: domain.subject.clone(),
+        ..call.clone()
+    };
+    let decisions = [
+        by_endpoint_policy(registry, id, &call),
+        match &domain.policy {
+            None => Decision::AccessDenied {
+                message: as_domain.access_denied_message(false),
+                by: format!(
+                    "domain name {} has no policy (a new domain denies all)",
+                    domain.name
+                ),
+            },
+            Some(policy) => judged(
+                &as_domain,
+                policy.evaluate(&as_domain),
+                "the domain's policy",
+            ),
+        },
+        by_resource_policy(api.policy.as_ref(), &call, api.is_private()),
+    ];
+    if let Some(denied) = decisions.into_iter().find(|d| d != &Decision::Pass) {
+        return Err(denied);
+    }
+    Ok(DomainRoute {
+        api_id: mapping.api_id.clone(),
+        region: api.region.clone(),
+        upstream_path: format!("/{}{}", mapping.stage, rest),
+    })
 }
 
 /// `/Prod/getmyip` -> (`Prod`, `/getmyip`); `/Prod` -> (`Prod`, `/`).

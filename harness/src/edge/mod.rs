@@ -10,6 +10,7 @@
 mod answers;
 mod apis;
 mod decide;
+pub(crate) mod domains;
 mod forward;
 mod names;
 pub(crate) mod policy;
@@ -28,6 +29,7 @@ pub(crate) use policy::PolicyError;
 use self::{
     apis::Registry,
     decide::Decision,
+    domains::{Domains, Mapping, PrivateDomain},
     forward::{Forwarded, Upstream, answer},
     policy::Caller,
 };
@@ -39,6 +41,7 @@ use crate::fabric::{Arrival, Door, DoorStream, FrontDoor, HEADER_READ_LIMIT, Ser
 pub struct Edge {
     account: String,
     registry: RwLock<Registry>,
+    domains: RwLock<Domains>,
     upstream: Upstream,
     /// The last refusals, newest last (for explanations): `(api, why)`.
     refusals: Mutex<Vec<(String, String)>>,
@@ -51,6 +54,7 @@ impl Edge {
         Arc::new(Self {
             account: account.to_owned(),
             registry: RwLock::default(),
+            domains: RwLock::default(),
             upstream: Upstream::new(emulator),
             refusals: Mutex::default(),
         })
@@ -64,6 +68,57 @@ impl Edge {
     /// Checks that a deployment's policy can be evaluated, without recording it.
     pub(crate) fn check(&self, snapshot: &ApiSnapshot) -> Result<(), PolicyError> {
         Registry::default().deployed(snapshot, &self.account)
+    }
+
+    /// Records a created private custom domain (it denies all until its policy allows).
+    pub(crate) fn domain_created(&self, domain: PrivateDomain) {
+        self.domains_mut().created(domain);
+    }
+
+    /// Forgets the domain of `arn`, its mappings and associations with it.
+    pub(crate) fn domain_deleted(&self, arn: &str) {
+        self.domains_mut().deleted(arn);
+    }
+
+    /// The name and region of the domain of `arn`, if the engine created it.
+    pub(crate) fn domain(&self, arn: &str) -> Option<(String, String)> {
+        self.domains
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .by_arn(arn)
+            .map(|d| (d.name.clone(), d.region.clone()))
+    }
+
+    /// Adds (`true`) or removes a base path mapping of the domain of `arn`; `false` when the
+    /// domain is unknown.
+    pub(crate) fn domain_mapping(&self, arn: &str, mapping: Mapping, add: bool) -> bool {
+        let mut domains = self.domains_mut();
+        let Some(domain) = domains.by_arn_mut(arn) else {
+            return false;
+        };
+        domain.mappings.retain(|m| m.base_path != mapping.base_path);
+        if add {
+            domain.mappings.push(mapping);
+        }
+        true
+    }
+
+    /// Adds (`true`) or removes the access association of endpoint `vpce` with the domain of
+    /// `arn`; `false` when the domain is unknown.
+    pub(crate) fn domain_association(&self, arn: &str, vpce: &str, add: bool) -> bool {
+        let mut domains = self.domains_mut();
+        let Some(domain) = domains.by_arn_mut(arn) else {
+            return false;
+        };
+        domain.associations.retain(|v| v != vpce);
+        if add {
+            domain.associations.push(vpce.to_owned());
+        }
+        true
+    }
+
+    fn domains_mut(&self) -> std::sync::RwLockWriteGuard<'_, Domains> {
+        self.domains.write().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Forgets a deleted API.
@@ -142,6 +197,17 @@ impl Edge {
             .to_owned();
         let api_header = header(&request, "x-apigw-api-id");
         let target = names::target(&host, api_header.as_deref());
+        if target.is_none() {
+            let domain = self
+                .domains
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .named(&host)
+                .cloned();
+            if let Some(domain) = domain {
+                return self.handle_domain(request, &arrival, &domain).await;
+            }
+        }
         let decision = {
             let registry = self.registry.read().unwrap_or_else(|e| e.into_inner());
             let seen = decide::Request {
@@ -180,6 +246,62 @@ impl Edge {
                 answer(answers::access_denied(&message))
             }
         }
+    }
+
+    /// Decides and answers one request to a private custom domain.
+    async fn handle_domain(
+        &self,
+        mut request: Request<Incoming>,
+        arrival: &Arrival,
+        domain: &PrivateDomain,
+    ) -> Forwarded {
+        let decision = {
+            let registry = self.registry.read().unwrap_or_else(|e| e.into_inner());
+            let seen = decide::Request {
+                target: None,
+                method: request.method().as_str(),
+                path: request.uri().path(),
+                caller: caller(&request, &self.account),
+                user_agent: header(&request, "user-agent"),
+                referer: header(&request, "referer"),
+            };
+            decide::decide_domain(&registry, arrival, domain, &seen)
+        };
+        let route = match decision {
+            Ok(route) => route,
+            Err(Decision::AccessDenied { message, by }) => {
+                self.refused(domain.name.clone(), by);
+                return answer(answers::access_denied(&message));
+            }
+            Err(other) => {
+                let why = match other {
+                    Decision::Forbidden(why) => why,
+                    _ => "refused".to_owned(),
+                };
+                self.refused(domain.name.clone(), why);
+                return answer(answers::forbidden());
+            }
+        };
+        let query = request
+            .uri()
+            .query()
+            .map(|q| format!("?{q}"))
+            .unwrap_or_default();
+        match format!("{}{query}", route.upstream_path).parse() {
+            Ok(uri) => *request.uri_mut() = uri,
+            Err(_) => return answer(answers::forbidden()),
+        }
+        let through = match &arrival.door {
+            Door::Endpoint { id, .. } => Some(id.as_str()),
+            Door::Internet => None,
+        };
+        let canonical = format!(
+            "{}.execute-api.{}.amazonaws.com",
+            route.api_id, route.region
+        );
+        self.upstream
+            .forward(request, arrival.peer, through, &canonical)
+            .await
     }
 
     fn refused(&self, api: String, why: String) {

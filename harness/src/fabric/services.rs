@@ -192,14 +192,8 @@ async fn route(
     upstream: pass_through::Upstream,
 ) {
     let requested = client.get_ref().1.server_name().map(str::to_owned);
-    if let (Some(names), Some(requested)) = (&routing.names, &requested)
-        && !names.covers(requested)
-    {
-        let _ = client
-            .write_all(b"HTTP/1.1 421 Misdirected Request\r\ncontent-length: 0\r\n\r\n")
-            .await;
-        return;
-    }
+    // An execute-api endpoint takes every name (its APIs', private custom domains'): the front
+    // door tells them apart. Other endpoints take their own service's names only.
     if let Some((front_door, door)) = routing.door_for(requested.as_deref()) {
         let arrival = Arrival {
             door,
@@ -207,6 +201,14 @@ async fn route(
             server_name: requested,
         };
         front_door.serve(client, arrival).await;
+        return;
+    }
+    if let (Some(names), Some(requested)) = (&routing.names, &requested)
+        && !names.covers(requested)
+    {
+        let _ = client
+            .write_all(b"HTTP/1.1 421 Misdirected Request\r\ncontent-length: 0\r\n\r\n")
+            .await;
         return;
     }
     pass_through::serve(client, emulator, upstream).await;

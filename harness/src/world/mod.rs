@@ -278,6 +278,7 @@ impl World {
             artifacts: &inner.artifacts,
             stack_name: &request.name,
             edge: &inner.edge,
+            account_id: &inner.account_id,
         };
         let stack =
             stack::create_stack(&ctx, &request, &inner.account_id, &region, &state.exports).await?;
@@ -471,6 +472,7 @@ async fn teardown(inner: Inner) -> Result<(), Error> {
                 artifacts: &inner.artifacts,
                 stack_name: "",
                 edge: &inner.edge,
+                account_id: &inner.account_id,
             };
             errors.extend(stack::delete_stack(&ctx, stack, &state.exports).await);
         }

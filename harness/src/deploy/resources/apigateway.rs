@@ -603,6 +603,13 @@ async fn put_integration(
         .set_credentials(integration.str("Credentials")?.map(str::to_owned))
         .set_passthrough_behavior(integration.str("PassthroughBehavior")?.map(str::to_owned))
         .set_request_templates((!templates.is_empty()).then_some(templates))
+        .set_request_parameters(string_map_of(integration, "RequestParameters"))
+        .set_content_handling(integration.str("ContentHandling")?.map(Into::into))
+        .set_timeout_in_millis(integration.i32("TimeoutInMillis")?)
+        .set_cache_namespace(integration.str("CacheNamespace")?.map(str::to_owned))
+        .set_cache_key_parameters(
+            Some(integration.strings("CacheKeyParameters")?).filter(|k| !k.is_empty()),
+        )
         .send()
         .await
         .map(drop)

@@ -4,6 +4,7 @@
 
 mod api_access;
 mod apigateway;
+mod custom_domain;
 mod dynamodb;
 pub(crate) mod ec2;
 mod iam;
@@ -33,11 +34,15 @@ use crate::{
 
 /// The resource types the engine can create. Anything else fails the deploy.
 pub(crate) const SUPPORTED_TYPES: &[&str] = &[
+    "AWS::ApiGateway::BasePathMappingV2",
     "AWS::ApiGateway::Deployment",
+    "AWS::ApiGateway::DomainNameAccessAssociation",
+    "AWS::ApiGateway::DomainNameV2",
     "AWS::ApiGateway::Method",
     "AWS::ApiGateway::Resource",
     "AWS::ApiGateway::RestApi",
     "AWS::ApiGateway::Stage",
+    "AWS::CertificateManager::Certificate",
     "AWS::DynamoDB::Table",
     "AWS::EC2::EIP",
     "AWS::EC2::Instance",
@@ -126,6 +131,8 @@ pub(crate) struct ProviderContext<'a> {
     pub(crate) stack_name: &'a str,
     /// The world's front doors, told of each API deployment.
     pub(crate) edge: &'a Edge,
+    /// The world's account id.
+    pub(crate) account_id: &'a str,
 }
 
 /// A provider's failure; the stack adds the logical id and type.
@@ -253,6 +260,18 @@ pub(crate) async fn create(
 ) -> Result<Created, ProviderError> {
     let props = Props(properties);
     match resource_type {
+        "AWS::ApiGateway::BasePathMappingV2" => {
+            custom_domain::create_mapping(ctx, logical_id, props).await
+        }
+        "AWS::ApiGateway::DomainNameAccessAssociation" => {
+            custom_domain::create_association(ctx, props).await
+        }
+        "AWS::ApiGateway::DomainNameV2" => {
+            custom_domain::create_domain(ctx, logical_id, props).await
+        }
+        "AWS::CertificateManager::Certificate" => {
+            custom_domain::create_certificate(ctx, props).await
+        }
         "AWS::ApiGateway::Deployment" => apigateway::create_deployment(ctx, props).await,
         "AWS::ApiGateway::Method" => apigateway::create_method(ctx, logical_id, props).await,
         "AWS::ApiGateway::Resource" => apigateway::create_resource(ctx, props).await,
@@ -302,6 +321,19 @@ pub(crate) async fn delete(
 ) -> Result<(), ProviderError> {
     let id = created.physical_id.as_str();
     match created.resource_type.as_str() {
+        "AWS::ApiGateway::BasePathMappingV2" => {
+            custom_domain::delete_mapping(ctx, created);
+            Ok(())
+        }
+        "AWS::ApiGateway::DomainNameAccessAssociation" => {
+            custom_domain::delete_association(ctx, created);
+            Ok(())
+        }
+        "AWS::ApiGateway::DomainNameV2" => {
+            custom_domain::delete_domain(ctx, id);
+            Ok(())
+        }
+        "AWS::CertificateManager::Certificate" => custom_domain::delete_certificate(ctx, id).await,
         "AWS::ApiGateway::Deployment" => apigateway::delete_deployment(ctx, created).await,
         "AWS::ApiGateway::Method" => apigateway::delete_method(ctx, created).await,
         "AWS::ApiGateway::Resource" => apigateway::delete_resource(ctx, created).await,
