@@ -32,7 +32,7 @@ fn sdk<E: std::error::Error + Send + Sync + 'static>(error: E) -> anyhow::Error 
     anyhow::anyhow!("{}", aws_sdk_lambda::error::DisplayErrorContext(error))
 }
 
-fn now_ms() -> u128 {
+pub(crate) fn now_ms() -> u128 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
@@ -65,13 +65,34 @@ pub(crate) async fn run(scenario: &Scenario) -> anyhow::Result<()> {
         value: ms(started.elapsed()),
     });
 
-    let stack = world
-        .stack(&scenario.stacks[0].name)
-        .context("the scenario's first stack")?;
+    let stack = scenario
+        .stacks
+        .iter()
+        .filter_map(|s| world.stack(&s.name))
+        .find(|s| s.output("QueueUrl").is_ok())
+        .context("a stack of the scenario with a QueueUrl output")?;
     let queue = stack.output("QueueUrl")?.to_owned();
     let table = stack.output("TableName")?.to_owned();
     let function = stack.output("FunctionName")?.to_owned();
 
+    let domain_url = stack.output("CustomDomainUrl").ok().map(str::to_owned);
+    let instance = scenario
+        .stacks
+        .iter()
+        .filter_map(|s| world.stack(&s.name))
+        .find_map(|s| s.output("TestInstanceId").ok().map(str::to_owned));
+    if let (Some(url), Some(instance)) = (domain_url, instance) {
+        let sent = crate::domain_bench::post_all(&world, &url, &instance, MESSAGES).await?;
+        let (p50, p95) = item_latencies(&world, &table, &sent).await?;
+        rows.push(Row {
+            what: "POST on the private custom domain (test instance -> endpoint -> edge -> API -> SQS) -> Lambda -> DynamoDB, p50 (100 messages)",
+            value: format!("{p50:.0} ms"),
+        });
+        rows.push(Row {
+            what: "the same, p95",
+            value: format!("{p95:.0} ms"),
+        });
+    }
     let (p50, p95) = sqs_to_dynamodb(&world, &queue, &table).await?;
     rows.push(Row {
         what: "SQS -> Lambda -> DynamoDB latency, p50 (100 messages)",
@@ -109,7 +130,6 @@ pub(crate) async fn run(scenario: &Scenario) -> anyhow::Result<()> {
 /// Sends messages one by one and compares each send time with the item's write time.
 async fn sqs_to_dynamodb(world: &World, queue: &str, table: &str) -> anyhow::Result<(f64, f64)> {
     let sqs = aws_sdk_sqs::Client::new(world.sdk_config());
-    let dynamodb = aws_sdk_dynamodb::Client::new(world.sdk_config());
     let mut sent = Vec::new();
     for _ in 0..MESSAGES {
         let at = now_ms();
@@ -126,9 +146,20 @@ async fn sqs_to_dynamodb(world: &World, queue: &str, table: &str) -> anyhow::Res
         sent.push((id, at));
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    item_latencies(world, table, &sent).await
+}
+
+/// For each `(message id, sent at)`, how long until its item was written (the item's own
+/// timestamp), p50 and p95.
+async fn item_latencies(
+    world: &World,
+    table: &str,
+    sent: &[(String, u128)],
+) -> anyhow::Result<(f64, f64)> {
+    let dynamodb = aws_sdk_dynamodb::Client::new(world.sdk_config());
     let deadline = Instant::now() + WAIT;
     let mut latencies = Vec::new();
-    for (id, at) in &sent {
+    for (id, at) in sent {
         loop {
             let item = dynamodb
                 .get_item()

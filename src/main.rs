@@ -6,6 +6,7 @@
 
 mod bench;
 mod cross_region_bench;
+mod domain_bench;
 mod edge_bench;
 mod fabric_bench;
 mod up_record;

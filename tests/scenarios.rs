@@ -10,6 +10,7 @@ mod edge;
 mod instances;
 mod lifecycle;
 mod network;
+mod private_domain;
 mod support;
 
 use std::time::Duration;
@@ -32,7 +33,7 @@ async fn sqs_messages_land_in_dynamodb() {
     let app = PrivateServerless::of(&world);
     let bodies = vec![r#"{"Insert":"DynamoDB"}"#; 20];
 
-    let ids = send_all(&world, &app.queue_url, &bodies).await;
+    let ids = send_all(&world, &app, &bodies).await;
 
     let items = wait_for_items(&world, &app.table_name, &ids, DELIVERY).await;
     assert_eq!(items.len(), 20, "one item per message, no more");
@@ -62,7 +63,7 @@ async fn bad_payloads_trigger_sns() {
         "   ",
     ];
 
-    let ids = send_all(&world, &app.queue_url, &bodies).await;
+    let ids = send_all(&world, &app, &bodies).await;
 
     let notifications = exactly_notifications(&world, &app.inbox_url, 3, DELIVERY, QUIET).await;
     let reason_of = |id: &str| {
@@ -103,7 +104,7 @@ async fn mixed_batch_splits_correctly() {
         insert,
     ];
 
-    let ids = send_all(&world, &app.queue_url, &bodies).await;
+    let ids = send_all(&world, &app, &bodies).await;
 
     let inserted: Vec<String> = [0, 2, 5, 6].iter().map(|i| ids[*i].clone()).collect();
     wait_for_items(&world, &app.table_name, &inserted, DELIVERY).await;
@@ -140,7 +141,7 @@ async fn poison_message_goes_to_dlq() {
     let app = PrivateServerless::of(&world);
     let poison = r#"{"Insert":"DynamoDB","Id":""}"#;
 
-    send_all(&world, &app.queue_url, &[poison]).await;
+    send_all(&world, &app, &[poison]).await;
 
     let dead = receive(&world, &app.dead_letter_queue_url, 1, DELIVERY).await;
     assert_eq!(
@@ -174,7 +175,7 @@ async fn world_cleans_up_after_a_panic() {
     let doomed = tokio::spawn(async {
         let world = world_with("private-serverless").await;
         let app = PrivateServerless::of(&world);
-        let ids = send_all(&world, &app.queue_url, &[r#"{"Insert":"DynamoDB"}"#]).await;
+        let ids = send_all(&world, &app, &[r#"{"Insert":"DynamoDB"}"#]).await;
         wait_for_items(&world, &app.table_name, &ids, DELIVERY).await;
         let running = support::processes_of_function(&app.function_name);
         assert!(!running.is_empty(), "the function runs as a process");
@@ -277,6 +278,22 @@ async fn an_output_error_rolls_back_the_stack() {
 #[case::peering_to_a_missing_vpc(
     "peering-missing-vpc.yaml",
     "peering StrayPeering: peer VPC vpc-0fedcba9876543210 does not exist in eu-west-1"
+)]
+#[case::certificate_not_covering_the_domain(
+    "domain-certificate-mismatch.yaml",
+    "domain name private.example.com: certificate arn:aws:acm:"
+)]
+#[case::mapping_to_a_missing_stage(
+    "domain-mapping-missing-stage.yaml",
+    "base path mapping StrayMapping of private.example.com: REST API"
+)]
+#[case::association_to_another_service(
+    "domain-association-wrong-service.yaml",
+    "is an endpoint of com.amazonaws.us-east-1.sqs, not com.amazonaws.us-east-1.execute-api"
+)]
+#[case::vpc_id_parameter_that_does_not_exist(
+    "vpc-id-parameter-missing.yaml",
+    "parameter `VpcId` (AWS::EC2::VPC::Id) names vpc-0123456789abcdef0, which does not exist"
 )]
 #[case::ssm_image_that_does_not_exist(
     "ssm-image-missing.yaml",

@@ -10,7 +10,7 @@ use std::{
 };
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use aws_sdk_sqs::types::{MessageSystemAttributeName, SendMessageBatchRequestEntry};
+use aws_sdk_sqs::types::MessageSystemAttributeName;
 use serde_json::Value;
 use vpclab_harness::{Scenario, World};
 
@@ -72,32 +72,71 @@ pub async fn instance_host(world: &World, instance_id: &str) -> vpclab_harness::
         .unwrap_or_else(|| panic!("instance {instance_id} is no host of the fabric"))
 }
 
-/// The outputs of the private-serverless stack.
+/// Seed 004's stacks as its user sees them: the application's outputs, the inbox that stands
+/// in for the e-mail, and the test instance the seed's curl commands run on.
 pub struct PrivateServerless {
     pub queue_url: String,
     pub dead_letter_queue_url: String,
     pub table_name: String,
     pub inbox_url: String,
     pub function_name: String,
+    /// `https://{CustomDomainName}/send-message`.
+    pub send_url: String,
+    /// The test instance (a host of `World::exec`).
+    pub instance: String,
 }
 
 impl PrivateServerless {
     pub fn of(world: &World) -> Self {
-        let stack = world.stack("private-serverless").expect("stack deployed");
-        let output = |key| {
-            stack
-                .output(key)
-                .unwrap_or_else(|e| panic!("{e}"))
-                .to_owned()
-        };
+        let app = |key| output(world, "private-serverless", key);
         Self {
-            queue_url: output("QueueUrl"),
-            dead_letter_queue_url: output("DeadLetterQueueUrl"),
-            table_name: output("TableName"),
-            inbox_url: output("NotificationInboxUrl"),
-            function_name: output("FunctionName"),
+            queue_url: app("QueueUrl"),
+            dead_letter_queue_url: app("DeadLetterQueueUrl"),
+            table_name: app("TableName"),
+            function_name: app("FunctionName"),
+            send_url: app("CustomDomainUrl"),
+            inbox_url: output(world, "notification-inbox", "NotificationInboxUrl"),
+            instance: output(world, "network", "TestInstanceId"),
         }
     }
+}
+
+/// POSTs one body to the private custom domain from the test instance, as the seed's testing
+/// steps do (`curl -X POST -H "Content-Type: application/json" -d ... https://{domain}/send-message`).
+pub async fn post_message(world: &World, app: &PrivateServerless, body: &str) -> Answer {
+    let args = [
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/json",
+        "--data-binary",
+        body,
+    ];
+    curl(world, &app.instance, &app.send_url, &args)
+        .await
+        .answer()
+}
+
+/// The `MessageId` of SQS's answer that the API passes back.
+pub fn message_id(answer: &Answer) -> String {
+    let parsed: Value = serde_json::from_str(&answer.body)
+        .unwrap_or_else(|e| panic!("the API answers SQS's JSON ({e}): {answer:?}"));
+    parsed["SendMessageResponse"]["SendMessageResult"]["MessageId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no MessageId in {answer:?}"))
+        .to_owned()
+}
+
+/// Sends each body through the private custom domain, in order; returns their SQS message
+/// ids in order.
+pub async fn send_all(world: &World, app: &PrivateServerless, bodies: &[&str]) -> Vec<String> {
+    let mut ids = Vec::new();
+    for body in bodies {
+        let answer = post_message(world, app, body).await;
+        assert_eq!(answer.status, 200, "POST {body:?}: {answer:?}");
+        ids.push(message_id(&answer));
+    }
+    ids
 }
 
 pub fn sqs(world: &World) -> aws_sdk_sqs::Client {
@@ -115,55 +154,6 @@ pub async fn assert_no_queues(world: &World) {
         queues.queue_urls().is_empty(),
         "the queue was rolled back: {queues:?}"
     );
-}
-
-/// Sends messages (in batches of ten, as a producer would); returns their message ids in order.
-pub async fn send_all(world: &World, queue_url: &str, bodies: &[&str]) -> Vec<String> {
-    let client = sqs(world);
-    let mut ids = Vec::new();
-    for chunk in bodies.chunks(10) {
-        let entries = chunk
-            .iter()
-            .enumerate()
-            .map(|(i, body)| {
-                SendMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .message_body(*body)
-                    .build()
-                    .expect("id and body are set")
-            })
-            .collect();
-        let sent = client
-            .send_message_batch()
-            .queue_url(queue_url)
-            .set_entries(Some(entries))
-            .send()
-            .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "SendMessageBatch: {}",
-                    aws_sdk_sqs::error::DisplayErrorContext(e)
-                )
-            });
-        assert!(
-            sent.failed().is_empty(),
-            "messages refused: {:?}",
-            sent.failed()
-        );
-        let mut by_entry: Vec<(usize, String)> = sent
-            .successful()
-            .iter()
-            .map(|s| {
-                (
-                    s.id().parse().expect("numeric entry id"),
-                    s.message_id().to_owned(),
-                )
-            })
-            .collect();
-        by_entry.sort();
-        ids.extend(by_entry.into_iter().map(|(_, id)| id));
-    }
-    ids
 }
 
 /// Waits until every id is an item of the table; returns the items by id.

@@ -593,6 +593,16 @@ async fn read_endpoints(ec2: &Client, ours: &Ours<'_>) -> Result<Vec<Endpoint>, 
         .vpc_endpoints()
         .iter()
         .filter(|e| ours.contains(e.vpc_id()))
+        // A deleted endpoint stays described for a while (`deleted`, as in AWS): it serves
+        // nothing, and its private DNS names are gone.
+        .filter(|e| {
+            !e.state().is_some_and(|s| {
+                matches!(
+                    s.as_str().to_ascii_lowercase().as_str(),
+                    "deleted" | "deleting" | "failed" | "rejected" | "expired"
+                )
+            })
+        })
         .filter_map(endpoint)
         .collect())
 }
