@@ -215,7 +215,8 @@ fn print_world(name: &str, world: &World) {
     }
 }
 
-/// Ready-to-paste commands: send a message to the queue, open the page.
+/// Ready-to-paste commands: send a message to the queue or post it on the custom domain, open
+/// the page, make the client function call the API.
 fn print_commands(world: &World) {
     let outputs = world.outputs();
     if let Some(queue) = outputs.values().find_map(|o| o.get("QueueUrl").cloned()) {
@@ -230,6 +231,13 @@ fn print_commands(world: &World) {
             world.account_id(),
             world.region(),
             world.endpoint_url()
+        );
+    }
+    if let Some(url) = outputs.values().find_map(|o| o.get("CustomDomainUrl")) {
+        println!("\npost a message on the private custom domain, from the test instance:");
+        println!(
+            "  cargo run -- exec TestInstance -- curl -s -X POST -H 'Content-Type: \
+             application/json' -d '{{\"Insert\": \"DynamoDB\"}}' {url}"
         );
     }
     for (name, stack) in &outputs {
