@@ -178,29 +178,7 @@ pub(crate) fn decide_domain(
         user_agent: request.user_agent.clone(),
         referer: request.referer.clone(),
     };
-    let as_domain = Call {
-        api: domain.subject.clone(),
-        ..call.clone()
-    };
-    let decisions = [
-        by_endpoint_policy(registry, id, &call),
-        match &domain.policy {
-            None => Decision::AccessDenied {
-                message: as_domain.access_denied_message(false),
-                by: format!(
-                    "domain name {} has no policy (a new domain denies all)",
-                    domain.name
-                ),
-            },
-            Some(policy) => judged(
-                &as_domain,
-                policy.evaluate(&as_domain),
-                "the domain's policy",
-            ),
-        },
-        by_resource_policy(api.policy.as_ref(), &call, api.is_private()),
-    ];
-    if let Some(denied) = decisions.into_iter().find(|d| d != &Decision::Pass) {
+    if let Some(denied) = by_domain_policies(registry, id, domain, api, &call) {
         return Err(denied);
     }
     Ok(DomainRoute {
@@ -208,6 +186,42 @@ pub(crate) fn decide_domain(
         region: api.region.clone(),
         upstream_path: format!("/{}{}", mapping.stage, rest),
     })
+}
+
+/// The endpoint's policy, then the domain's, then the mapped API's: the first that does not
+/// let `call` through, if any.
+fn by_domain_policies(
+    registry: &Registry,
+    endpoint: &str,
+    domain: &PrivateDomain,
+    api: &DeployedApi,
+    call: &Call,
+) -> Option<Decision> {
+    let as_domain = Call {
+        api: domain.subject.clone(),
+        ..call.clone()
+    };
+    let by_domain = || match &domain.policy {
+        None => Decision::AccessDenied {
+            message: as_domain.access_denied_message(false),
+            by: format!(
+                "domain name {} has no policy (a new domain denies all)",
+                domain.name
+            ),
+        },
+        Some(policy) => judged(
+            &as_domain,
+            policy.evaluate(&as_domain),
+            "the domain's policy",
+        ),
+    };
+    [
+        by_endpoint_policy(registry, endpoint, call),
+        by_domain(),
+        by_resource_policy(api.policy.as_ref(), call, api.is_private()),
+    ]
+    .into_iter()
+    .find(|d| d != &Decision::Pass)
 }
 
 /// `/Prod/getmyip` -> (`Prod`, `/getmyip`); `/Prod` -> (`Prod`, `/`).

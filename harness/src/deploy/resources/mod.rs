@@ -633,7 +633,7 @@ mod tests {
         assert!(
             unsupported.to_string().starts_with(
                 "resource type AWS::S3::Bucket is not supported by vpclab's engine (supported: \
-                 AWS::ApiGateway::Deployment, "
+                 AWS::ApiGateway::BasePathMappingV2, AWS::ApiGateway::Deployment, "
             ),
             "{unsupported}"
         );

@@ -274,3 +274,54 @@ fn the_deployment_freezes_the_policy() {
     );
     assert_eq!(after, Decision::Pass);
 }
+
+/// A private custom domain: only through an associated endpoint, then the domain's policy
+/// (none denies all), then the mapped API's; what passes goes to `/{stage}{path}` of the API.
+#[rstest]
+#[case::associated_and_allowed("vpce-mine", Some(ALLOW_ALL), Ok("/Prod/send-message"))]
+#[case::not_associated(
+    "vpce-other",
+    Some(ALLOW_ALL),
+    Err("no access association for endpoint vpce-other")
+)]
+#[case::no_domain_policy("vpce-mine", None, Err("has no policy"))]
+#[case::from_the_internet(
+    "internet",
+    Some(ALLOW_ALL),
+    Err("answers only through an execute-api endpoint")
+)]
+fn private_custom_domains_decide(
+    #[case] door: &str,
+    #[case] policy: Option<&str>,
+    #[case] expected: Result<&str, &str>,
+) {
+    use crate::edge::domains::{DomainSpec, Mapping, PrivateDomain};
+    let spec = DomainSpec {
+        name: "private.example.com".into(),
+        id: "d1".into(),
+        region: REGION.into(),
+        account: ACCOUNT.into(),
+        policy: policy.map(str::to_owned),
+    };
+    let mut domain = PrivateDomain::new(&spec).expect("domain");
+    domain.mappings.push(Mapping {
+        base_path: String::new(),
+        api_id: "private1".into(),
+        stage: "Prod".into(),
+    });
+    domain.associations.push("vpce-mine".into());
+    let request = request("private.example.com", "POST", "/send-message");
+
+    let decided = decide_domain(&registry(), &arrival(door), &domain, &request);
+
+    match (decided, expected) {
+        (Ok(route), Ok(path)) => assert_eq!(route.upstream_path, path),
+        (Err(Decision::Forbidden(why) | Decision::AccessDenied { by: why, .. }), Err(part)) => {
+            assert!(why.contains(part), "{why}");
+        }
+        (other, expected) => panic!("expected {expected:?}, got {other:?}"),
+    }
+}
+
+const ALLOW_ALL: &str = r#"{"Statement": [{"Effect": "Allow", "Principal": "*",
+  "Action": "execute-api:Invoke", "Resource": "execute-api:/*"}]}"#;
