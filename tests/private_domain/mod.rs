@@ -76,6 +76,16 @@ async fn private_custom_domain_insert_lands_in_dynamodb(#[future] seed_004: Worl
         endpoint_addresses(&world, &endpoint).await.contains(&first),
         "{DOMAIN} resolves to {first}, an interface of {endpoint}: {resolved}"
     );
+    let host = support::instance_host(&world, &app.instance).await;
+    let explained = world
+        .explain_api_call(Some(&host), "POST", &app.send_url)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let api = output(&world, "private-serverless", "ApiId");
+    assert!(
+        explained.ends_with(&format!("through, to {api} /prod/send-message")),
+        "the base path mapping leads to the API's stage: {explained}"
+    );
 }
 
 /// An unknown target, malformed JSON and a blank body, each POSTed on the domain, bring one

@@ -167,7 +167,30 @@ impl Edge {
             referer: None,
         };
         let registry = self.registry.read().unwrap_or_else(|e| e.into_inner());
-        match decide::decide(&registry, arrival, &request, &self.account) {
+        let domain = request
+            .target
+            .is_none()
+            .then(|| {
+                self.domains
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .named(host)
+                    .cloned()
+            })
+            .flatten();
+        let decision = match &domain {
+            Some(domain) => match decide::decide_domain(&registry, arrival, domain, &request) {
+                Ok(route) => {
+                    return format!(
+                        "{door} lets {method} {path} on {host} through, to {} {}",
+                        route.api_id, route.upstream_path
+                    );
+                }
+                Err(refused) => refused,
+            },
+            None => decide::decide(&registry, arrival, &request, &self.account),
+        };
+        match decision {
             Decision::Pass => format!("{door} lets {method} {path} on {host} through"),
             Decision::Forbidden(why) => {
                 format!("{door} answers 403 ForbiddenException to {method} {path} on {host}: {why}")
