@@ -46,8 +46,8 @@ async fn endpoint_addresses(world: &World, id: &str) -> Vec<String> {
         .collect()
 }
 
-/// `{"Insert":"DynamoDB"}` POSTed on the custom domain becomes an item; the domain resolved,
-/// on the instance, to an interface of the execute-api endpoint EC2 describes.
+/// `{"Insert":"DynamoDB"}` POSTed on the custom domain becomes an item; on the instance the
+/// domain leads to an interface of the execute-api endpoint EC2 describes.
 #[rstest]
 #[tokio::test(flavor = "multi_thread")]
 async fn private_custom_domain_insert_lands_in_dynamodb(#[future] seed_004: World) {
@@ -61,20 +61,30 @@ async fn private_custom_domain_insert_lands_in_dynamodb(#[future] seed_004: Worl
         items[&ids[0]]["message"].as_s().unwrap(),
         r#"{"Insert":"DynamoDB"}"#
     );
-    let resolved = world
-        .exec(&app.instance, &["getent", "ahostsv4", DOMAIN])
+    // The address curl connected to for the domain: what the instance's resolver answered.
+    let connected = world
+        .exec(
+            &app.instance,
+            &[
+                "curl",
+                "-sS",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{remote_ip}",
+                "--max-time",
+                "10",
+                &app.send_url,
+            ],
+        )
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let resolved = String::from_utf8_lossy(&resolved.stdout).into_owned();
-    let first = resolved
-        .split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .to_owned();
+    let first = String::from_utf8_lossy(&connected.stdout).trim().to_owned();
+    let resolved = String::from_utf8_lossy(&connected.stderr).into_owned();
     let endpoint = output(&world, "private-serverless", "ExecuteApiEndpointId");
     assert!(
         endpoint_addresses(&world, &endpoint).await.contains(&first),
-        "{DOMAIN} resolves to {first}, an interface of {endpoint}: {resolved}"
+        "{DOMAIN} led curl to {first}, an interface of {endpoint} ({resolved})"
     );
     let host = support::instance_host(&world, &app.instance).await;
     let explained = world
