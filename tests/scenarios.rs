@@ -11,6 +11,7 @@ mod instances;
 mod lifecycle;
 mod network;
 mod private_domain;
+mod rds;
 mod support;
 
 use std::time::Duration;
@@ -295,6 +296,12 @@ async fn an_output_error_rolls_back_the_stack() {
     "vpc-id-parameter-missing.yaml",
     "parameter `VpcId` (AWS::EC2::VPC::Id) names vpc-0123456789abcdef0, which does not exist"
 )]
+#[case::rds_engine_not_run("rds-engine-mysql.yaml", "engine mysql is not one vpclab runs")]
+#[case::rds_subnet_group_across_vpcs(
+    "rds-subnets-two-vpcs.yaml",
+    "a subnet group's subnets must all be in one VPC"
+)]
+#[case::rds_password_reference_to_a_missing_key("rds-wrong-secret-key.yaml", "has no key pasword")]
 #[case::ssm_image_that_does_not_exist(
     "ssm-image-missing.yaml",
     "parameter `ImageId` refers to SSM parameter `/vpclab/missing/image-id`, which does not exist"

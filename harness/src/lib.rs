@@ -86,6 +86,12 @@ pub enum Error {
     },
 }
 
+/// How long each RDS instance this process created took from `CreateDBInstance` to accepting
+/// connections (`account/region/instance`, time), oldest first: for benchmarks.
+pub fn database_start_times() -> Vec<(String, std::time::Duration)> {
+    deploy::resources::database_start_times()
+}
+
 /// Provisions the embedded LocalStack (host backend) if it is not in the cache yet: what the
 /// first world would otherwise do, with its progress on standard error.
 pub async fn provision() -> Result<(), Error> {

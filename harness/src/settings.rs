@@ -36,6 +36,9 @@ pub struct Settings {
     pub docker_host: Option<String>,
     /// `VPCLAB_SCENARIOS_DIR`: where the CLI finds scenarios.
     pub scenarios_dir: Option<PathBuf>,
+    /// `VPCLAB_POSTGRES_BIN`: the folder of PostgreSQL's server programs (`initdb`,
+    /// `postgres`) that RDS instances run; default: the newest `/usr/lib/postgresql/*/bin`.
+    pub postgres_bin: Option<PathBuf>,
     /// `CARGO`: the cargo that builds Lambda crates (set by cargo itself), else `cargo`.
     pub cargo: PathBuf,
     /// `PATH`, where tools are looked up.
@@ -97,6 +100,7 @@ impl Settings {
             localstack_image: text("VPCLAB_LOCALSTACK_IMAGE"),
             docker_host: text("DOCKER_HOST"),
             scenarios_dir: path("VPCLAB_SCENARIOS_DIR"),
+            postgres_bin: path("VPCLAB_POSTGRES_BIN"),
             cargo: path("CARGO").unwrap_or_else(|| PathBuf::from("cargo")),
             path: var("PATH").unwrap_or_default(),
             download_env: DOWNLOAD_VARS

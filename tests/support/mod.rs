@@ -340,3 +340,47 @@ pub fn processes_of_function(function_name: &str) -> Vec<u32> {
         })
         .collect()
 }
+
+/// The processes whose command line contains `needle`.
+pub fn processes_matching(needle: &str) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            text.contains(needle).then_some(pid)
+        })
+        .collect()
+}
+
+/// Invokes `function` with `payload` (in the world's home region); its JSON result.
+pub async fn invoke(world: &World, function: &str, payload: Value) -> Value {
+    let lambda = aws_sdk_lambda::Client::new(world.sdk_config());
+    let response = lambda
+        .invoke()
+        .function_name(function)
+        .payload(aws_sdk_lambda::primitives::Blob::new(payload.to_string()))
+        .send()
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "invoke {function}: {}\n{}",
+                aws_sdk_lambda::error::DisplayErrorContext(e),
+                world.diagnose()
+            )
+        });
+    let body = response
+        .payload()
+        .map(|p| p.as_ref().to_vec())
+        .unwrap_or_default();
+    assert!(
+        response.function_error().is_none(),
+        "{function} failed: {}\n{}",
+        String::from_utf8_lossy(&body),
+        world.function_log(function)
+    );
+    serde_json::from_slice(&body).unwrap_or_else(|e| panic!("{function} returned non-JSON: {e}"))
+}

@@ -8,6 +8,7 @@
 //! back, delete in reverse order, outputs and exports.
 
 pub(crate) mod artifacts;
+pub(crate) mod dynamic_refs;
 pub(crate) mod graph;
 pub(crate) mod intrinsics;
 pub(crate) mod parameters;

@@ -11,7 +11,7 @@ use futures_util::future::join_all;
 use serde_json::Value;
 
 use super::{
-    DeployError, MissingOutput, graph,
+    DeployError, MissingOutput, dynamic_refs, graph,
     intrinsics::{self, EvalContext, Pseudo, ResourceLookup},
     parameters,
     preflight::{self, DeclaredSubnet, PreflightLookup},
@@ -312,6 +312,7 @@ pub(crate) async fn create_stack(
     )
     .map_err(|e| *e)?;
     check_ec2_parameters(ctx, &template, &plan.parameters, &template_name).await?;
+    check_database_servers(&template, &plan, &template_name).map_err(|e| *e)?;
     let zones = region_zones(ctx, region).await;
     let scope = StackScope {
         template: &template,
@@ -434,6 +435,30 @@ async fn load_template(
 /// `AWS::SSM::Parameter::Value<...>` parameters name, read from the emulator's SSM (which
 /// serves AWS's public parameters, `/aws/service/ami-amazon-linux-latest/...` among them). A
 /// name SSM does not know is left out: resolving the parameters then names it.
+/// Refuses a template with DB instances when no PostgreSQL server can run them, before
+/// anything is created.
+fn check_database_servers(
+    template: &Template,
+    plan: &StackPlan,
+    template_name: &str,
+) -> Result<(), Box<DeployError>> {
+    let Some((logical_id, _)) = template
+        .resources
+        .iter()
+        .find(|(_, spec)| spec.resource_type == "AWS::RDS::DBInstance" && plan.enabled(spec))
+    else {
+        return Ok(());
+    };
+    resources::check_database_binaries().map_err(|reason| {
+        Box::new(DeployError::Resource {
+            template: template_name.to_owned(),
+            logical_id: logical_id.clone(),
+            resource_type: "AWS::RDS::DBInstance".to_owned(),
+            reason: format!("{reason}; nothing was created"),
+        })
+    })
+}
+
 /// Refuses EC2 id parameters whose ids EC2 does not describe, as CloudFormation does.
 async fn check_ec2_parameters(
     ctx: &ProviderContext<'_>,
@@ -733,21 +758,26 @@ async fn create_wave(
     jobs: Vec<Job>,
     created: &mut CreatedResources,
 ) -> Option<Failure> {
-    let outcomes = join_all(jobs.iter().map(|job| {
+    let outcomes = join_all(jobs.iter().map(|job| async move {
         let (logical_id, resource_type) = (&job.logical_id, &job.resource_type);
         tracing::debug!(%stack, %logical_id, "create {resource_type}");
-        resources::create(ctx, logical_id, resource_type, &job.properties)
+        let properties = dynamic_refs::resolve(ctx, &job.properties)
+            .await
+            .map_err(|e| e.to_string())?;
+        resources::create(ctx, logical_id, resource_type, &properties)
+            .await
+            .map_err(|e| e.to_string())
     }))
     .await;
     let mut failure = None;
     for (job, outcome) in jobs.into_iter().zip(outcomes) {
         match outcome {
             Ok(resource) => created.insert(job.logical_id, resource),
-            Err(e) if failure.is_none() => {
+            Err(reason) if failure.is_none() => {
                 failure = Some(Failure {
                     logical_id: job.logical_id,
                     resource_type: job.resource_type,
-                    reason: e.to_string(),
+                    reason,
                 });
             }
             Err(e) => tracing::warn!(

@@ -154,6 +154,11 @@ pub(crate) fn add_names(
     for zone in &topology.hosted_zones {
         zones.add_hosted_zone(zone);
     }
+    for host in hosts {
+        if let HostKind::Database { name, .. } = &host.kind {
+            zones.add_public(name, vec![host.address]);
+        }
+    }
     for (api, vpce) in aliases {
         let addresses = endpoint_addresses(hosts, vpce);
         let endpoint = topology.endpoints.iter().find(|e| &e.id == vpce);

@@ -168,6 +168,13 @@ pub enum HostKind {
     },
     /// A test instance placed with [`Fabric::add_host`].
     Probe,
+    /// A database server's interface (an RDS instance), answering at `name`.
+    Database {
+        /// The DB instance identifier.
+        id: String,
+        /// Its endpoint address (`{id}.{hash}.{region}.rds.amazonaws.com`).
+        name: String,
+    },
 }
 
 #[derive(Debug, Default, Clone)]
@@ -513,6 +520,43 @@ impl Fabric {
             HostKind::Probe,
         )
         .await
+    }
+
+    /// Places a database server's interface in `subnet_id` with `group_ids`, its endpoint
+    /// `name` resolving to it (from everywhere, as RDS's names do; only routes and security
+    /// groups decide who reaches it).
+    pub(crate) async fn add_database(
+        &self,
+        subnet_id: &str,
+        group_ids: &[String],
+        id: &str,
+        name: &str,
+    ) -> Result<Host, FabricError> {
+        let mut state = self.state.lock().await;
+        let kind = HostKind::Database {
+            id: id.to_owned(),
+            name: name.to_owned(),
+        };
+        let role = format!("RDS instance {id}");
+        let host = self
+            .add_host_locked(&mut state, subnet_id, group_ids, &role, kind)
+            .await?;
+        self.zones
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .add_public(name, vec![host.address]);
+        Ok(host)
+    }
+
+    /// A certificate (and key) for `name` from the fabric's CA, as PEM.
+    pub(crate) fn issue_certificate(&self, name: &str) -> Result<(String, String), FabricError> {
+        self.ca.issue_pem(name).map_err(FabricError::Tls)
+    }
+
+    /// A folder the fabric removes when it goes (its watchdog too, if the process is killed),
+    /// for the files of servers that run in its hosts.
+    pub(crate) fn scratch_dir(&self) -> &std::path::Path {
+        self._dir.path()
     }
 
     /// Serves `greeting` on TCP `port` of `host` until the fabric is dropped.

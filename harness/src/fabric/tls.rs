@@ -93,6 +93,19 @@ impl FabricCa {
         }
     }
 
+    /// A certificate for `name` signed by the authority, and its key, both as PEM (for servers
+    /// that read files, like PostgreSQL).
+    pub(crate) fn issue_pem(&self, name: &str) -> Result<(String, String), String> {
+        let mut params =
+            CertificateParams::new(vec![name.to_owned()]).map_err(|e| e.to_string())?;
+        params.distinguished_name.push(DnType::CommonName, name);
+        let key = KeyPair::generate().map_err(|e| e.to_string())?;
+        let certificate = params
+            .signed_by(&key, &self.issuer)
+            .map_err(|e| e.to_string())?;
+        Ok((certificate.pem(), key.serialize_pem()))
+    }
+
     fn issue(&self, name: &str) -> Result<Arc<CertifiedKey>, String> {
         let mut params =
             CertificateParams::new(vec![name.to_owned()]).map_err(|e| e.to_string())?;

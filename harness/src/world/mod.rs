@@ -279,6 +279,7 @@ impl World {
             stack_name: &request.name,
             edge: &inner.edge,
             account_id: &inner.account_id,
+            fabric: &inner.fabric,
         };
         let stack =
             stack::create_stack(&ctx, &request, &inner.account_id, &region, &state.exports).await?;
@@ -473,6 +474,7 @@ async fn teardown(inner: Inner) -> Result<(), Error> {
                 stack_name: "",
                 edge: &inner.edge,
                 account_id: &inner.account_id,
+                fabric: &inner.fabric,
             };
             errors.extend(stack::delete_stack(&ctx, stack, &state.exports).await);
         }

@@ -9,7 +9,9 @@ mod dynamodb;
 pub(crate) mod ec2;
 mod iam;
 mod lambda;
+mod rds;
 mod route53;
+mod secrets;
 mod sns;
 mod sqs;
 mod ssm;
@@ -64,9 +66,12 @@ pub(crate) const SUPPORTED_TYPES: &[&str] = &[
     "AWS::Lambda::EventSourceMapping",
     "AWS::Lambda::Function",
     "AWS::Lambda::Permission",
+    "AWS::RDS::DBInstance",
+    "AWS::RDS::DBSubnetGroup",
     "AWS::Route53::HostedZone",
     "AWS::Route53::RecordSet",
     "AWS::Route53::RecordSetGroup",
+    "AWS::SecretsManager::Secret",
     "AWS::SNS::Subscription",
     "AWS::SNS::Topic",
     "AWS::SQS::Queue",
@@ -133,6 +138,8 @@ pub(crate) struct ProviderContext<'a> {
     pub(crate) edge: &'a Edge,
     /// The world's account id.
     pub(crate) account_id: &'a str,
+    /// The world's network fabric (for resources that run in it: databases).
+    pub(crate) fabric: &'a crate::fabric::Fabric,
 }
 
 /// A provider's failure; the stack adds the logical id and type.
@@ -251,6 +258,17 @@ pub(crate) fn unless_gone(result: Result<(), ProviderError>) -> Result<(), Provi
     }
 }
 
+/// Whether the PostgreSQL server programs DB instances need are installed (the error says how
+/// to get them).
+pub(crate) fn check_database_binaries() -> Result<(), String> {
+    rds::check_binaries()
+}
+
+/// How long each DB instance of this process took to accept connections.
+pub(crate) fn database_start_times() -> Vec<(String, std::time::Duration)> {
+    rds::start_times()
+}
+
 /// Creates one resource from its evaluated properties.
 pub(crate) async fn create(
     ctx: &ProviderContext<'_>,
@@ -299,6 +317,9 @@ pub(crate) async fn create(
         "AWS::Lambda::EventSourceMapping" => lambda::create_event_source_mapping(ctx, props).await,
         "AWS::Lambda::Function" => lambda::create_function(ctx, logical_id, props).await,
         "AWS::Lambda::Permission" => lambda::create_permission(ctx, logical_id, props).await,
+        "AWS::RDS::DBInstance" => rds::create_db_instance(ctx, logical_id, props).await,
+        "AWS::RDS::DBSubnetGroup" => rds::create_subnet_group(ctx, logical_id, props).await,
+        "AWS::SecretsManager::Secret" => secrets::create_secret(ctx, logical_id, props).await,
         "AWS::Route53::HostedZone" => route53::create_hosted_zone(ctx, logical_id, props).await,
         "AWS::Route53::RecordSet" | "AWS::Route53::RecordSetGroup" => {
             route53::create_records(ctx, logical_id, resource_type, props).await
@@ -361,6 +382,15 @@ pub(crate) async fn delete(
         "AWS::Lambda::EventSourceMapping" => lambda::delete_event_source_mapping(ctx, id).await,
         "AWS::Lambda::Function" => lambda::delete_function(ctx, id).await,
         "AWS::Lambda::Permission" => lambda::delete_permission(ctx, created).await,
+        "AWS::RDS::DBInstance" => {
+            rds::delete_db_instance(ctx, id).await;
+            Ok(())
+        }
+        "AWS::RDS::DBSubnetGroup" => {
+            rds::delete_subnet_group(ctx, id);
+            Ok(())
+        }
+        "AWS::SecretsManager::Secret" => secrets::delete_secret(ctx, id).await,
         "AWS::Route53::HostedZone" => route53::delete_hosted_zone(ctx, id).await,
         "AWS::Route53::RecordSet" | "AWS::Route53::RecordSetGroup" => {
             route53::delete_records(ctx, created).await
