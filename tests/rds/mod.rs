@@ -195,8 +195,8 @@ async fn rds_refuses_a_lambda_outside_its_allowed_group(#[future] api_vpc_rds: W
     );
 }
 
-/// From the internet the database's name resolves (as RDS's names do) to a private address
-/// that leads nowhere: psql's connection times out.
+/// From the internet the database's name resolves (as RDS's names do) to its private address,
+/// which leads nowhere: psql gets no connection at all.
 #[rstest]
 #[tokio::test(flavor = "multi_thread")]
 async fn rds_is_not_reachable_from_the_internet(#[future] api_vpc_rds: World) {
@@ -209,7 +209,15 @@ async fn rds_is_not_reachable_from_the_internet(#[future] api_vpc_rds: World) {
         "the internet reached the database"
     );
     let error = String::from_utf8_lossy(&attempt.stderr);
-    assert!(error.contains("timeout expired"), "{error}");
+    let address = database_host(&world).await.address.to_string();
+    assert!(
+        error.contains(&format!("({address})")),
+        "the name resolves to the instance's private address: {error}"
+    );
+    assert!(
+        error.contains("Network is unreachable") || error.contains("timeout expired"),
+        "no connection, not even a refusal: {error}"
+    );
 }
 
 /// PRIVATE: from the internet the API answers 403 Forbidden, and the function never runs.

@@ -131,12 +131,8 @@ fn endpoint_address(ctx: &ProviderContext<'_>, id: &str) -> String {
     format!("{id}.{label}.{region}.rds.amazonaws.com")
 }
 
-/// Creates a DB instance: a PostgreSQL server on an ENI of its subnet group, in its groups.
-pub(super) async fn create_db_instance(
-    ctx: &ProviderContext<'_>,
-    logical_id: &str,
-    props: Props<'_>,
-) -> Result<Created, ProviderError> {
+/// Refuses engines vpclab does not run, and public instances (not modelled yet).
+fn check_engine(logical_id: &str, props: Props<'_>) -> Result<(), ProviderError> {
     let engine = props.required_str("Engine")?;
     if !ENGINES.contains(&engine) {
         return Err(ProviderError::Invalid(format!(
@@ -151,6 +147,16 @@ pub(super) async fn create_db_instance(
             super::PropertyProblem::Unsupported,
         ));
     }
+    Ok(())
+}
+
+/// Creates a DB instance: a PostgreSQL server on an ENI of its subnet group, in its groups.
+pub(super) async fn create_db_instance(
+    ctx: &ProviderContext<'_>,
+    logical_id: &str,
+    props: Props<'_>,
+) -> Result<Created, ProviderError> {
+    check_engine(logical_id, props)?;
     let id = match props.str("DBInstanceIdentifier")? {
         Some(id) => id.to_lowercase(),
         None => generated_name(ctx.stack_name, logical_id, 63).to_lowercase(),
