@@ -62,6 +62,15 @@ fi
 # (VPCLAB_EMULATOR unset) stays the host process until DOCKER_HOST names the engine.
 hint() { echo "use it with: export DOCKER_HOST=unix://$socket"; }
 
+# A service started by an earlier run from a folder since deleted (a CI clone) answers the API
+# but cannot start containers (conmon: "Failed to get working directory"): replace it.
+for pid in $(pgrep -f "podman system service .*unix://$socket" || true); do
+  if readlink "/proc/$pid/cwd" 2>/dev/null | grep -q ' (deleted)$'; then
+    echo "container engine: restarting Podman's service $pid (its working directory is gone)"
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  fi
+done
 if answers "$socket"; then
   echo "container engine: Podman's Docker API already answers on unix://$socket"
   hint
@@ -69,9 +78,10 @@ if answers "$socket"; then
 fi
 mkdir -p "$(dirname "$socket")" /var/log/vpclab
 rm -f "$socket"
-# setsid: the service outlives this script and the CI step that ran it.
-setsid podman system service --time=0 "unix://$socket" \
-  >>/var/log/vpclab/podman-service.log 2>&1 </dev/null &
+# setsid: the service outlives this script and the CI step that ran it; from / so that it keeps
+# a working directory when the folder this ran from (a CI clone) is deleted.
+(cd / && exec setsid podman system service --time=0 "unix://$socket" \
+  >>/var/log/vpclab/podman-service.log 2>&1 </dev/null) &
 for _ in $(seq 1 100); do
   answers "$socket" && break
   sleep 0.1

@@ -156,42 +156,52 @@ impl ContainerLocalStack {
             gateway: free_port()?,
             dynamodb: free_port()?,
         };
-        static STARTED: AtomicU32 = AtomicU32::new(0);
-        let container_name = format!(
-            "vpclab-localstack-{}-{}",
-            std::process::id(),
-            STARTED.fetch_add(1, Ordering::Relaxed)
-        );
         let log = Arc::new(Mutex::new(String::new()));
-        let mut request = GenericImage::new(&name, &tag)
-            .with_container_name(&container_name)
-            .with_label("vpclab.owner", std::process::id().to_string())
-            .with_host_config_modifier(|config| config.network_mode = Some("host".to_owned()))
-            .with_log_consumer(log_consumer(log.clone()));
-        if !own_image {
-            request = request.with_copy_to(
-                "/etc/localstack/init/boot.d/vpclab.py",
-                BOOT_HOOK.as_bytes().to_vec(),
-            );
-            for (path, body) in provision::plugin_files() {
-                request = request.with_copy_to(
-                    format!("/opt/vpclab-executor/{path}"),
-                    body.as_bytes().to_vec(),
-                );
-            }
-        }
         let token = Settings::get().localstack_auth_token.as_deref();
-        for (key, value) in container_env(ports, executor, own_image, token) {
-            request = request.with_env_var(key, value);
-        }
-        // Before the container exists: a kill during start-up leaves nothing either.
-        let (options, base) = engine.address.curl_target();
-        crate::watchdog::watch_container(&options, &base, &container_name);
-        let started = engine_runtime().spawn(request.start()).await;
-        let container = match started {
-            Ok(Ok(container)) => container,
-            Ok(Err(e)) => return Err(container_error(&engine, &name, &tag, e.to_string())),
-            Err(e) => return Err(container_error(&engine, &name, &tag, e.to_string())),
+        let build = |container_name: &str| {
+            let mut request = GenericImage::new(&name, &tag)
+                .with_container_name(container_name)
+                .with_label("vpclab.owner", std::process::id().to_string())
+                .with_host_config_modifier(|config| config.network_mode = Some("host".to_owned()))
+                .with_log_consumer(log_consumer(log.clone()));
+            if !own_image {
+                request = request.with_copy_to(
+                    "/etc/localstack/init/boot.d/vpclab.py",
+                    BOOT_HOOK.as_bytes().to_vec(),
+                );
+                for (path, body) in provision::plugin_files() {
+                    request = request.with_copy_to(
+                        format!("/opt/vpclab-executor/{path}"),
+                        body.as_bytes().to_vec(),
+                    );
+                }
+            }
+            for (key, value) in container_env(ports, executor, own_image, token) {
+                request = request.with_env_var(key, value);
+            }
+            request
+        };
+        let mut attempt = 0;
+        let (container, container_name) = loop {
+            let container_name = next_container_name();
+            // Before the container exists: a kill during start-up leaves nothing either.
+            let (options, base) = engine.address.curl_target();
+            crate::watchdog::watch_container(&options, &base, &container_name);
+            let started = engine_runtime().spawn(build(&container_name).start()).await;
+            let reason = match started {
+                Ok(Ok(container)) => break (container, container_name),
+                Ok(Err(e)) => e.to_string(),
+                Err(e) => e.to_string(),
+            };
+            // A container that was created but did not start would outlive the world.
+            remove_container(&engine, &container_name);
+            attempt += 1;
+            if attempt > 1 || !reason.contains("status code 500") {
+                return Err(container_error(&engine, &name, &tag, reason));
+            }
+            tracing::warn!(
+                "vpclab: the engine failed to start {container_name} ({reason}); once more"
+            );
         };
         let localstack = Self {
             container: Mutex::new(Some(container)),
@@ -258,6 +268,29 @@ fn log_consumer(log: Arc<Mutex<String>>) -> impl Fn(&LogFrame) + Send + Sync + '
 }
 
 /// A start failure, with what the engine said and what to check.
+/// A container name of this process not used before.
+fn next_container_name() -> String {
+    static STARTED: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "vpclab-localstack-{}-{}",
+        std::process::id(),
+        STARTED.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Removes container `name` through the engine's API, bounded (`curl --max-time 20`).
+fn remove_container(engine: &Engine, name: &str) {
+    let (options, base) = engine.address.curl_target();
+    let removed = std::process::Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "--max-time", "20", "-X", "DELETE"])
+        .args(&options)
+        .arg(format!("{base}/containers/{name}?force=true"))
+        .status();
+    if !removed.is_ok_and(|s| s.success()) {
+        tracing::warn!("vpclab: could not remove container {name} that failed to start");
+    }
+}
+
 fn container_error(engine: &Engine, name: &str, tag: &str, reason: String) -> EmulatorError {
     EmulatorError::Container {
         reason: format!("{name}:{tag} on {}: {reason}", engine.address),
