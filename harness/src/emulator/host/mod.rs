@@ -284,6 +284,28 @@ fn descendants_of(root: u32) -> Vec<u32> {
 
 /// A loopback port that was free a moment ago.
 pub(crate) fn free_port() -> Result<u16, EmulatorError> {
+    // A random port below the kernel's ephemeral range: a port the kernel hands out for `:0`
+    // is handed out again (to another process's emulator, to an outgoing connection) once
+    // released, and LocalStack binds its servers (DynamoDB Local) only when first used.
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .filter(|low| *low > 12_000)
+        .unwrap_or(32_768);
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos() as u64
+        ^ (u64::from(std::process::id()) << 20);
+    for _ in 0..200 {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let port = 10_000 + u16::try_from((seed >> 33) % u64::from(low - 10_000)).unwrap_or(0);
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
     let listener = TcpListener::bind("127.0.0.1:0")
         .map_err(|e| EmulatorError::io("bind a loopback port", Path::new("127.0.0.1:0"), e))?;
     listener
