@@ -366,11 +366,19 @@ async fn existing(plan: &Plan) -> Result<Existing, FabricError> {
     Ok(existing)
 }
 
-/// Writes the resolver file `ip netns exec` mounts over `/etc/resolv.conf`.
+/// Writes the resolver file `ip netns exec` mounts over `/etc/resolv.conf`: left alone when it
+/// already says `text`, else replaced whole (a new file renamed over it), so that a process
+/// starting in the namespace never reads it empty or half written.
 fn write_resolv_conf(netns: &str, text: &str) -> Result<(), FabricError> {
     let dir = netns::etc_dir(netns);
+    let path = dir.join("resolv.conf");
+    if std::fs::read_to_string(&path).is_ok_and(|current| current == text) {
+        return Ok(());
+    }
+    let staged = dir.join(".resolv.conf.vpclab");
     std::fs::create_dir_all(&dir)
-        .and_then(|()| std::fs::write(dir.join("resolv.conf"), text))
+        .and_then(|()| std::fs::write(&staged, text))
+        .and_then(|()| std::fs::rename(&staged, &path))
         .map_err(|e| FabricError::Command {
             what: format!("write {}/resolv.conf", dir.display()),
             stderr: e.to_string(),
