@@ -81,31 +81,8 @@ fn hello_url(world: &World) -> String {
 /// Invokes the client function (in region B) with a probe payload.
 async fn probe(world: &World, payload: Value) -> Value {
     let function = output(world, CLIENT_STACK, "ClientFunctionName");
-    let lambda = aws_sdk_lambda::Client::new(&world.sdk_config_in(&client_region(world)));
-    let response = lambda
-        .invoke()
-        .function_name(&function)
-        .payload(aws_sdk_lambda::primitives::Blob::new(payload.to_string()))
-        .send()
-        .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "invoke {function}: {}\n{}",
-                aws_sdk_lambda::error::DisplayErrorContext(e),
-                world.diagnose()
-            )
-        });
-    let body = response
-        .payload()
-        .map(|p| p.as_ref().to_vec())
-        .unwrap_or_default();
-    assert!(
-        response.function_error().is_none(),
-        "{function} failed: {}\n{}",
-        String::from_utf8_lossy(&body),
-        world.function_log(&function)
-    );
-    serde_json::from_slice(&body).unwrap_or_else(|e| panic!("{function} returned non-JSON: {e}"))
+    let config = world.sdk_config_in(&client_region(world));
+    support::invoke_in(world, &config, &function, payload).await
 }
 
 async fn call_api(world: &World) -> Value {

@@ -5,39 +5,10 @@ use rstest::{fixture, rstest};
 use serde_json::{Value, json};
 use vpclab_harness::World;
 
-use crate::support::{self, deploy, output, test_instance};
+use crate::support::{self, deploy, invoke, output, test_instance};
 
 /// How long a probe waits before it calls a connection attempt a timeout.
 const PROBE_TIMEOUT_MS: u64 = 2000;
-
-/// Invokes a function directly and returns its JSON result.
-async fn invoke(world: &World, function: &str, payload: Value) -> Value {
-    let lambda = aws_sdk_lambda::Client::new(world.sdk_config());
-    let response = lambda
-        .invoke()
-        .function_name(function)
-        .payload(aws_sdk_lambda::primitives::Blob::new(payload.to_string()))
-        .send()
-        .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "invoke {function}: {}\n{}",
-                aws_sdk_lambda::error::DisplayErrorContext(e),
-                world.diagnose()
-            )
-        });
-    let body = response
-        .payload()
-        .map(|p| p.as_ref().to_vec())
-        .unwrap_or_default();
-    assert!(
-        response.function_error().is_none(),
-        "{function} failed: {}\n{}",
-        String::from_utf8_lossy(&body),
-        world.function_log(function)
-    );
-    serde_json::from_slice(&body).unwrap_or_else(|e| panic!("{function} returned non-JSON: {e}"))
-}
 
 async fn http_get(world: &World, function: &str, url: &str) -> Value {
     invoke(

@@ -358,7 +358,17 @@ pub fn processes_matching(needle: &str) -> Vec<u32> {
 
 /// Invokes `function` with `payload` (in the world's home region); its JSON result.
 pub async fn invoke(world: &World, function: &str, payload: Value) -> Value {
-    let lambda = aws_sdk_lambda::Client::new(world.sdk_config());
+    invoke_in(world, world.sdk_config(), function, payload).await
+}
+
+/// [`invoke`] with the SDK configuration of another region of the world.
+pub async fn invoke_in(
+    world: &World,
+    config: &aws_config::SdkConfig,
+    function: &str,
+    payload: Value,
+) -> Value {
+    let lambda = aws_sdk_lambda::Client::new(config);
     let response = lambda
         .invoke()
         .function_name(function)

@@ -93,9 +93,8 @@ impl FabricCa {
         }
     }
 
-    /// A certificate for `name` signed by the authority, and its key, both as PEM (for servers
-    /// that read files, like PostgreSQL).
-    pub(crate) fn issue_pem(&self, name: &str) -> Result<(String, String), String> {
+    /// A certificate for `name` signed by the authority, and its key.
+    fn sign(&self, name: &str) -> Result<(rcgen::Certificate, KeyPair), String> {
         let mut params =
             CertificateParams::new(vec![name.to_owned()]).map_err(|e| e.to_string())?;
         params.distinguished_name.push(DnType::CommonName, name);
@@ -103,17 +102,17 @@ impl FabricCa {
         let certificate = params
             .signed_by(&key, &self.issuer)
             .map_err(|e| e.to_string())?;
+        Ok((certificate, key))
+    }
+
+    /// [`FabricCa::sign`] as PEM (for servers that read files, like PostgreSQL).
+    pub(crate) fn issue_pem(&self, name: &str) -> Result<(String, String), String> {
+        let (certificate, key) = self.sign(name)?;
         Ok((certificate.pem(), key.serialize_pem()))
     }
 
     fn issue(&self, name: &str) -> Result<Arc<CertifiedKey>, String> {
-        let mut params =
-            CertificateParams::new(vec![name.to_owned()]).map_err(|e| e.to_string())?;
-        params.distinguished_name.push(DnType::CommonName, name);
-        let key = KeyPair::generate().map_err(|e| e.to_string())?;
-        let certificate = params
-            .signed_by(&key, &self.issuer)
-            .map_err(|e| e.to_string())?;
+        let (certificate, key) = self.sign(name)?;
         let private = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
         let signer = aws_lc_rs::sign::any_supported_type(&private).map_err(|e| e.to_string())?;
         Ok(Arc::new(CertifiedKey::new(
