@@ -2,7 +2,10 @@
 //! (`<prefix>-lambda`): public service addresses on the internet side, functions outside any
 //! VPC behind a NAT whose address stands for AWS's pool.
 
-use std::{net::SocketAddr, path::Path};
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
 
 use tokio::task::JoinHandle;
 
@@ -147,11 +150,17 @@ pub(crate) fn start_services(fabric: &Fabric) -> Result<Vec<JoinHandle<()>>, Fab
 }
 
 /// Where a function outside any VPC runs.
-pub(crate) fn lambda_placement(prefix: &str, region: &str, ca_bundle: &Path) -> Placement {
+pub(crate) fn lambda_placement(
+    prefix: &str,
+    region: &str,
+    ca_bundle: &Path,
+    scratch: PathBuf,
+) -> Placement {
     Placement {
         netns: lambda_netns(prefix),
         address: LAMBDA_PRIVATE,
         ca_bundle: ca_bundle.to_path_buf(),
+        scratch,
         description: format!(
             "the AWS-managed Lambda network, egress {}",
             addressing::aws_lambda_egress(region)

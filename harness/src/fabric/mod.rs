@@ -17,6 +17,7 @@ mod gateways;
 pub mod hosted_zones;
 mod internet;
 mod ip_ranges;
+mod loopback;
 pub mod model;
 mod names;
 mod netns;
@@ -114,6 +115,9 @@ pub struct Placement {
     pub address: Ipv4Addr,
     /// The CA bundle functions trust (`SSL_CERT_FILE`).
     pub ca_bundle: PathBuf,
+    /// The world's folder for the functions' own folders (code, `/tmp`), removed with the
+    /// fabric, by its watchdog too.
+    pub scratch: PathBuf,
     /// Human-readable: "subnet-... (10.0.2.0/24) as eni-... 10.0.2.9" or "AWS-managed network".
     pub description: String,
 }
@@ -248,6 +252,13 @@ impl Fabric {
             .prefix("vpclab-fabric-")
             .tempdir()
             .map_err(|e| FabricError::Tls(format!("create a folder for the CA: {e}")))?;
+        // Functions run as users of their own and reach their folders (and the CA bundle)
+        // through this one: they may cross it, not list it.
+        std::fs::set_permissions(
+            dir.path(),
+            <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o711),
+        )
+        .map_err(|e| FabricError::Tls(format!("open the fabric's folder to functions: {e}")))?;
         let ca = FabricCa::create(dir.path())?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -451,7 +462,12 @@ impl Fabric {
     ) -> Result<Placement, FabricError> {
         let mut state = self.state.lock().await;
         let placement = match subnet_ids.first() {
-            None => internet::lambda_placement(&self.prefix, region, self.ca.bundle()),
+            None => internet::lambda_placement(
+                &self.prefix,
+                region,
+                self.ca.bundle(),
+                self.functions_dir(),
+            ),
             Some(subnet_id) => {
                 let host = self
                     .function_eni(&mut state, function_name, subnet_id, group_ids)
@@ -460,6 +476,7 @@ impl Fabric {
                     netns: host.netns.clone(),
                     address: host.address,
                     ca_bundle: self.ca.bundle().to_path_buf(),
+                    scratch: self.functions_dir(),
                     description: format!(
                         "{} as {} {} (groups {})",
                         host.subnet_id,
@@ -557,6 +574,12 @@ impl Fabric {
     /// for the files of servers that run in its hosts.
     pub(crate) fn scratch_dir(&self) -> &std::path::Path {
         self._dir.path()
+    }
+
+    /// Where the functions' own folders go: under [`Self::scratch_dir`], which functions may
+    /// cross (mode 0711) but not list.
+    fn functions_dir(&self) -> PathBuf {
+        self._dir.path().join("functions")
     }
 
     /// Serves `greeting` on TCP `port` of `host` until the fabric is dropped.
@@ -914,10 +937,9 @@ fn group_ids_or_default(topology: &Topology, vpc_id: &str, groups: &[String]) ->
         .collect()
 }
 
-/// A TCP listener on the loopback of `netns` (a function's Runtime API), on a free port.
-pub(crate) fn loopback_listener(netns: &str) -> Result<tokio::net::TcpListener, FabricError> {
-    netns::tcp_listener(netns, SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
-}
+/// A TCP listener on the loopback of a namespace (a function's Runtime API) that answers one
+/// user only.
+pub(crate) use loopback::{LoopbackSeal, owned_listener as owned_loopback_listener};
 
 /// The `ip` tool's path (functions start with an empty `PATH`-less environment).
 pub(crate) fn ip_tool() -> PathBuf {

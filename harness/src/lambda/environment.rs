@@ -23,12 +23,13 @@ use tokio::{
     task::JoinHandle,
 };
 
-use crate::fabric::Placement;
+use crate::fabric::{LoopbackSeal, Placement};
 
 use super::{
     LambdaError,
     logs::{LogStore, function_key},
     runtime_api::{self, Invocation, Outcome, RuntimeState},
+    sandbox::{Code, Sandbox},
 };
 
 /// AWS gives a function's init phase 10 seconds.
@@ -97,19 +98,17 @@ pub(crate) struct InvokeResult {
 #[derive(Debug)]
 pub(crate) struct Environment {
     spec: EnvironmentSpec,
-    code_dir: PathBuf,
-    _unpacked: Option<tempfile::TempDir>,
-    /// The function's `/tmp` (`TMPDIR`), removed with the environment.
-    _tmp: tempfile::TempDir,
-    tmp_dir: PathBuf,
+    /// The function's user and folders (code, `/tmp`), removed with the environment.
+    sandbox: Sandbox,
     state: Arc<RuntimeState>,
     runtime_api: SocketAddr,
+    /// Keeps the Runtime API to the function's own user; lifted before the server stops.
+    seal: Option<LoopbackSeal>,
     server: JoinHandle<()>,
     process: Mutex<Option<Process>>,
     lines: Arc<Mutex<Vec<String>>>,
     logs: LogStore,
-    emulator_endpoint: String,
-    placement: Option<Placement>,
+    placement: Placement,
 }
 
 #[derive(Debug)]
@@ -119,12 +118,12 @@ struct Process {
 }
 
 impl Environment {
-    /// Starts the Runtime API and the bootstrap, and waits for the end of its init phase.
+    /// Starts the Runtime API and the bootstrap where the fabric placed the function, and
+    /// waits for the end of its init phase.
     pub(crate) async fn start(
         spec: EnvironmentSpec,
         logs: LogStore,
-        emulator_endpoint: String,
-        placement: Option<Placement>,
+        placement: Placement,
     ) -> Result<Self, LambdaError> {
         let runtime = spec.runtime.clone().unwrap_or_default();
         if !runtime.starts_with("provided") {
@@ -133,33 +132,23 @@ impl Environment {
                 runtime,
             });
         }
-        let (code_dir, unpacked) = match &spec.code_zip_base64 {
-            Some(zip) => {
-                let dir = unpack(zip)?;
-                (dir.path().to_path_buf(), Some(dir))
-            }
-            None => (spec.code_dir.clone(), None),
+        let sandbox = match &spec.code_zip_base64 {
+            Some(zip) => Sandbox::create(&placement.scratch, Code::Zip(&decode(zip)?))?,
+            None => Sandbox::create(&placement.scratch, Code::Folder(&spec.code_dir))?,
         };
-        let tmp = tempfile::Builder::new()
-            .prefix("vpclab-fn-tmp-")
-            .tempdir()
-            .map_err(|e| LambdaError::io("create the function's TMPDIR", e))?;
-        let tmp_dir = tmp.path().to_path_buf();
         let state = RuntimeState::new();
-        let (runtime_api, server) = serve_runtime_api(placement.as_ref(), state.clone()).await?;
+        let (runtime_api, seal, server) =
+            serve_runtime_api(&placement, sandbox.uid(), state.clone()).await?;
         let environment = Self {
             spec,
-            code_dir,
-            _unpacked: unpacked,
-            _tmp: tmp,
-            tmp_dir,
+            sandbox,
             state,
             runtime_api,
+            seal: Some(seal),
             server,
             process: Mutex::new(None),
             lines: Arc::default(),
             logs,
-            emulator_endpoint,
             placement,
         };
         environment.spawn_and_init().await?;
@@ -243,7 +232,7 @@ impl Environment {
 
     async fn spawn_and_init(&self) -> Result<(), LambdaError> {
         self.state.reset_init();
-        let bootstrap = self.code_dir.join("bootstrap");
+        let bootstrap = self.sandbox.task_dir().join("bootstrap");
         let mut child =
             self.bootstrap_command(&bootstrap)
                 .spawn()
@@ -275,53 +264,30 @@ impl Environment {
         }
     }
 
-    /// The `bootstrap` command with the standard Lambda environment: inside the function's
-    /// namespace (where it reaches services by their real names) or, outside the fabric,
-    /// pointed at the emulator.
+    /// The `bootstrap` command with the standard Lambda environment, as the function's own
+    /// unprivileged user inside its namespace, where it reaches the services by their real
+    /// names through its network path and trusts the fabric's CA the standard way.
     fn bootstrap_command(&self, bootstrap: &Path) -> Command {
-        let mut command = match &self.placement {
-            // `ip netns exec` also mounts the namespace's resolv.conf over /etc/resolv.conf.
-            Some(placement) => {
-                let mut command = Command::new(crate::fabric::ip_tool());
-                command
-                    .args(["netns", "exec", &placement.netns])
-                    .arg(bootstrap);
-                command
-            }
-            None => Command::new(bootstrap),
-        };
+        let mut command = self.sandbox.command(&self.placement.netns, bootstrap);
+        let task = self.sandbox.task_dir();
         command
-            .current_dir(&self.code_dir)
+            .current_dir(&task)
             .env_clear()
             .envs(&self.spec.env)
             .env("AWS_LAMBDA_RUNTIME_API", self.runtime_api.to_string())
-            .env("LAMBDA_TASK_ROOT", &self.code_dir)
+            .env("LAMBDA_TASK_ROOT", &task)
             .env("PATH", "/usr/local/bin:/usr/bin:/bin")
             .env("LANG", "en_US.UTF-8")
             .env("TZ", ":UTC")
-            .env("TMPDIR", &self.tmp_dir)
+            .env("TMPDIR", self.sandbox.tmp_dir())
+            .env("SSL_CERT_FILE", &self.placement.ca_bundle)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
-        match &self.placement {
-            // In the fabric the function reaches the services by their real names, through
-            // its network path, and trusts the fabric's CA the standard way.
-            Some(placement) => {
-                command.env("SSL_CERT_FILE", &placement.ca_bundle);
-                for emulator_specific in ["AWS_ENDPOINT_URL", "LOCALSTACK_HOSTNAME", "EDGE_PORT"] {
-                    command.env_remove(emulator_specific);
-                }
-            }
-            None => {
-                command.env("AWS_ENDPOINT_URL", &self.emulator_endpoint);
-                for inherited in ["SSL_CERT_FILE", "SSL_CERT_DIR"] {
-                    if let Some(value) = std::env::var_os(inherited) {
-                        command.env(inherited, value);
-                    }
-                }
-            }
+        for emulator_specific in ["AWS_ENDPOINT_URL", "LOCALSTACK_HOSTNAME", "EDGE_PORT"] {
+            command.env_remove(emulator_specific);
         }
         if let Some(value) = std::env::var_os("RUST_LOG") {
             command.env("RUST_LOG", value);
@@ -432,20 +398,18 @@ impl Environment {
     }
 }
 
-/// Serves the Runtime API on the loopback of the namespace the function runs in (or this
-/// machine's, outside the fabric).
+/// Serves the Runtime API on the loopback of the namespace the function runs in, to the
+/// function's user only: the functions sharing the namespace cannot reach it.
 async fn serve_runtime_api(
-    placement: Option<&Placement>,
+    placement: &Placement,
+    uid: u32,
     state: Arc<RuntimeState>,
-) -> Result<(SocketAddr, JoinHandle<()>), LambdaError> {
-    let listener = match placement {
-        Some(placement) => crate::fabric::loopback_listener(&placement.netns).map_err(|e| {
+) -> Result<(SocketAddr, LoopbackSeal, JoinHandle<()>), LambdaError> {
+    let (listener, seal) = crate::fabric::owned_loopback_listener(&placement.netns, uid)
+        .await
+        .map_err(|e| {
             LambdaError::io("bind the Runtime API", std::io::Error::other(e.to_string()))
-        })?,
-        None => tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|e| LambdaError::io("bind the Runtime API", e))?,
-    };
+        })?;
     let runtime_api = listener
         .local_addr()
         .map_err(|e| LambdaError::io("read the Runtime API address", e))?;
@@ -455,7 +419,7 @@ async fn serve_runtime_api(
             tracing::warn!("vpclab: Runtime API server stopped: {e}");
         }
     });
-    Ok((runtime_api, server))
+    Ok((runtime_api, seal, server))
 }
 
 /// Reaps the process in the background; the receiver holds its exit status once it exits.
@@ -475,6 +439,7 @@ impl Drop for Environment {
     fn drop(&mut self) {
         self.kill();
         self.state.abandon_pending();
+        drop(self.seal.take());
         self.server.abort();
     }
 }
@@ -502,34 +467,29 @@ fn error_body(error_type: Option<String>, body: Bytes) -> Bytes {
     Bytes::from(body.to_string())
 }
 
-/// Unpacks a base64 zip into a new temporary folder, keeping the files' modes.
-fn unpack(zip_base64: &str) -> Result<tempfile::TempDir, LambdaError> {
-    let bytes = base64::engine::general_purpose::STANDARD
+/// The zip the emulator sent, decoded.
+fn decode(zip_base64: &str) -> Result<Vec<u8>, LambdaError> {
+    base64::engine::general_purpose::STANDARD
         .decode(zip_base64)
-        .map_err(|e| LambdaError::io("decode the function's code", std::io::Error::other(e)))?;
-    let dir = tempfile::Builder::new()
-        .prefix("vpclab-code-")
-        .tempdir()
-        .map_err(|e| LambdaError::io("create a code folder", e))?;
-    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
-        .map_err(|e| LambdaError::io("read the function's zip", std::io::Error::other(e)))?;
-    archive
-        .extract(dir.path())
-        .map_err(|e| LambdaError::io("unzip the function's code", std::io::Error::other(e)))?;
-    Ok(dir)
+        .map_err(|e| LambdaError::io("decode the function's code", std::io::Error::other(e)))
 }
 
 #[cfg(test)]
 mod tests {
     //! The executor against a real process: a small Python custom runtime that speaks the
-    //! Runtime API with the standard library only.
+    //! Runtime API with the standard library only, in a network namespace of the test's own.
 
-    use std::os::unix::fs::PermissionsExt;
+    use std::{
+        os::unix::fs::PermissionsExt,
+        sync::atomic::{AtomicU32, Ordering},
+    };
 
     use super::*;
 
-    /// A custom runtime: answers `{"pid", "env", "headers", "event"}`; `"sleep"` sleeps 30 s,
-    /// `"exit"` exits mid-invocation, `"fail"` posts an error.
+    /// A custom runtime: answers `{"pid", "uid", "caps", "env", "headers", "event"}`;
+    /// `"sleep"` sleeps 30 s, `"exit"` exits mid-invocation, `"linger"` answers then exits
+    /// without asking for the next invocation, `"fail"` posts an error, `{"steal": port}`
+    /// asks the Runtime API on that port for an invocation.
     const BOOTSTRAP: &str = r#"#!/usr/bin/python3
 import json, os, sys, time, urllib.request
 api = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2018-06-01/runtime"
@@ -547,13 +507,74 @@ while True:
         time.sleep(30)
     if event == "exit":
         sys.exit(3)
+    if isinstance(event, dict) and "steal" in event:
+        try:
+            urllib.request.urlopen("http://127.0.0.1:%d/2018-06-01/runtime/invocation/next" % event["steal"], timeout=2)
+            event = "stole an invocation"
+        except Exception as e:
+            event = "refused: " + str(e)
     if event == "fail":
         body, path = b'{"errorType":"Handler.Test","errorMessage":"asked to fail"}', "/error"
     else:
-        env = {k: os.environ.get(k) for k in ("AWS_LAMBDA_FUNCTION_NAME", "AWS_REGION", "AWS_ENDPOINT_URL", "LAMBDA_TASK_ROOT")}
-        body, path = json.dumps({"pid": os.getpid(), "env": env, "headers": headers, "event": event}).encode(), "/response"
+        env = {k: os.environ.get(k) for k in ("AWS_LAMBDA_FUNCTION_NAME", "AWS_REGION", "AWS_ENDPOINT_URL", "LAMBDA_TASK_ROOT", "TMPDIR")}
+        status = dict(line.split(":", 1) for line in open("/proc/self/status"))
+        caps = {k: status[k].strip() for k in ("CapEff", "CapPrm", "CapBnd")}
+        answer = {"pid": os.getpid(), "uid": os.getuid(), "caps": caps, "env": env, "headers": headers, "event": event}
+        body, path = json.dumps(answer).encode(), "/response"
     urllib.request.urlopen(urllib.request.Request(api + "/invocation/" + rid + path, data=body, method="POST"))
+    if event == "linger":
+        time.sleep(0.5)
+        sys.exit(4)
 "#;
+
+    /// A network namespace of the test's own (loopback up) and a folder for the environments,
+    /// both removed on drop.
+    struct TestPlace {
+        netns: String,
+        scratch: tempfile::TempDir,
+    }
+
+    impl TestPlace {
+        fn new() -> Self {
+            static NEXT: AtomicU32 = AtomicU32::new(0);
+            let netns = format!(
+                "vpclab-unit-{}-{}",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            );
+            let ip = |args: &[&str]| {
+                let status = std::process::Command::new(crate::fabric::ip_tool())
+                    .args(args)
+                    .status()
+                    .expect("ip runs (these tests need root and iproute2)");
+                assert!(status.success(), "ip {args:?}");
+            };
+            ip(&["netns", "add", &netns]);
+            ip(&["-n", &netns, "link", "set", "lo", "up"]);
+            let scratch = tempfile::tempdir().expect("temp dir");
+            std::fs::set_permissions(scratch.path(), std::fs::Permissions::from_mode(0o711))
+                .expect("chmod");
+            Self { netns, scratch }
+        }
+
+        fn placement(&self) -> Placement {
+            Placement {
+                netns: self.netns.clone(),
+                address: std::net::Ipv4Addr::LOCALHOST,
+                ca_bundle: self.scratch.path().join("ca.pem"),
+                scratch: self.scratch.path().join("functions"),
+                description: "a test namespace".into(),
+            }
+        }
+    }
+
+    impl Drop for TestPlace {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new(crate::fabric::ip_tool())
+                .args(["netns", "delete", &self.netns])
+                .status();
+        }
+    }
 
     fn spec(
         code_dir: &std::path::Path,
@@ -606,12 +627,16 @@ while True:
         serde_json::from_slice(&bytes).expect("JSON payload")
     }
 
-    async fn start(dir: &tempfile::TempDir, timeout: u64, env: &[(&str, &str)]) -> Environment {
+    async fn start(
+        place: &TestPlace,
+        dir: &tempfile::TempDir,
+        timeout: u64,
+        env: &[(&str, &str)],
+    ) -> Environment {
         Environment::start(
             spec(dir.path(), timeout, env),
             LogStore::default(),
-            "http://127.0.0.1:4566".into(),
-            None,
+            place.placement(),
         )
         .await
         .unwrap_or_else(|e| panic!("{e}"))
@@ -619,8 +644,8 @@ while True:
 
     #[tokio::test]
     async fn the_function_gets_the_runtime_api_headers_and_lambda_environment() {
-        let dir = code_dir();
-        let environment = start(&dir, 5, &[]).await;
+        let (place, dir) = (TestPlace::new(), code_dir());
+        let environment = start(&place, &dir, 5, &[]).await;
         let result = environment
             .invoke(request("req-1", r#""hello""#))
             .await
@@ -644,10 +669,16 @@ while True:
                 .is_some()
         );
         assert_eq!(answer["env"]["AWS_LAMBDA_FUNCTION_NAME"], "probe");
-        assert_eq!(answer["env"]["AWS_ENDPOINT_URL"], "http://127.0.0.1:4566");
         assert_eq!(
-            answer["env"]["LAMBDA_TASK_ROOT"],
-            dir.path().to_str().unwrap()
+            answer["env"]["AWS_ENDPOINT_URL"],
+            serde_json::Value::Null,
+            "functions reach the services by their real names"
+        );
+        assert!(
+            answer["env"]["LAMBDA_TASK_ROOT"]
+                .as_str()
+                .is_some_and(|root| root.ends_with("/task")),
+            "{answer}"
         );
         assert!(
             result.logs.contains("START RequestId: req-1"),
@@ -663,8 +694,8 @@ while True:
 
     #[tokio::test]
     async fn warm_invocations_reuse_the_process() {
-        let dir = code_dir();
-        let environment = start(&dir, 5, &[]).await;
+        let (place, dir) = (TestPlace::new(), code_dir());
+        let environment = start(&place, &dir, 5, &[]).await;
         let first = payload(&environment.invoke(request("a", "1")).await.unwrap());
         let second = payload(&environment.invoke(request("b", "2")).await.unwrap());
         assert_eq!(first["pid"], second["pid"]);
@@ -672,8 +703,8 @@ while True:
 
     #[tokio::test]
     async fn a_timeout_is_an_error_and_the_next_invocation_gets_a_fresh_process() {
-        let dir = code_dir();
-        let environment = start(&dir, 1, &[]).await;
+        let (place, dir) = (TestPlace::new(), code_dir());
+        let environment = start(&place, &dir, 1, &[]).await;
         let before = payload(&environment.invoke(request("a", "1")).await.unwrap());
         let timed_out = environment
             .invoke(request("slow", r#""sleep""#))
@@ -694,8 +725,8 @@ while True:
 
     #[tokio::test]
     async fn a_handler_error_and_a_crash_are_reported_as_errors() {
-        let dir = code_dir();
-        let environment = start(&dir, 5, &[]).await;
+        let (place, dir) = (TestPlace::new(), code_dir());
+        let environment = start(&place, &dir, 5, &[]).await;
         let failed = environment.invoke(request("f", r#""fail""#)).await.unwrap();
         assert!(failed.is_error);
         assert_eq!(payload(&failed)["errorType"], "Handler.Test");
@@ -708,12 +739,11 @@ while True:
 
     #[tokio::test]
     async fn an_init_error_fails_the_start_and_carries_the_functions_output() {
-        let dir = code_dir();
+        let (place, dir) = (TestPlace::new(), code_dir());
         let error = Environment::start(
             spec(dir.path(), 5, &[("FAIL_INIT", "1")]),
             LogStore::default(),
-            "http://127.0.0.1:4566".into(),
-            None,
+            place.placement(),
         )
         .await
         .expect_err("init fails");
@@ -724,12 +754,72 @@ while True:
 
     #[tokio::test]
     async fn an_interpreted_runtime_is_refused_with_what_is_supported() {
-        let dir = code_dir();
+        let (place, dir) = (TestPlace::new(), code_dir());
         let mut spec = spec(dir.path(), 5, &[]);
         spec.runtime = Some("python3.12".into());
-        let error = Environment::start(spec, LogStore::default(), String::new(), None)
+        let error = Environment::start(spec, LogStore::default(), place.placement())
             .await
             .expect_err("python3.12 is not a custom runtime");
         assert!(error.to_string().contains("provided.al2023"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn the_function_runs_as_its_own_user_without_capabilities() {
+        let (place, dir) = (TestPlace::new(), code_dir());
+        let environment = start(&place, &dir, 5, &[]).await;
+        let answer = payload(&environment.invoke(request("a", "1")).await.unwrap());
+        assert_ne!(answer["uid"], 0, "{answer}");
+        for set in ["CapEff", "CapPrm", "CapBnd"] {
+            assert_eq!(answer["caps"][set], "0000000000000000", "{set}: {answer}");
+        }
+        let tmp = std::fs::metadata(answer["env"]["TMPDIR"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            serde_json::json!(std::os::unix::fs::MetadataExt::uid(&tmp)),
+            answer["uid"],
+            "/tmp is the function's own"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_function_cannot_reach_another_environments_runtime_api() {
+        let (place, dir) = (TestPlace::new(), code_dir());
+        let thief = start(&place, &dir, 5, &[]).await;
+        let victim = start(&place, &dir, 5, &[]).await;
+        let steal = format!(r#"{{"steal": {}}}"#, victim.runtime_api.port());
+        let answer = payload(&thief.invoke(request("t", &steal)).await.unwrap());
+        let event = answer["event"].as_str().unwrap_or_default();
+        assert!(event.contains("refused"), "{answer}");
+        let served = victim.invoke(request("v", r#""mine""#)).await.unwrap();
+        assert_eq!(
+            payload(&served)["event"],
+            "mine",
+            "the owner is still served"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_invocation_abandoned_by_a_crash_is_not_handed_to_the_replacement() {
+        let (place, dir) = (TestPlace::new(), code_dir());
+        let environment = start(&place, &dir, 5, &[]).await;
+        let lingered = environment
+            .invoke(request("l", r#""linger""#))
+            .await
+            .unwrap();
+        assert!(!lingered.is_error);
+        // Queued while the process is still alive, which exits without asking for it.
+        let abandoned = environment
+            .invoke(request("x", r#""abandoned""#))
+            .await
+            .unwrap();
+        assert!(abandoned.is_error);
+        assert_eq!(payload(&abandoned)["errorType"], "Runtime.ExitError");
+        let next = environment
+            .invoke(request("y", r#""fresh""#))
+            .await
+            .unwrap();
+        assert!(!next.is_error, "{}", next.logs);
+        let answer = payload(&next);
+        assert_eq!(answer["event"], "fresh");
+        assert_eq!(answer["headers"]["lambda-runtime-aws-request-id"], "y");
     }
 }

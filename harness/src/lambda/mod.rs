@@ -7,6 +7,7 @@ pub(crate) mod build;
 pub(crate) mod environment;
 pub(crate) mod logs;
 pub(crate) mod runtime_api;
+pub(crate) mod sandbox;
 pub(crate) mod service;
 
 /// Errors of the Lambda executor and of function builds.

@@ -1,7 +1,7 @@
 //! The Lambda Runtime API a function's `bootstrap` talks to (`AWS_LAMBDA_RUNTIME_API`).
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     sync::{Arc, Mutex},
 };
 
@@ -13,7 +13,7 @@ use axum::{
     routing::{get, post},
 };
 use bytes::Bytes;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 
 /// One invocation handed to the function.
 #[derive(Debug)]
@@ -44,11 +44,22 @@ pub(crate) enum Outcome {
     },
 }
 
+/// The invocations waiting for a `next` call, and the process they are meant for.
+///
+/// Each bootstrap process is a generation. A `next` call belongs to the generation it arrived
+/// in, so a call left hanging by a process that died never takes an invocation meant for its
+/// replacement, and a new generation starts with an empty queue: an invocation abandoned with a
+/// crashed process is never handed to the next one.
+#[derive(Debug, Default)]
+struct Inbox {
+    generation: u64,
+    queue: VecDeque<Invocation>,
+}
+
 /// State shared between the Runtime API server and the environment that feeds it.
 #[derive(Debug)]
 pub(crate) struct RuntimeState {
-    queue: tokio::sync::Mutex<mpsc::Receiver<Invocation>>,
-    sender: mpsc::Sender<Invocation>,
+    inbox: watch::Sender<Inbox>,
     pending: Mutex<HashMap<String, oneshot::Sender<Outcome>>>,
     /// Becomes true at the function's first `next` call: its init phase is over.
     initialised: watch::Sender<bool>,
@@ -59,10 +70,8 @@ pub(crate) struct RuntimeState {
 impl RuntimeState {
     /// A state with an empty queue.
     pub(crate) fn new() -> Arc<Self> {
-        let (sender, receiver) = mpsc::channel(1);
         Arc::new(Self {
-            queue: tokio::sync::Mutex::new(receiver),
-            sender,
+            inbox: watch::Sender::new(Inbox::default()),
             pending: Mutex::new(HashMap::new()),
             initialised: watch::Sender::new(false),
             init_error: watch::Sender::new(None),
@@ -73,15 +82,50 @@ impl RuntimeState {
     pub(crate) async fn submit(&self, invocation: Invocation) -> oneshot::Receiver<Outcome> {
         let (tx, rx) = oneshot::channel();
         self.pending_map().insert(invocation.request_id.clone(), tx);
-        // The receiver lives as long as the state, so sending only fails on shutdown, and the
-        // caller then sees a closed outcome channel.
-        let _ = self.sender.send(invocation).await;
+        self.inbox
+            .send_modify(|inbox| inbox.queue.push_back(invocation));
         rx
     }
 
-    /// Forgets every invocation in flight (their callers see a closed channel).
+    /// Forgets every invocation in flight or queued (their callers see a closed channel) and
+    /// ends the current process's generation.
     pub(crate) fn abandon_pending(&self) {
+        self.inbox.send_modify(|inbox| {
+            inbox.generation += 1;
+            inbox.queue.clear();
+        });
         self.pending_map().clear();
+    }
+
+    /// Takes the next invocation for a `next` call of `generation`, waiting for one; `None`
+    /// when that generation ended first.
+    async fn take(&self, generation: u64) -> Option<Invocation> {
+        let mut inbox = self.inbox.subscribe();
+        loop {
+            // The borrow ends here: taking below needs the value's write lock.
+            let ready = inbox
+                .wait_for(|i| i.generation != generation || !i.queue.is_empty())
+                .await
+                .is_ok();
+            if !ready {
+                return None;
+            }
+            let mut taken = None;
+            let mut ended = false;
+            self.inbox.send_if_modified(|i| {
+                ended = i.generation != generation;
+                if !ended {
+                    taken = i.queue.pop_front();
+                }
+                taken.is_some()
+            });
+            if ended {
+                return None;
+            }
+            if taken.is_some() {
+                return taken;
+            }
+        }
     }
 
     /// Watches the end of the init phase.
@@ -94,8 +138,10 @@ impl RuntimeState {
         self.init_error.subscribe()
     }
 
-    /// Starts a new init phase (after the process was replaced).
+    /// Starts a new init phase (after the process was replaced): a new generation, with
+    /// nothing left over from the one before.
     pub(crate) fn reset_init(&self) {
+        self.abandon_pending();
         self.initialised.send_replace(false);
         self.init_error.send_replace(None);
     }
@@ -130,10 +176,10 @@ pub(crate) fn app(state: Arc<RuntimeState>) -> Router {
 }
 
 async fn next(State(state): State<Arc<RuntimeState>>) -> Response {
+    let generation = state.inbox.borrow().generation;
     state.initialised.send_replace(true);
-    let mut queue = state.queue.lock().await;
-    let Some(invocation) = queue.recv().await else {
-        return (StatusCode::GONE, "environment shutting down").into_response();
+    let Some(invocation) = state.take(generation).await else {
+        return (StatusCode::GONE, "this runtime process was replaced").into_response();
     };
     let mut headers = HeaderMap::new();
     let pairs = [

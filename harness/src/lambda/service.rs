@@ -3,7 +3,7 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    sync::{Arc, Mutex, RwLock},
+    sync::{Arc, Mutex},
     thread::JoinHandle,
 };
 
@@ -17,7 +17,7 @@ use axum::{
 use serde::Deserialize;
 use tokio::sync::oneshot;
 
-use crate::fabric::Fabric;
+use crate::fabric::{Fabric, Placement};
 
 use super::{
     LambdaError,
@@ -33,7 +33,6 @@ struct Shared {
     environments: Mutex<BTreeMap<String, Arc<Environment>>>,
     prepared: Mutex<BTreeSet<String>>,
     logs: LogStore,
-    emulator_endpoint: RwLock<String>,
     /// Each world's fabric, by account: where that account's functions run.
     fabrics: Mutex<BTreeMap<String, Arc<Fabric>>>,
 }
@@ -86,15 +85,6 @@ impl ExecutorService {
     /// The base URL the plug-in calls (`VPCLAB_EXECUTOR_URL`).
     pub(crate) fn url(&self) -> &str {
         &self.url
-    }
-
-    /// Sets the emulator endpoint functions are given as `AWS_ENDPOINT_URL`.
-    pub(crate) fn set_emulator_endpoint(&self, endpoint: &str) {
-        *self
-            .shared
-            .emulator_endpoint
-            .write()
-            .unwrap_or_else(|e| e.into_inner()) = endpoint.to_owned();
     }
 
     /// The functions' logs.
@@ -266,48 +256,47 @@ fn failure(status: StatusCode, message: String) -> Response {
     (status, Json(serde_json::json!({ "error": message }))).into_response()
 }
 
+/// Where the fabric of the function's world runs it. There is no unsealed fallback: a
+/// function whose account has no fabric is never run on this machine's network.
+async fn place(shared: &Shared, spec: &EnvironmentSpec) -> Result<Placement, String> {
+    let fabric = shared
+        .fabrics
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&spec.account)
+        .cloned()
+        .ok_or_else(|| {
+            format!(
+                "function {} cannot run: account {} has no vpclab world, so no network fabric \
+                 to place it in (functions never run on this machine's own network); create \
+                 the function from a World (World::start, then deploy)",
+                spec.function_name, spec.account
+            )
+        })?;
+    let (subnets, groups) = spec
+        .vpc_config
+        .as_ref()
+        .map(|v| (v.subnet_ids.clone(), v.security_group_ids.clone()))
+        .unwrap_or_default();
+    // `arn:aws:lambda:<region>:<account>:function:<name>`
+    let region = spec.function_arn.split(':').nth(3).unwrap_or_default();
+    fabric
+        .place_function(&spec.function_name, region, &subnets, &groups)
+        .await
+        .map_err(|e| format!("placing {} in the network fabric: {e}", spec.function_name))
+}
+
 async fn start_environment(
     State(shared): State<Arc<Shared>>,
     Path(id): Path<String>,
     Json(spec): Json<EnvironmentSpec>,
 ) -> Response {
     tracing::debug!(environment = %id, function = %spec.function_arn, "start");
-    let endpoint = shared
-        .emulator_endpoint
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
-    let fabric = shared
-        .fabrics
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&spec.account)
-        .cloned();
-    let placement = match fabric {
-        Some(fabric) => {
-            let (subnets, groups) = spec
-                .vpc_config
-                .as_ref()
-                .map(|v| (v.subnet_ids.clone(), v.security_group_ids.clone()))
-                .unwrap_or_default();
-            // `arn:aws:lambda:<region>:<account>:function:<name>`
-            let region = spec.function_arn.split(':').nth(3).unwrap_or_default();
-            match fabric
-                .place_function(&spec.function_name, region, &subnets, &groups)
-                .await
-            {
-                Ok(placement) => Some(placement),
-                Err(e) => {
-                    return failure(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        format!("placing {} in the network fabric: {e}", spec.function_name),
-                    );
-                }
-            }
-        }
-        None => None,
+    let placement = match place(&shared, &spec).await {
+        Ok(placement) => placement,
+        Err(message) => return failure(StatusCode::INTERNAL_SERVER_ERROR, message),
     };
-    match Environment::start(spec, shared.logs.clone(), endpoint, placement).await {
+    match Environment::start(spec, shared.logs.clone(), placement).await {
         Ok(environment) => {
             shared
                 .environments

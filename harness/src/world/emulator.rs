@@ -53,7 +53,6 @@ async fn start(backend: Backend) -> Result<RunningEmulator, Error> {
         token: executor.token().to_owned(),
     };
     let emulator = backend.start(&registration).await?;
-    executor.set_emulator_endpoint(emulator.endpoint());
     Ok(RunningEmulator { emulator, executor })
 }
 
