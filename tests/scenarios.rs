@@ -12,6 +12,7 @@ mod lifecycle;
 mod network;
 mod private_domain;
 mod rds;
+mod runtimes;
 mod support;
 
 use std::time::Duration;
@@ -246,6 +247,13 @@ async fn an_output_error_rolls_back_the_stack() {
 /// Bad templates are refused before anything is created, with what to fix.
 #[rstest]
 #[case::yaml_syntax("bad-syntax.yaml", "line")]
+#[case::runtime_not_served("runtime-java.yaml", "java21 is not supported")]
+#[case::handler_module_missing("python-missing-handler.yaml", "no module file main.py")]
+#[case::handler_function_missing("python-missing-function.yaml", "no function lambda_handler")]
+#[case::requirements_do_not_install(
+    "python-bad-requirements.yaml",
+    "vpclab-no-such-package-anywhere"
+)]
 #[case::unknown_tag("unknown-tag.yaml", "!Reff")]
 #[case::unsupported_type("unsupported-type.yaml", "Bucket (AWS::S3::Bucket)")]
 #[case::missing_parameter("missing-parameter.yaml", "TableName")]

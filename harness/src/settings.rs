@@ -39,6 +39,16 @@ pub struct Settings {
     /// `VPCLAB_POSTGRES_BIN`: the folder of PostgreSQL's server programs (`initdb`,
     /// `postgres`) that RDS instances run; default: the newest `/usr/lib/postgresql/*/bin`.
     pub postgres_bin: Option<PathBuf>,
+    /// `VPCLAB_RUNTIMES_DIR`: where managed runtimes (Python, Node.js) are provisioned; it
+    /// must be crossable by every user (default `/var/cache/vpclab/runtimes`).
+    pub runtimes_dir: PathBuf,
+    /// `VPCLAB_EXACT_RUNTIME=1`: a function whose interpreter version is not installed fails
+    /// instead of running on the nearest one.
+    pub exact_runtime: bool,
+    /// `VPCLAB_PYTHON_3_<minor>`: the interpreter of that Python version.
+    pub python_versions: std::collections::BTreeMap<u32, PathBuf>,
+    /// `VPCLAB_NODE_<major>`: the `node` of that Node.js version.
+    pub node_versions: std::collections::BTreeMap<u32, PathBuf>,
     /// `CARGO`: the cargo that builds Lambda crates (set by cargo itself), else `cargo`.
     pub cargo: PathBuf,
     /// `PATH`, where tools are looked up.
@@ -101,6 +111,15 @@ impl Settings {
             docker_host: text("DOCKER_HOST"),
             scenarios_dir: path("VPCLAB_SCENARIOS_DIR"),
             postgres_bin: path("VPCLAB_POSTGRES_BIN"),
+            runtimes_dir: path("VPCLAB_RUNTIMES_DIR")
+                .unwrap_or_else(|| PathBuf::from("/var/cache/vpclab/runtimes")),
+            exact_runtime: text("VPCLAB_EXACT_RUNTIME").is_some_and(|v| v == "1"),
+            python_versions: (8..=14)
+                .filter_map(|minor| Some((minor, path(&format!("VPCLAB_PYTHON_3_{minor}"))?)))
+                .collect(),
+            node_versions: (18..=30)
+                .filter_map(|major| Some((major, path(&format!("VPCLAB_NODE_{major}"))?)))
+                .collect(),
             cargo: path("CARGO").unwrap_or_else(|| PathBuf::from("cargo")),
             path: var("PATH").unwrap_or_default(),
             download_env: DOWNLOAD_VARS

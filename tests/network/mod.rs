@@ -46,7 +46,7 @@ fn shown_ip(page: &str) -> Option<String> {
 }
 
 /// The NAT gateway's Elastic IP, as EC2 describes it.
-async fn nat_public_ip(world: &World, nat_id: &str) -> String {
+pub(crate) async fn nat_public_ip(world: &World, nat_id: &str) -> String {
     let ec2 = aws_sdk_ec2::Client::new(world.sdk_config());
     let described = ec2
         .describe_nat_gateways()
@@ -60,14 +60,14 @@ async fn nat_public_ip(world: &World, nat_id: &str) -> String {
         .to_owned()
 }
 
-async fn egress_ip(world: &World, stack: &str, mode: &str) -> String {
+pub(crate) async fn egress_ip(world: &World, stack: &str, mode: &str) -> String {
     let page = getmyip_page(world, stack, mode).await;
     assert_eq!(page.status, 200, "{page:?}\n{}", world.function_logs());
     shown_ip(&page.body).unwrap_or_else(|| panic!("the page shows no address: {page:?}"))
 }
 
 /// The EC2 prefixes AWS publishes for `region`, read from `ip-ranges.json` on the internet.
-async fn published_ec2_ranges(world: &World) -> Vec<ipnet::Ipv4Net> {
+pub(crate) async fn published_ec2_ranges(world: &World) -> Vec<ipnet::Ipv4Net> {
     let url = "https://ip-ranges.amazonaws.com/ip-ranges.json";
     let answer = support::curl(world, vpclab_harness::INTERNET_HOST, url, &[])
         .await

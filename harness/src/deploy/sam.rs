@@ -4,7 +4,7 @@
 use std::{
     collections::BTreeMap,
     io::Write,
-    path::{Path, PathBuf},
+    path::Path,
     process::{Command, Stdio},
 };
 
@@ -15,20 +15,28 @@ use super::{
     artifacts::{ARTIFACT_BUCKET, ArtifactStore},
     intrinsics::Pseudo,
 };
-use crate::{emulator, lambda::build};
+use crate::{
+    emulator,
+    lambda::{LambdaError, build, package, runtimes::Runtime},
+};
 
 /// Reads a JSON request (template, parameter values) on stdin and writes the translated
 /// template: AWS's `aws-sam-translator`, run with the emulator environment's Python.
 const SAM_TRANSLATE_PY: &str = include_str!("../../python/sam_translate.py");
 
-/// Builds every `AWS::Serverless::Function` whose `CodeUri` is a local Rust crate and points
-/// its `CodeUri` at the built artifact.
+/// Builds every `AWS::Serverless::Function` whose `CodeUri` is a local folder, as `sam build`
+/// would (a Rust crate compiled into a `bootstrap`; a Python or Node.js folder zipped, a
+/// `requirements.txt` installed into it), and points its `CodeUri` at the artifact.
 pub(crate) async fn package_functions(
     document: &mut Value,
     template_dir: &Path,
     artifacts: &ArtifactStore,
     template: &Path,
 ) -> Result<(), DeployError> {
+    let globals = document
+        .pointer("/Globals/Function")
+        .cloned()
+        .unwrap_or(Value::Null);
     let Some(resources) = document.get_mut("Resources").and_then(Value::as_object_mut) else {
         return Ok(());
     };
@@ -44,19 +52,63 @@ pub(crate) async fn package_functions(
         else {
             continue;
         };
-        let crate_dir: PathBuf = template_dir.join(&code_uri);
-        let built = build::build_function(&crate_dir)
-            .await
-            .map_err(|e| DeployError::Resource {
-                template: template.display().to_string(),
-                logical_id: logical_id.clone(),
-                resource_type: "AWS::Serverless::Function".into(),
-                reason: format!("CodeUri {code_uri}: {e}"),
-            })?;
-        let key = artifacts.put(&built.package, built.zip);
+        let failed = |reason: String| DeployError::Resource {
+            template: template.display().to_string(),
+            logical_id: logical_id.clone(),
+            resource_type: "AWS::Serverless::Function".into(),
+            reason: format!("CodeUri {code_uri}: {reason}"),
+        };
+        let property = |name: &str| {
+            resource
+                .pointer(&format!("/Properties/{name}"))
+                .or_else(|| globals.get(name))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        let folder = template_dir.join(&code_uri);
+        let (package, zip) = build(
+            logical_id,
+            &folder,
+            property("Runtime"),
+            property("Handler"),
+        )
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+        let key = artifacts.put(&package, zip);
         resource["Properties"]["CodeUri"] = json!({ "Bucket": ARTIFACT_BUCKET, "Key": key });
     }
     Ok(())
+}
+
+/// The artifact of one function folder: `(name, zip)`.
+async fn build(
+    logical_id: &str,
+    folder: &Path,
+    runtime: Option<String>,
+    handler: Option<String>,
+) -> Result<(String, Vec<u8>), LambdaError> {
+    if folder.join("Cargo.toml").is_file() {
+        let built = build::build_function(folder).await?;
+        return Ok((built.package, built.zip));
+    }
+    let runtime = Runtime::of(logical_id, runtime.as_deref())?;
+    if runtime == Runtime::Custom && !folder.join("bootstrap").is_file() {
+        return Err(LambdaError::Runtime {
+            function: logical_id.to_owned(),
+            runtime: "provided".into(),
+            reason: format!(
+                "{} holds neither a Rust crate (Cargo.toml) nor a `bootstrap`; point CodeUri at \
+                 the function's crate",
+                folder.display()
+            ),
+        });
+    }
+    let handler = handler.unwrap_or_default();
+    let packaged = package::package_folder(logical_id, runtime, &handler, folder).await?;
+    if let Some(notice) = &packaged.notice {
+        eprintln!("{notice}");
+    }
+    Ok((logical_id.to_owned(), packaged.zip))
 }
 
 /// Runs the official translator in the provisioned Python.

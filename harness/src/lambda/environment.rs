@@ -3,7 +3,7 @@
 use std::{
     collections::BTreeMap,
     net::SocketAddr,
-    path::{Path, PathBuf},
+    path::PathBuf,
     process::Stdio,
     sync::{Arc, Mutex},
     time::{Duration, SystemTime, UNIX_EPOCH},
@@ -29,6 +29,7 @@ use super::{
     LambdaError,
     logs::{LogStore, function_key},
     runtime_api::{self, Invocation, Outcome, RuntimeState},
+    runtimes::{self, Launch, Runtime},
     sandbox::{Code, Sandbox},
 };
 
@@ -53,6 +54,12 @@ pub(crate) struct EnvironmentSpec {
     pub(crate) code_zip_base64: Option<String>,
     /// Lambda runtime identifier.
     pub(crate) runtime: Option<String>,
+    /// The handler (`module.function` for managed runtimes).
+    #[serde(default)]
+    pub(crate) handler: Option<String>,
+    /// Memory size in MB.
+    #[serde(default)]
+    pub(crate) memory_size: Option<u64>,
     /// Function timeout.
     pub(crate) timeout_seconds: u64,
     /// The environment variables LocalStack computed (credentials, names, user variables).
@@ -100,6 +107,8 @@ pub(crate) struct Environment {
     spec: EnvironmentSpec,
     /// The function's user and folders (code, `/tmp`), removed with the environment.
     sandbox: Sandbox,
+    /// What runs: the bootstrap, or an interpreter under its runtime interface client.
+    launch: Launch,
     state: Arc<RuntimeState>,
     runtime_api: SocketAddr,
     /// Keeps the Runtime API to the function's own user; lifted before the server stops.
@@ -125,23 +134,21 @@ impl Environment {
         logs: LogStore,
         placement: Placement,
     ) -> Result<Self, LambdaError> {
-        let runtime = spec.runtime.clone().unwrap_or_default();
-        if !runtime.starts_with("provided") {
-            return Err(LambdaError::UnsupportedRuntime {
-                function: spec.function_name.clone(),
-                runtime,
-            });
-        }
+        let runtime = Runtime::of(&spec.function_name, spec.runtime.as_deref())?;
         let sandbox = match &spec.code_zip_base64 {
             Some(zip) => Sandbox::create(&placement.scratch, Code::Zip(&decode(zip)?))?,
             None => Sandbox::create(&placement.scratch, Code::Folder(&spec.code_dir))?,
         };
+        let handler = spec.handler.clone().unwrap_or_default();
+        let launch =
+            runtimes::launch(&spec.function_name, runtime, &handler, &sandbox.task_dir()).await?;
         let state = RuntimeState::new();
         let (runtime_api, seal, server) =
             serve_runtime_api(&placement, sandbox.uid(), state.clone()).await?;
         let environment = Self {
             spec,
             sandbox,
+            launch,
             state,
             runtime_api,
             seal: Some(seal),
@@ -232,15 +239,18 @@ impl Environment {
 
     async fn spawn_and_init(&self) -> Result<(), LambdaError> {
         self.state.reset_init();
-        let bootstrap = self.sandbox.task_dir().join("bootstrap");
-        let mut child =
-            self.bootstrap_command(&bootstrap)
-                .spawn()
-                .map_err(|e| LambdaError::Spawn {
-                    function: self.spec.function_name.clone(),
-                    bootstrap: bootstrap.display().to_string(),
-                    reason: e.to_string(),
-                })?;
+        if let Some(line) = &self.launch.substitution {
+            eprintln!("{line}");
+            self.log_line(line.clone());
+        }
+        let mut child = self
+            .bootstrap_command()
+            .spawn()
+            .map_err(|e| LambdaError::Spawn {
+                function: self.spec.function_name.clone(),
+                bootstrap: self.launch.program.display().to_string(),
+                reason: e.to_string(),
+            })?;
         let pid = Pid::from_raw(child.id().unwrap_or_default() as i32);
         crate::watchdog::watch_group(pid, None);
         self.capture_output(&mut child);
@@ -267,13 +277,18 @@ impl Environment {
     /// The `bootstrap` command with the standard Lambda environment, as the function's own
     /// unprivileged user inside its namespace, where it reaches the services by their real
     /// names through its network path and trusts the fabric's CA the standard way.
-    fn bootstrap_command(&self, bootstrap: &Path) -> Command {
-        let mut command = self.sandbox.command(&self.placement.netns, bootstrap);
+    fn bootstrap_command(&self) -> Command {
+        let mut command = self
+            .sandbox
+            .command(&self.placement.netns, &self.launch.program);
         let task = self.sandbox.task_dir();
         command
+            .args(&self.launch.args)
             .current_dir(&task)
             .env_clear()
             .envs(&self.spec.env)
+            .envs(self.runtime_env())
+            .envs(self.launch.env.iter().map(|(k, v)| (k, v)))
             .env("AWS_LAMBDA_RUNTIME_API", self.runtime_api.to_string())
             .env("LAMBDA_TASK_ROOT", &task)
             .env("PATH", "/usr/local/bin:/usr/bin:/bin")
@@ -281,6 +296,7 @@ impl Environment {
             .env("TZ", ":UTC")
             .env("TMPDIR", self.sandbox.tmp_dir())
             .env("SSL_CERT_FILE", &self.placement.ca_bundle)
+            .env("NODE_EXTRA_CA_CERTS", &self.placement.ca_bundle)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -293,6 +309,29 @@ impl Environment {
             command.env("RUST_LOG", value);
         }
         command
+    }
+
+    /// The variables AWS's runtimes set from the function's configuration, where the emulator
+    /// did not set them already.
+    fn runtime_env(&self) -> Vec<(String, String)> {
+        let spec = &self.spec;
+        let runtime = spec.runtime.clone().unwrap_or_default();
+        [
+            ("_HANDLER", spec.handler.clone()),
+            (
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+                spec.memory_size.map(|m| m.to_string()),
+            ),
+            ("AWS_EXECUTION_ENV", Some(format!("AWS_Lambda_{runtime}"))),
+            (
+                "AWS_LAMBDA_FUNCTION_TIMEOUT",
+                Some(spec.timeout_seconds.to_string()),
+            ),
+        ]
+        .into_iter()
+        .filter(|(name, _)| !spec.env.contains_key(*name))
+        .filter_map(|(name, value)| Some((name.to_owned(), value?)))
+        .collect()
     }
 
     /// Copies the process's stdout and stderr, line by line, to the environment's log and the
@@ -597,6 +636,8 @@ while True:
             code_dir: code_dir.to_path_buf(),
             code_zip_base64: None,
             runtime: Some("provided.al2023".into()),
+            handler: None,
+            memory_size: Some(128),
             timeout_seconds,
             env: vars,
             vpc_config: None,
@@ -753,14 +794,18 @@ while True:
     }
 
     #[tokio::test]
-    async fn an_interpreted_runtime_is_refused_with_what_is_supported() {
+    async fn a_runtime_vpclab_cannot_serve_is_refused_with_those_it_can() {
         let (place, dir) = (TestPlace::new(), code_dir());
         let mut spec = spec(dir.path(), 5, &[]);
-        spec.runtime = Some("python3.12".into());
+        spec.runtime = Some("java21".into());
         let error = Environment::start(spec, LogStore::default(), place.placement())
             .await
-            .expect_err("python3.12 is not a custom runtime");
-        assert!(error.to_string().contains("provided.al2023"), "{error}");
+            .expect_err("java21 is not served");
+        let message = error.to_string();
+        assert!(
+            message.contains("java21") && message.contains("python3.9"),
+            "{message}"
+        );
     }
 
     #[tokio::test]

@@ -6,7 +6,9 @@
 pub(crate) mod build;
 pub(crate) mod environment;
 pub(crate) mod logs;
+pub(crate) mod package;
 pub(crate) mod runtime_api;
+pub(crate) mod runtimes;
 pub(crate) mod sandbox;
 pub(crate) mod service;
 
@@ -33,16 +35,26 @@ pub enum LambdaError {
         /// The function's output so far.
         log: String,
     },
-    /// The runtime is not a custom runtime (`provided.*`): only those run as processes.
+    /// A runtime vpclab does not serve.
     #[error(
-        "function {function}: runtime {runtime} is not supported; vpclab runs custom-runtime \
-         functions (provided.al2023, provided.al2) whose zip holds a `bootstrap` executable"
+        "function {function}: runtime {runtime} is not supported; vpclab serves {}",
+        runtimes::SERVED
     )]
     UnsupportedRuntime {
         /// Function name.
         function: String,
         /// Its runtime.
         runtime: String,
+    },
+    /// A managed runtime could not be found or provisioned, or refused the function's code.
+    #[error("function {function} ({runtime}): {reason}")]
+    Runtime {
+        /// Function name.
+        function: String,
+        /// Its runtime.
+        runtime: String,
+        /// What went wrong, and the fix.
+        reason: String,
     },
     /// `cargo build` of a Lambda crate failed.
     #[error("building Lambda crate {manifest} failed:\n{output}")]

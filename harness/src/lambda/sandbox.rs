@@ -125,7 +125,7 @@ impl Drop for Sandbox {
 
 /// Recreates the tree `from` at `to`: folders made, files hard-linked (copied across
 /// filesystems), symbolic links kept. Every file stays readable to the function's user.
-fn link_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+pub(crate) fn link_tree(from: &Path, to: &Path) -> std::io::Result<()> {
     fs::create_dir(to)?;
     fs::set_permissions(to, fs::Permissions::from_mode(0o755))?;
     for entry in fs::read_dir(from)? {

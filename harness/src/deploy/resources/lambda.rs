@@ -11,7 +11,10 @@ use aws_sdk_lambda::{
 };
 
 use super::{Created, Props, ProviderContext, ProviderError, generated_name, wait_until};
-use crate::deploy::artifacts::ARTIFACT_BUCKET;
+use crate::{
+    deploy::artifacts::ARTIFACT_BUCKET,
+    lambda::{package, runtimes::Runtime as ManagedRuntime},
+};
 
 const ACTIVE_WAIT: Duration = Duration::from_secs(60);
 const MAPPING_WAIT: Duration = Duration::from_secs(30);
@@ -162,8 +165,12 @@ async fn check_active(
     Ok(())
 }
 
-/// The function's zip: built by vpclab (the artifact bucket) or inline; other S3 locations
-/// cannot be fetched here.
+fn invalid(error: crate::lambda::LambdaError) -> ProviderError {
+    ProviderError::Invalid(error.to_string())
+}
+
+/// The function's zip: built by vpclab (the artifact bucket) or inline source (`index.py`,
+/// `index.js`, as CloudFormation writes it); other S3 locations cannot be fetched here.
 fn function_code(
     ctx: &ProviderContext<'_>,
     props: Props<'_>,
@@ -186,12 +193,12 @@ fn function_code(
         })?;
         return Ok(FunctionCode::builder().zip_file(Blob::new(zip)).build());
     }
-    if code.str("ZipFile")?.is_some() {
-        return Err(ProviderError::Invalid(
-            "Code.ZipFile (inline source) needs an interpreted runtime; vpclab runs custom-runtime \
-             functions: point CodeUri at a Rust crate folder"
-                .into(),
-        ));
+    if let Some(source) = code.str("ZipFile")? {
+        let name = props.str("FunctionName")?.unwrap_or("(inline code)");
+        let runtime = ManagedRuntime::of(name, props.str("Runtime")?).map_err(invalid)?;
+        let handler = props.str("Handler")?.unwrap_or_default();
+        let zip = package::package_inline(name, runtime, handler, source).map_err(invalid)?;
+        return Ok(FunctionCode::builder().zip_file(Blob::new(zip)).build());
     }
     Err(ProviderError::Invalid(
         "Code needs S3Bucket and S3Key".into(),
