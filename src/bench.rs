@@ -88,7 +88,8 @@ pub(crate) async fn run(scenario: &Scenario) -> anyhow::Result<()> {
     // After the direct run: both paths then find the function warm.
     rows.extend(domain_rows(&world, scenario, domain_url, &table).await?);
 
-    let (cold, warm) = invocations(&world, &function).await?;
+    let event = r#"{"Records":[{"messageId":"bench","body":"{\"Insert\":\"S3\"}","eventSource":"aws:sqs"}]}"#;
+    let (cold, warm) = invocations(&world, &function, event).await?;
     rows.push(Row {
         what: "Lambda invoke, cold (new environment; median of 5)",
         value: ms(cold),
@@ -204,10 +205,14 @@ async fn item_latencies(
     Ok((percentile(&latencies, 0.5), percentile(&latencies, 0.95)))
 }
 
-/// Median cold and warm invoke times: a configuration change forces a new environment.
-async fn invocations(world: &World, function: &str) -> anyhow::Result<(Duration, Duration)> {
+/// Median cold and warm invoke times of `function` given `event`: a configuration change
+/// forces a new environment.
+pub(crate) async fn invocations(
+    world: &World,
+    function: &str,
+    event: &str,
+) -> anyhow::Result<(Duration, Duration)> {
     let lambda = aws_sdk_lambda::Client::new(world.sdk_config());
-    let event = r#"{"Records":[{"messageId":"bench","body":"{\"Insert\":\"S3\"}","eventSource":"aws:sqs"}]}"#;
     let mut cold = Vec::new();
     let mut warm = Vec::new();
     for round in 0..INVOCATIONS {

@@ -10,6 +10,7 @@ mod domain_bench;
 mod edge_bench;
 mod fabric_bench;
 mod rds_bench;
+mod runtimes_bench;
 mod up_record;
 
 use std::path::{Path, PathBuf};
@@ -68,9 +69,10 @@ enum Command {
         #[arg(default_value = "private-serverless")]
         scenario: String,
         /// Only one part: `deploy` (start, deploy, latency, invokes), `fabric`, `edge`,
-        /// `cross-region` (seed 003's three stacks, and the call over the peering) or `rds`
-        /// (seed 001's database start and GET /products).
-        #[arg(long, value_parser = ["deploy", "fabric", "edge", "cross-region", "rds"])]
+        /// `cross-region` (seed 003's three stacks, and the call over the peering), `rds`
+        /// (seed 001's database start and GET /products) or `runtimes` (Python and Node.js
+        /// invokes against Rust's).
+        #[arg(long, value_parser = ["deploy", "fabric", "edge", "cross-region", "rds", "runtimes"])]
         only: Option<String>,
     },
 }
@@ -117,6 +119,9 @@ async fn main() -> anyhow::Result<()> {
             }
             if all || only.as_deref() == Some("rds") {
                 rds_bench::run(&scenarios_dir()).await?;
+            }
+            if all || only.as_deref() == Some("runtimes") {
+                runtimes_bench::run().await?;
             }
             if all || only.as_deref() == Some("cross-region") {
                 let seed_003 = Scenario::load(&scenarios_dir(), "cross-region-private-api")?;

@@ -12,7 +12,7 @@ use regex::Regex;
 
 use super::{
     LambdaError,
-    runtimes::{Runtime, python},
+    runtimes::{self, Runtime, python},
 };
 
 /// What a package step reports beside the zip: a substitution of interpreter versions.
@@ -94,6 +94,9 @@ pub(crate) fn package_inline(
     std::fs::write(staging.path().join(name), source)
         .map_err(|e| LambdaError::io("write the inline code", e))?;
     check_handler(function, runtime, handler, staging.path())?;
+    if let Some(notice) = runtimes::check_installed(function, runtime)? {
+        eprintln!("{notice}");
+    }
     zip_tree(staging.path())
 }
 

@@ -97,6 +97,19 @@ pub(crate) async fn launch(
         .map_err(|e| LambdaError::io("provision the runtime", std::io::Error::other(e)))?
 }
 
+/// Checks at deploy time that an interpreter can run `runtime`; the line naming a
+/// substitution, for the deploy output.
+pub(crate) fn check_installed(
+    function: &str,
+    runtime: Runtime,
+) -> Result<Option<String>, LambdaError> {
+    match runtime {
+        Runtime::Custom => Ok(None),
+        Runtime::Python(minor) => python::interpreter(function, minor).map(|(_, line)| line),
+        Runtime::Node(major) => node::interpreter(function, major).map(|(_, line)| line),
+    }
+}
+
 /// The folder holding the provisioned runtimes: `VPCLAB_RUNTIMES_DIR`, else
 /// `/var/cache/vpclab/runtimes` (outside any home folder, which functions' users cannot
 /// cross).

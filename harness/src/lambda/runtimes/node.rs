@@ -19,8 +19,7 @@ const CLIENT: &str = "aws-lambda-ric@3.3.0";
 /// How to run `handler` (`file.function`, folders as `src/app.handler`) on `nodejs<major>.x`.
 pub(super) fn launch(function: &str, major: u32, handler: &str) -> Result<Launch, LambdaError> {
     let runtime = format!("nodejs{major}.x");
-    let (interpreter, substitution) =
-        interpreters::choose(function, &runtime, (major, 0), &installed())?;
+    let (interpreter, substitution) = interpreter(function, major)?;
     let failed = |reason: String| LambdaError::Runtime {
         function: function.to_owned(),
         runtime: runtime.clone(),
@@ -56,6 +55,19 @@ pub(super) fn launch(function: &str, major: u32, handler: &str) -> Result<Launch
         env: vec![("NODE_PATH".to_owned(), modules.into_os_string())],
         substitution,
     })
+}
+
+/// The `node` that runs `nodejs<major>.x`, and the line naming a substitution.
+pub(super) fn interpreter(
+    function: &str,
+    major: u32,
+) -> Result<(Interpreter, Option<String>), LambdaError> {
+    interpreters::choose(
+        function,
+        &format!("nodejs{major}.x"),
+        (major, 0),
+        &installed(),
+    )
 }
 
 /// `PATH` with the interpreter's folder first (npm's build scripts run `node`).
