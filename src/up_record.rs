@@ -58,6 +58,8 @@ impl UpRecord {
         }
         std::fs::write(&path, std::process::id().to_string())
             .with_context(|| format!("write {}", path.display()))?;
+        // A killed `up` cannot remove its records; a watchdog does.
+        vpclab_harness::remove_records_when_gone(&path, &[&hosts_path()]);
         Ok(Self { path })
     }
 }

@@ -7,6 +7,7 @@
 mod container;
 mod cross_region;
 mod edge;
+mod explain;
 mod instances;
 mod lifecycle;
 mod network;

@@ -18,7 +18,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("emulator", &["emulator"]),
     (
         "shared bottom",
-        &["aws", "settings", "watchdog", "layering"],
+        &["aws", "cgroup", "settings", "watchdog", "layering"],
     ),
 ];
 

@@ -31,6 +31,7 @@
 //! ```
 
 pub(crate) mod aws;
+pub(crate) mod cgroup;
 pub(crate) mod deploy;
 pub(crate) mod edge;
 pub(crate) mod emulator;
@@ -51,6 +52,7 @@ pub use emulator::{Backend, EmulatorError};
 pub use fabric::{Explanation, Fabric, FabricError, Host, HostKind};
 pub use lambda::LambdaError;
 pub use settings::Settings;
+pub use watchdog::remove_records_when_gone;
 pub use world::{
     World, WorldBuilder,
     exec::{EXEC_LIMIT, ExecError, INTERNET as INTERNET_HOST, WorldHost, find_host},

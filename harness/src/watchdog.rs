@@ -77,6 +77,52 @@ pub(crate) fn watch_namespaces(prefix: &str, folder: &Path) {
     );
 }
 
+/// Kills every process of cgroup `dir` (and its children) once this process is gone, then
+/// removes the cgroups, children first, as soon as their processes are reaped (within 4 s).
+pub(crate) fn watch_cgroup(dir: &Path) {
+    if crate::settings::Settings::get().keep {
+        return;
+    }
+    let script = format!(
+        "while kill -0 {owner} 2>/dev/null; do sleep 1; done; \
+         echo 1 > \"$1/cgroup.kill\"; \
+         for i in $(seq 1 40); do \
+           find \"$1\" -depth -type d -exec rmdir {{}} \\; 2>/dev/null; \
+           [ -d \"$1\" ] || break; sleep 0.1; \
+         done",
+        owner = std::process::id(),
+    );
+    spawn(
+        "vpclab-cgroup-watchdog",
+        &script,
+        &[dir.as_os_str()],
+        0,
+        &format!("cgroup {}", dir.display()),
+    );
+}
+
+/// Once this process is gone, removes `pid_file` and `others` if `pid_file` still names this
+/// process (a record a killed `vpclab up` could not remove; a later `up`'s record stays).
+pub fn remove_records_when_gone(pid_file: &Path, others: &[&Path]) {
+    if crate::settings::Settings::get().keep {
+        return;
+    }
+    let script = format!(
+        "while kill -0 {owner} 2>/dev/null; do sleep 1; done; \
+         [ \"$(cat \"$1\" 2>/dev/null)\" = {owner} ] && rm -f -- \"$@\"",
+        owner = std::process::id(),
+    );
+    let mut args = vec![pid_file.as_os_str()];
+    args.extend(others.iter().map(|p| p.as_os_str()));
+    spawn(
+        "vpclab-record-watchdog",
+        &script,
+        &args,
+        0,
+        &format!("record {}", pid_file.display()),
+    );
+}
+
 /// Removes container `name` through the engine's API once this process is gone: `curl` with
 /// `options` (e.g. `--unix-socket <path>`) on `base` (`http://engine`). It ends on its own
 /// once the container, having existed, is removed first.

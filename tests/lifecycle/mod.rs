@@ -19,14 +19,15 @@ const GONE_WAIT: Duration = Duration::from_secs(5);
 
 /// SIGINT (a clean teardown) and SIGKILL (the watchdogs): after each, no process descended
 /// from `vpclab up` runs (DynamoDB Local's JVM included, which LocalStack starts in a session
-/// of its own) and no namespace of its world exists.
+/// of its own), no namespace of its world exists, its cgroup (where the kernel lists every
+/// process it started) is gone, and so are its records in the runtime folder.
 #[test]
 fn up_leaves_nothing_after_sigint_or_sigkill() {
     for signal in [Signal::SIGINT, Signal::SIGKILL] {
         let runtime = tempfile::tempdir().expect("a runtime folder for this up");
-        let mut up = start_up(runtime.path());
-        let pid = up.id();
-        wait_until_up(&mut up);
+        let mut up = Running(start_up(runtime.path()));
+        let pid = up.0.id();
+        wait_until_up(&mut up.0);
         let started = descendants_of(pid);
         assert!(
             started
@@ -36,8 +37,27 @@ fn up_leaves_nothing_after_sigint_or_sigkill() {
         );
         let prefix = format!("vl{:06}", pid % 1_000_000);
         assert!(!namespaces(&prefix).is_empty(), "up's world has namespaces");
+        let cgroup = cgroup_of(pid);
+        let members = cgroup_processes(&cgroup);
+        for server in ["localstack.runtime.main", "DynamoDBLocal"] {
+            let (server_pid, _) = started
+                .iter()
+                .find(|(_, cmdline)| cmdline.contains(server))
+                .unwrap_or_else(|| panic!("up runs {server}: {started:?}"));
+            assert!(
+                members.contains(&server_pid.to_string()),
+                "the kernel lists {server} (pid {server_pid}) in {}: {members:?}",
+                cgroup.display()
+            );
+        }
+        let record = runtime.path().join("vpclab/up.pid");
+        assert!(
+            record.exists(),
+            "up recorded its pid in {}",
+            record.display()
+        );
         nix::sys::signal::kill(Pid::from_raw(pid as i32), signal).expect("signal vpclab up");
-        let _ = up.wait();
+        let _ = up.0.wait();
         let deadline = Instant::now() + GONE_WAIT;
         let alive = || {
             started
@@ -46,8 +66,13 @@ fn up_leaves_nothing_after_sigint_or_sigkill() {
                 .cloned()
                 .collect::<Vec<_>>()
         };
-        while (!alive().is_empty() || !namespaces(&prefix).is_empty()) && Instant::now() < deadline
-        {
+        let left = || {
+            !alive().is_empty()
+                || !namespaces(&prefix).is_empty()
+                || cgroup.exists()
+                || record.exists()
+        };
+        while left() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(200));
         }
         assert_eq!(
@@ -60,6 +85,41 @@ fn up_leaves_nothing_after_sigint_or_sigkill() {
             Vec::<String>::new(),
             "and its namespaces"
         );
+        assert!(!cgroup.exists(), "and its cgroup {}", cgroup.display());
+        assert!(!record.exists(), "and its record {}", record.display());
+    }
+}
+
+/// The cgroup `vpclab up` (pid `pid`) puts what it starts in, under the cgroup2 mount.
+fn cgroup_of(pid: u32) -> std::path::PathBuf {
+    let mounts = std::fs::read_to_string("/proc/self/mounts").expect("/proc/self/mounts");
+    let mount = mounts
+        .lines()
+        .find_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            (fields.get(2) == Some(&"cgroup2")).then(|| fields[1].to_owned())
+        })
+        .expect("a cgroup2 hierarchy (this test needs one)");
+    std::path::Path::new(&mount).join(format!("vpclab-{pid}"))
+}
+
+/// Every process in `cgroup` and its children, as the kernel lists them.
+fn cgroup_processes(cgroup: &std::path::Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for dir in std::fs::read_dir(cgroup).into_iter().flatten().flatten() {
+        let procs = std::fs::read_to_string(dir.path().join("cgroup.procs")).unwrap_or_default();
+        found.extend(procs.lines().map(str::to_owned));
+    }
+    found
+}
+
+/// A `vpclab up` the test has not stopped yet: killed if the test fails before it does.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 

@@ -161,6 +161,7 @@ pub(crate) fn lambda_placement(
         address: LAMBDA_PRIVATE,
         ca_bundle: ca_bundle.to_path_buf(),
         scratch,
+        world: prefix.to_owned(),
         description: format!(
             "the AWS-managed Lambda network, egress {}",
             addressing::aws_lambda_egress(region)

@@ -118,6 +118,8 @@ pub struct Placement {
     /// The world's folder for the functions' own folders (code, `/tmp`), removed with the
     /// fabric, by its watchdog too.
     pub scratch: PathBuf,
+    /// The world whose cgroup the function's processes join (the fabric's prefix).
+    pub world: String,
     /// Human-readable: "subnet-... (10.0.2.0/24) as eni-... 10.0.2.9" or "AWS-managed network".
     pub description: String,
 }
@@ -477,6 +479,7 @@ impl Fabric {
                     address: host.address,
                     ca_bundle: self.ca.bundle().to_path_buf(),
                     scratch: self.functions_dir(),
+                    world: self.prefix.clone(),
                     description: format!(
                         "{} as {} {} (groups {})",
                         host.subnet_id,
@@ -626,13 +629,39 @@ impl Fabric {
         destination: &str,
         port: u16,
     ) -> Result<Explanation, FabricError> {
+        let netns = {
+            let state = self.state.lock().await;
+            let placement = state.functions.get(function_name).ok_or_else(|| {
+                FabricError::Topology(format!(
+                    "function {function_name} has not run yet: invoke it before asking for its \
+                     path"
+                ))
+            })?;
+            placement.netns.clone()
+        };
+        self.explain_from_netns(&netns, destination, port).await
+    }
+
+    /// Explains whether traffic of `host` (a test instance, a probe) reaches `destination`
+    /// (a name or address) on TCP `port`, as [`Fabric::explain`] does for a function.
+    pub async fn explain_from(
+        &self,
+        host: &Host,
+        destination: &str,
+        port: u16,
+    ) -> Result<Explanation, FabricError> {
+        self.explain_from_netns(&host.netns, destination, port)
+            .await
+    }
+
+    async fn explain_from_netns(
+        &self,
+        netns: &str,
+        destination: &str,
+        port: u16,
+    ) -> Result<Explanation, FabricError> {
         let state = self.state.lock().await;
-        let placement = state.functions.get(function_name).ok_or_else(|| {
-            FabricError::Topology(format!(
-                "function {function_name} has not run yet: invoke it before asking for its path"
-            ))
-        })?;
-        let source = state.hosts.iter().find(|h| h.netns == placement.netns);
+        let source = state.hosts.iter().find(|h| h.netns == netns);
         let view = source.map(|h| h.vpc_id.clone());
         let address = match destination.parse::<Ipv4Addr>() {
             Ok(address) => address,
@@ -854,6 +883,9 @@ impl Fabric {
         {
             runtime.shutdown_background();
         }
+        // Every process of the world (functions, database servers, and whatever they started,
+        // in any session) goes before its namespaces.
+        crate::cgroup::release(&self.prefix);
         let mut names =
             std::mem::take(&mut *self.namespaces.lock().unwrap_or_else(|e| e.into_inner()));
         for leftover in netns::list(&format!("{}-", self.prefix)) {

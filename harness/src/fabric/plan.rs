@@ -493,4 +493,33 @@ mod tests {
         );
         assert!(!after_teardown.status.success(), "no vpclab table is left");
     }
+
+    /// A sync that fails part way (here a kernel setting that does not exist, after the links
+    /// were made) leaves what it made in a state the same plan applies over: the retry
+    /// succeeds, with no "File exists".
+    #[tokio::test]
+    async fn a_plan_that_failed_part_way_applies_on_retry() {
+        assert!(
+            nix::unistd::geteuid().is_root(),
+            "this test creates network namespaces: run it as root"
+        );
+        let (a, b) = (
+            format!("vlplantest{}-c", std::process::id()),
+            format!("vlplantest{}-d", std::process::id()),
+        );
+        let mut broken = scratch_plan(&a, &b);
+        broken.sysctls(&b, &[("net.ipv4.vpclab_no_such_setting", "1")]);
+        let failed = broken.apply().await;
+        let retried = scratch_plan(&a, &b).apply().await;
+        let links = netns::links(&a).await;
+        let problems = netns::delete_all(&[a.clone(), b.clone()]);
+        assert!(failed.is_err(), "the broken plan fails");
+        retried.unwrap_or_else(|e| panic!("the retry applies: {e}"));
+        let links = links.unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            links.contains("br-test") && links.contains("en-test"),
+            "{links:?}"
+        );
+        assert!(problems.is_empty(), "{problems:?}");
+    }
 }

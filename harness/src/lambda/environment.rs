@@ -252,6 +252,7 @@ impl Environment {
                 reason: e.to_string(),
             })?;
         let pid = Pid::from_raw(child.id().unwrap_or_default() as i32);
+        crate::cgroup::adopt(&self.placement.world, pid.as_raw().unsigned_abs());
         crate::watchdog::watch_group(pid, None);
         self.capture_output(&mut child);
         let exited = watch_exit(child);
@@ -602,6 +603,7 @@ while True:
                 address: std::net::Ipv4Addr::LOCALHOST,
                 ca_bundle: self.scratch.path().join("ca.pem"),
                 scratch: self.scratch.path().join("functions"),
+                world: self.netns.clone(),
                 description: "a test namespace".into(),
             }
         }
@@ -609,6 +611,7 @@ while True:
 
     impl Drop for TestPlace {
         fn drop(&mut self) {
+            crate::cgroup::release(&self.netns);
             let _ = std::process::Command::new(crate::fabric::ip_tool())
                 .args(["netns", "delete", &self.netns])
                 .status();

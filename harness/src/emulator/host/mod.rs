@@ -63,6 +63,7 @@ impl HostLocalStack {
             reason: format!("could not run {}: {e}", provisioned.python.display()),
             log: String::new(),
         })?;
+        crate::cgroup::adopt(&emulator_cgroup(child.id()), child.id());
         crate::watchdog::watch_group(Pid::from_raw(child.id() as i32), Some(root.path()));
         let localstack = Self {
             child: Mutex::new(Some(child)),
@@ -127,6 +128,7 @@ impl HostLocalStack {
         // LocalStack starts DynamoDB Local in a session of its own, out of reach of the group
         // signal: note every descendant now, and kill what is left of them at the end.
         let descendants = descendants_of(child.id());
+        let cgroup = emulator_cgroup(child.id());
         let group = Pid::from_raw(child.id() as i32);
         if let Err(e) = killpg(group, Signal::SIGTERM) {
             tracing::warn!("vpclab: SIGTERM to LocalStack's process group: {e}");
@@ -144,7 +146,15 @@ impl HostLocalStack {
             let _ = nix::sys::signal::kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
         }
         let _ = child.wait();
+        // And whatever escaped both (a server that left the session after the list was taken).
+        crate::cgroup::release(&cgroup);
     }
+}
+
+/// The cgroup LocalStack (process `pid`) and everything it starts join: one for each
+/// LocalStack, so the next one, started while this one stops, is never caught in its kill.
+fn emulator_cgroup(pid: u32) -> String {
+    format!("emulator-{pid}")
 }
 
 impl Emulator for HostLocalStack {

@@ -197,6 +197,7 @@ pub(super) async fn create_db_instance(
     let spec = server::ServerSpec {
         key: key(ctx, &id),
         netns: &host.netns,
+        world: ctx.fabric.prefix(),
         address: host.address,
         port,
         user,

@@ -26,6 +26,8 @@ pub(crate) struct ServerSpec<'a> {
     pub(crate) key: String,
     /// The ENI namespace it listens in.
     pub(crate) netns: &'a str,
+    /// The world whose cgroup it joins (its fabric's prefix).
+    pub(crate) world: &'a str,
     /// The ENI's address.
     pub(crate) address: std::net::Ipv4Addr,
     /// Its TCP port.
@@ -216,6 +218,9 @@ pub(crate) async fn start(spec: ServerSpec<'_>) -> Result<Duration, String> {
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| format!("start postgres in {}: {e}", spec.netns))?;
+    if let Some(pid) = child.id() {
+        crate::cgroup::adopt(spec.world, pid);
+    }
     running().lock().unwrap_or_else(|e| e.into_inner()).insert(
         spec.key.clone(),
         Running {
