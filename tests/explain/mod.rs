@@ -315,6 +315,55 @@ async fn probes(world: &World, a: &Host, b: &Host) -> Vec<Probe> {
     .await
 }
 
+/// Deploys one template of `group` as stack `stack`, puts the hosts in, and probes.
+async fn deploy_and_probe(
+    world: &mut World,
+    stack: &str,
+    path: &std::path::Path,
+    group: &[Topology],
+) -> Vec<(Topology, Probe)> {
+    let started = std::time::Instant::now();
+    std::fs::write(path, template(group)).expect("write the template");
+    if let Err(e) = world.deploy_template(stack, path, &[]).await {
+        panic!("deploying {stack}: {e}\n{}", template(group));
+    }
+    let deployed = started.elapsed();
+    let mut pending = Vec::new();
+    for topology in group {
+        let (a, b) = hosts(world, stack, topology).await;
+        pending.push((topology.clone(), a, b));
+    }
+    let probed =
+        futures_util::future::join_all(pending.iter().map(|(_, a, b)| probes(world, a, b))).await;
+    let sync = world.fabric().sync_durations().last().copied();
+    println!(
+        "{stack}: deployed in {deployed:?} (the fabric's sync {sync:?}), hosts and probes in {:?}",
+        started.elapsed() - deployed
+    );
+    pending
+        .into_iter()
+        .zip(probed)
+        .flat_map(|((topology, _, _), found)| found.into_iter().map(move |p| (topology.clone(), p)))
+        .collect()
+}
+
+/// Each disagreement, described with its topology and explanation.
+fn disagreements(results: &[(Topology, Probe)]) -> Vec<String> {
+    results
+        .iter()
+        .filter(|(_, p)| p.explained != p.connected)
+        .map(|(t, p)| {
+            format!(
+                "{t:?}\n  {}: explain says {}, the connection {}\n{}",
+                p.what,
+                if p.explained { "reachable" } else { "blocked" },
+                if p.connected { "was made" } else { "was not" },
+                p.explanation
+            )
+        })
+        .collect()
+}
+
 /// Over 200 generated topologies, explain's verdict equals what the packets do, on every
 /// probed path: 0 disagreements. Both verdicts occur on each kind of path, so agreement is not
 /// the same answer everywhere.
@@ -330,47 +379,8 @@ async fn explain_agrees_with_packets_over_generated_topologies() {
     for (batch, group) in topologies.chunks(PER_TEMPLATE).enumerate() {
         let stack = format!("generated-{batch}");
         let path = folder.path().join(format!("{stack}.yaml"));
-        let started = std::time::Instant::now();
-        std::fs::write(&path, template(group)).expect("write the template");
-        if let Err(e) = world.deploy_template(&stack, &path, &[]).await {
-            panic!("deploying {stack}: {e}\n{}", template(group));
-        }
-        let deployed = started.elapsed();
-        let mut pending = Vec::new();
-        for topology in group {
-            let (a, b) = hosts(&world, &stack, topology).await;
-            pending.push((topology.clone(), a, b));
-        }
-        let probed =
-            futures_util::future::join_all(pending.iter().map(|(_, a, b)| probes(&world, a, b)))
-                .await;
-        println!(
-            "{stack}: deployed in {deployed:?} (the fabric's sync {:?}), hosts and probes in {:?}",
-            world
-                .fabric()
-                .sync_durations()
-                .last()
-                .copied()
-                .unwrap_or_default(),
-            started.elapsed() - deployed
-        );
-        for ((topology, _, _), found) in pending.into_iter().zip(probed) {
-            results.extend(found.into_iter().map(|p| (topology.clone(), p)));
-        }
+        results.extend(deploy_and_probe(&mut world, &stack, &path, group).await);
     }
-    let disagreements: Vec<String> = results
-        .iter()
-        .filter(|(_, p)| p.explained != p.connected)
-        .map(|(t, p)| {
-            format!(
-                "{t:?}\n  {}: explain says {}, the connection {}\n{}",
-                p.what,
-                if p.explained { "reachable" } else { "blocked" },
-                if p.connected { "was made" } else { "was not" },
-                p.explanation
-            )
-        })
-        .collect();
     for what in ["B on 8080", "ifconfig.me on 80", "DynamoDB on 443"] {
         let of_kind: Vec<_> = results.iter().filter(|(_, p)| p.what == what).collect();
         let reachable = of_kind.iter().filter(|(_, p)| p.connected).count();
@@ -384,6 +394,7 @@ async fn explain_agrees_with_packets_over_generated_topologies() {
             of_kind.len()
         );
     }
+    let disagreements = disagreements(&results);
     println!(
         "{} probes over {TOPOLOGIES} topologies: {} disagreements",
         results.len(),
