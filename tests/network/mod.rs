@@ -188,39 +188,7 @@ async fn dynamodb_gateway_endpoint_removed_leaves_no_path() {
     let list_tables = json!({"probe": "dynamodb_list_tables", "timeout_ms": 3000});
     let before = invoke(&world, &function, list_tables.clone()).await;
     assert_eq!(before["ok"], true, "the endpoint works first: {before}");
-    let ec2 = aws_sdk_ec2::Client::new(world.sdk_config());
-    let service = format!("com.amazonaws.{}.dynamodb", world.region());
-    let described = ec2
-        .describe_vpc_endpoints()
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("service-name")
-                .values(&service)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("DescribeVpcEndpoints");
-    let ids: Vec<String> = described
-        .vpc_endpoints()
-        .iter()
-        .filter_map(|e| e.vpc_endpoint_id().map(str::to_owned))
-        .collect();
-    assert_eq!(
-        ids.len(),
-        1,
-        "the stack's DynamoDB gateway endpoint: {ids:?}"
-    );
-    ec2.delete_vpc_endpoints()
-        .set_vpc_endpoint_ids(Some(ids))
-        .send()
-        .await
-        .expect("DeleteVpcEndpoints");
-    world
-        .fabric()
-        .sync()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    support::delete_the_endpoint_of(&world, "dynamodb").await;
     let after = invoke(&world, &function, list_tables).await;
     assert_timed_out(&after, "ListTables without the gateway endpoint");
 }

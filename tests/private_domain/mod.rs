@@ -12,8 +12,8 @@ use rstest::{fixture, rstest};
 use vpclab_harness::{HostKind, StackRequest, World};
 
 use crate::support::{
-    self, PrivateServerless, exactly_notifications, output, post_message, receive, send_all,
-    wait_for_items, world_with,
+    self, PrivateServerless, delete_the_endpoint_of, exactly_notifications, output, post_message,
+    receive, send_all, wait_for_items, world_with,
 };
 
 const DELIVERY: Duration = Duration::from_secs(60);
@@ -220,34 +220,7 @@ async fn private_custom_domain_without_access_association_is_forbidden(#[future]
 async fn without_the_sns_endpoint_notifications_retry_into_the_dlq(#[future] seed_004: World) {
     let world = seed_004.await;
     let app = PrivateServerless::of(&world);
-    let ec2 = aws_sdk_ec2::Client::new(world.sdk_config());
-    let endpoints = ec2
-        .describe_vpc_endpoints()
-        .filters(
-            Filter::builder()
-                .name("service-name")
-                .values(format!("com.amazonaws.{}.sns", world.region()))
-                .build(),
-        )
-        .send()
-        .await
-        .expect("DescribeVpcEndpoints");
-    let ids: Vec<String> = endpoints
-        .vpc_endpoints()
-        .iter()
-        .filter_map(|e| e.vpc_endpoint_id().map(str::to_owned))
-        .collect();
-    assert_eq!(ids.len(), 1, "the application's SNS endpoint: {ids:?}");
-    ec2.delete_vpc_endpoints()
-        .set_vpc_endpoint_ids(Some(ids))
-        .send()
-        .await
-        .expect("DeleteVpcEndpoints");
-    world
-        .fabric()
-        .sync()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    delete_the_endpoint_of(&world, "sns").await;
     let bad = r#"{"Insert":"Dynamoooo"}"#;
 
     post_message(&world, &app, bad).await;

@@ -394,3 +394,37 @@ pub async fn invoke_in(
     );
     serde_json::from_slice(&body).unwrap_or_else(|e| panic!("{function} returned non-JSON: {e}"))
 }
+
+/// Deletes the one VPC endpoint of `service` (`sns`, `dynamodb`) in the world's home region,
+/// found with `DescribeVpcEndpoints`, then syncs the fabric.
+pub async fn delete_the_endpoint_of(world: &World, service: &str) {
+    let ec2 = aws_sdk_ec2::Client::new(world.sdk_config());
+    let name = format!("com.amazonaws.{}.{service}", world.region());
+    let described = ec2
+        .describe_vpc_endpoints()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("service-name")
+                .values(&name)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("DescribeVpcEndpoints");
+    let ids: Vec<String> = described
+        .vpc_endpoints()
+        .iter()
+        .filter_map(|e| e.vpc_endpoint_id().map(str::to_owned))
+        .collect();
+    assert_eq!(ids.len(), 1, "one {name} endpoint in the world: {ids:?}");
+    ec2.delete_vpc_endpoints()
+        .set_vpc_endpoint_ids(Some(ids))
+        .send()
+        .await
+        .expect("DeleteVpcEndpoints");
+    world
+        .fabric()
+        .sync()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+}

@@ -13,6 +13,7 @@ use regex::Regex;
 use super::{
     LambdaError,
     runtimes::{self, Runtime, python},
+    sandbox,
 };
 
 /// What a package step reports beside the zip: a substitution of interpreter versions.
@@ -61,11 +62,14 @@ fn package_blocking(
             notice: None,
         });
     };
+    // pip writes new files only, so the staged tree links the code instead of copying it.
     let staging = tempfile::tempdir().map_err(|e| LambdaError::io("create a build folder", e))?;
-    copy_tree(code, staging.path()).map_err(|e| LambdaError::io("copy the function's code", e))?;
-    let notice = python::install_requirements(function, minor, &requirements, staging.path())?;
+    let build = staging.path().join("build");
+    sandbox::link_tree(code, &build)
+        .map_err(|e| LambdaError::io("stage the function's code", e))?;
+    let notice = python::install_requirements(function, minor, &requirements, &build)?;
     Ok(Packaged {
-        zip: zip_tree(staging.path())?,
+        zip: zip_tree(&build)?,
         notice,
     })
 }
@@ -180,20 +184,6 @@ fn code_error(function: &str, runtime: Runtime, reason: String) -> LambdaError {
         },
         reason,
     }
-}
-
-fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let target = to.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            std::fs::create_dir_all(&target)?;
-            copy_tree(&entry.path(), &target)?;
-        } else {
-            std::fs::copy(entry.path(), &target)?;
-        }
-    }
-    Ok(())
 }
 
 /// Zips a folder's files (paths relative to it, modes kept).

@@ -161,21 +161,27 @@ fn provision(
             sandbox::link_tree(&prefix, &work.join("python"))
                 .map_err(|e| format!("link {} into the runtime: {e}", prefix.display()))?;
         }
-        let mut pip = Command::new(&interpreter.path);
-        pip.args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-        ])
-        .args(["--no-warn-script-location", "--target"])
-        .arg(work.join("site"))
-        .args(PACKAGES);
+        let mut pip = pip_install(interpreter, &work.join("site"));
+        pip.args(PACKAGES);
         super::provisioning::run(&mut pip, "pip install of awslambdaric and boto3")
     })
     .map_err(failed)?;
     Ok(provisioned)
+}
+
+/// `pip install --target <to>` with `interpreter`, quiet; the packages are added by the caller.
+fn pip_install(interpreter: &Interpreter, to: &Path) -> Command {
+    let mut pip = Command::new(&interpreter.path);
+    pip.args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+    ])
+    .args(["--no-warn-script-location", "--target"])
+    .arg(to);
+    pip
 }
 
 /// The interpreter's `sys.base_prefix` (its installation folder).
@@ -205,18 +211,8 @@ pub(crate) fn install_requirements(
     to: &Path,
 ) -> Result<Option<String>, LambdaError> {
     let (interpreter, substitution) = interpreter(function, minor)?;
-    let mut pip = Command::new(&interpreter.path);
-    pip.args([
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-    ])
-    .args(["--no-warn-script-location", "-r"])
-    .arg(requirements)
-    .arg("--target")
-    .arg(to);
+    let mut pip = pip_install(&interpreter, to);
+    pip.arg("-r").arg(requirements);
     super::provisioning::run(
         &mut pip,
         &format!("pip install -r {}", requirements.display()),
