@@ -47,17 +47,43 @@ pub async fn curl(world: &World, host: &str, url: &str, args: &[&str]) -> Fetche
     let mut command = vec!["curl", "-sS", "-i", "--max-time", "10"];
     command.extend_from_slice(args);
     command.push(url);
+    let started = std::time::Instant::now();
     let output = world
         .exec(host, &command)
         .await
         .unwrap_or_else(|e| panic!("curl {url} on {host} (apt-get install curl): {e}"));
     if !output.status.success() {
+        let mut error = String::from_utf8_lossy(&output.stderr).into_owned();
+        if output.status.code() == Some(CURL_COULD_NOT_RESOLVE) {
+            error.push_str(&lookup_again(world, host, url, started.elapsed()).await);
+        }
         return Fetched::Failed {
             code: output.status.code(),
-            error: String::from_utf8_lossy(&output.stderr).into_owned(),
+            error,
         };
     }
     Fetched::Answer(parse(&String::from_utf8_lossy(&output.stdout)))
+}
+
+/// curl's exit status when the name did not resolve.
+const CURL_COULD_NOT_RESOLVE: i32 = 6;
+
+/// What the host's resolver answers for `url`'s name right after curl could not resolve it
+/// (and how long curl tried): tells a lasting wrong answer from a passing one.
+async fn lookup_again(world: &World, host: &str, url: &str, tried: std::time::Duration) -> String {
+    let name = url
+        .split("://")
+        .nth(1)
+        .and_then(|rest| rest.split(['/', ':']).next())
+        .unwrap_or(url);
+    let again = match world.exec(host, &["getent", "ahosts", name]).await {
+        Ok(output) if output.status.success() => {
+            String::from_utf8_lossy(&output.stdout).into_owned()
+        }
+        Ok(output) => format!("getent exits {:?}", output.status.code()),
+        Err(e) => e.to_string(),
+    };
+    format!("(curl tried for {tried:?}; then on {host}: `getent ahosts {name}` -> {again})")
 }
 
 fn parse(raw: &str) -> Answer {
