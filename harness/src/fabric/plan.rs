@@ -522,4 +522,68 @@ mod tests {
         );
         assert!(problems.is_empty(), "{problems:?}");
     }
+
+    /// `ip -n <netns> <args>`; `args` back when it failed.
+    fn ip_in(netns: &str, args: &str) -> Option<String> {
+        let status = std::process::Command::new(super::super::ip_tool())
+            .args(["-n", netns])
+            .args(args.split_whitespace())
+            .status();
+        (!status.is_ok_and(|s| s.success())).then(|| args.to_owned())
+    }
+
+    /// A TCP connection from `from` to `to` (a bounded attempt): whether it was accepted.
+    fn connects(from: &str, to: std::net::SocketAddr) -> bool {
+        netns::inside(from, move || {
+            std::net::TcpStream::connect_timeout(&to, std::time::Duration::from_secs(2))
+        })
+        .is_ok()
+    }
+
+    /// A host keeps reaching its subnet's router after a port with a lower MAC address joins
+    /// the subnet's bridge (a function's ENI placed beside a test instance). A bridge that
+    /// followed its lowest port would change its address, and the host, still holding the old
+    /// one, would send to a port's address, which the router drops as not its own.
+    #[tokio::test]
+    async fn a_host_reaches_its_router_after_a_lower_port_joins_the_bridge() {
+        assert!(
+            nix::unistd::geteuid().is_root(),
+            "this test creates network namespaces: run it as root"
+        );
+        let (a, b) = (
+            format!("vlplantest{}-e", std::process::id()),
+            format!("vlplantest{}-f", std::process::id()),
+        );
+        let outcome = async {
+            scratch_plan(&a, &b).apply().await?;
+            netns::tcp_listener(&a, "10.9.1.1:8080".parse().expect("address"))
+        }
+        .await;
+        let router = "10.9.1.1:8080".parse().expect("address");
+        let mut reached = Vec::new();
+        if outcome.is_ok() {
+            // The host's port has a high address and an earlier port a low one, as ENIs get.
+            ip_in(&a, "link set en-test address fe:00:00:00:00:10");
+            ip_in(
+                &a,
+                "link add en-mid address 00:00:00:00:00:05 type veth peer name pe-mid",
+            );
+            ip_in(&a, "link set en-mid master br-test up");
+            reached.push(connects(&b, router));
+            ip_in(
+                &a,
+                "link add en-low address 00:00:00:00:00:01 type veth peer name pe-low",
+            );
+            ip_in(&a, "link set en-low master br-test up");
+            reached.push(connects(&b, router));
+        }
+        let problems = netns::delete_all(&[a.clone(), b.clone()]);
+        let _listener = outcome.unwrap_or_else(|e| panic!("{e}"));
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(
+            reached,
+            [true, true],
+            "the host reaches its router before and after the lower port joins"
+        );
+    }
 }

@@ -79,13 +79,29 @@ fn namespace_batch(name: &str, namespace: &Namespace, existing: &Existing) -> Na
     }
 }
 
+/// A fixed, locally administered MAC address for `bridge` of `netns`. A bridge given none
+/// takes its lowest port's and changes it whenever a lower port joins or that port leaves; a
+/// host that learnt the old one (its subnet's router, and the VPC resolver behind it) then
+/// sends to a port's address, which the router drops as not its own, until the host's
+/// neighbour entry expires.
+fn bridge_address(netns: &str, bridge: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (netns, bridge).hash(&mut hasher);
+    let [a, b, c, d, e, ..] = hasher.finish().to_be_bytes();
+    format!("02:{a:02x}:{b:02x}:{c:02x}:{d:02x}:{e:02x}")
+}
+
 /// The `ip` lines of one namespace: links, then addresses, then routes, then rules.
 fn ip_lines(name: &str, namespace: &Namespace, existing: &Existing) -> Vec<String> {
     let mut lines: Vec<String> = namespace
         .bridges
         .iter()
         .filter(|bridge| !existing.has_link(name, bridge))
-        .map(|bridge| format!("link add {bridge} type bridge"))
+        .map(|bridge| {
+            let address = bridge_address(name, bridge);
+            format!("link add {bridge} address {address} type bridge")
+        })
         .collect();
     lines.extend(namespace.up.iter().map(|d| format!("link set {d} up")));
     lines.extend(
@@ -310,7 +326,11 @@ mod tests {
         assert_eq!(
             router.ip,
             vec![
-                "link add br-1 type bridge",
+                format!(
+                    "link add br-1 address {} type bridge",
+                    bridge_address("t-router", "br-1")
+                )
+                .as_str(),
                 "link set lo up",
                 "link set br-1 up",
                 "link set en-1 up",
