@@ -560,26 +560,24 @@ mod tests {
         }
         .await;
         let router = "10.9.1.1:8080".parse().expect("address");
-        let mut reached = Vec::new();
+        let (mut reached, mut failed) = (Vec::new(), Vec::new());
         if outcome.is_ok() {
             // The host's port has a high address and an earlier port a low one, as ENIs get.
-            ip_in(&a, "link set en-test address fe:00:00:00:00:10");
-            ip_in(
-                &a,
-                "link add en-mid address 00:00:00:00:00:05 type veth peer name pe-mid",
-            );
-            ip_in(&a, "link set en-mid master br-test up");
+            let mut ip = |args: &str| failed.extend(ip_in(&a, args));
+            ip("link set en-test address fe:00:00:00:00:10");
+            ip("link add en-mid address 00:00:00:00:00:05 type veth peer name pe-mid");
+            ip("link set pe-mid up");
+            ip("link set en-mid master br-test up");
             reached.push(connects(&b, router));
-            ip_in(
-                &a,
-                "link add en-low address 00:00:00:00:00:01 type veth peer name pe-low",
-            );
-            ip_in(&a, "link set en-low master br-test up");
+            ip("link add en-low address 00:00:00:00:00:01 type veth peer name pe-low");
+            ip("link set pe-low up");
+            ip("link set en-low master br-test up");
             reached.push(connects(&b, router));
         }
         let problems = netns::delete_all(&[a.clone(), b.clone()]);
         let _listener = outcome.unwrap_or_else(|e| panic!("{e}"));
         assert!(problems.is_empty(), "{problems:?}");
+        assert!(failed.is_empty(), "ip commands failed: {failed:?}");
         assert_eq!(
             reached,
             [true, true],
