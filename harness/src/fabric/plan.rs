@@ -430,6 +430,17 @@ mod tests {
         plan
     }
 
+    /// Two namespace names of this test process; these tests create namespaces, so they need
+    /// root, and fail (never skip) without it.
+    fn scratch_names(a: &str, b: &str) -> (String, String) {
+        assert!(
+            nix::unistd::geteuid().is_root(),
+            "this test creates network namespaces: run it as root"
+        );
+        let name = |tag| format!("vlplantest{}-{tag}", std::process::id());
+        (name(a), name(b))
+    }
+
     /// Runs `nft list table` inside `netns`.
     fn vpclab_table(netns: &str) -> std::process::Output {
         std::process::Command::new(super::super::ip_tool())
@@ -443,14 +454,7 @@ mod tests {
     /// Needs root (it creates namespaces), like the fabric; fails, never skips, without it.
     #[tokio::test]
     async fn applying_a_plan_twice_leaves_the_same_state() {
-        assert!(
-            nix::unistd::geteuid().is_root(),
-            "this test creates network namespaces: run it as root"
-        );
-        let (a, b) = (
-            format!("vlplantest{}-a", std::process::id()),
-            format!("vlplantest{}-b", std::process::id()),
-        );
+        let (a, b) = scratch_names("a", "b");
         let names = vec![a.clone(), b.clone()];
         let outcome = async {
             scratch_plan(&a, &b).apply().await?;
@@ -499,14 +503,7 @@ mod tests {
     /// succeeds, with no "File exists".
     #[tokio::test]
     async fn a_plan_that_failed_part_way_applies_on_retry() {
-        assert!(
-            nix::unistd::geteuid().is_root(),
-            "this test creates network namespaces: run it as root"
-        );
-        let (a, b) = (
-            format!("vlplantest{}-c", std::process::id()),
-            format!("vlplantest{}-d", std::process::id()),
-        );
+        let (a, b) = scratch_names("c", "d");
         let mut broken = scratch_plan(&a, &b);
         broken.sysctls(&b, &[("net.ipv4.vpclab_no_such_setting", "1")]);
         let failed = broken.apply().await;
@@ -546,14 +543,7 @@ mod tests {
     /// one, would send to a port's address, which the router drops as not its own.
     #[tokio::test]
     async fn a_host_reaches_its_router_after_a_lower_port_joins_the_bridge() {
-        assert!(
-            nix::unistd::geteuid().is_root(),
-            "this test creates network namespaces: run it as root"
-        );
-        let (a, b) = (
-            format!("vlplantest{}-e", std::process::id()),
-            format!("vlplantest{}-f", std::process::id()),
-        );
+        let (a, b) = scratch_names("e", "f");
         let outcome = async {
             scratch_plan(&a, &b).apply().await?;
             netns::tcp_listener(&a, "10.9.1.1:8080".parse().expect("address"))
