@@ -9,9 +9,11 @@ mod cross_region_bench;
 mod domain_bench;
 mod edge_bench;
 mod fabric_bench;
+mod peer_bench;
 mod rds_bench;
 mod runtimes_bench;
 mod up_record;
+mod worlds_bench;
 
 use std::path::{Path, PathBuf};
 
@@ -70,9 +72,10 @@ enum Command {
         scenario: String,
         /// Only one part: `deploy` (start, deploy, latency, invokes), `fabric`, `edge`,
         /// `cross-region` (seed 003's three stacks, and the call over the peering), `rds`
-        /// (seed 001's database start and GET /products) or `runtimes` (Python and Node.js
-        /// invokes against Rust's).
-        #[arg(long, value_parser = ["deploy", "fabric", "edge", "cross-region", "rds", "runtimes"])]
+        /// (seed 001's database start and GET /products), `runtimes` (Python and Node.js
+        /// invokes against Rust's), `worlds` (the one-queue test, every scenario's deploy
+        /// and teardown) or `peer` (the engine against LocalStack's own CloudFormation).
+        #[arg(long, value_parser = ["deploy", "fabric", "edge", "cross-region", "rds", "runtimes", "worlds", "peer"])]
         only: Option<String>,
     },
 }
@@ -122,6 +125,12 @@ async fn main() -> anyhow::Result<()> {
             }
             if all || only.as_deref() == Some("runtimes") {
                 runtimes_bench::run().await?;
+            }
+            if all || only.as_deref() == Some("peer") {
+                peer_bench::run().await?;
+            }
+            if all || only.as_deref() == Some("worlds") {
+                worlds_bench::run(&scenarios_dir()).await?;
             }
             if all || only.as_deref() == Some("cross-region") {
                 let seed_003 = Scenario::load(&scenarios_dir(), "cross-region-private-api")?;
