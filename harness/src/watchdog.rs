@@ -14,24 +14,34 @@ use std::{
 
 use nix::unistd::Pid;
 
-/// Starts a watchdog that kills process group `group` once this process is gone, then removes
-/// `folder` (the group's temporary files), if given.
+/// Starts a watchdog that kills process group `group` once this process is gone, and, if
+/// `folder` is given (the group's temporary files), one that removes it once the group is
+/// gone: removed while its processes still write, a folder can outlive them.
 pub(crate) fn watch_group(group: Pid, folder: Option<&Path>) {
     if crate::settings::Settings::get().keep {
         return;
     }
+    let owner = std::process::id();
+    let script =
+        format!("while kill -0 {owner} 2>/dev/null; do sleep 1; done; kill -KILL -{group}");
+    let watched = format!("process group {group}");
+    spawn("vpclab-watchdog", &script, &[], group.as_raw(), &watched);
+    let Some(folder) = folder else { return };
+    // Its own group (the kill above must not reach it); ends with the folder on a normal
+    // stop. Otherwise it waits up to 5 s for the group to go, then removes the folder,
+    // retrying for 2 s while the last writes land.
     let script = format!(
-        "while kill -0 {owner} 2>/dev/null; do sleep 1; done; \
-         [ -n \"$1\" ] && rm -rf -- \"$1\"; kill -KILL -{group} 2>/dev/null",
-        owner = std::process::id(),
+        "while kill -0 {owner} 2>/dev/null; do [ -e \"$1\" ] || exit 0; sleep 1; done; \
+         for i in $(seq 1 50); do kill -0 -{group} 2>/dev/null || break; sleep 0.1; done; \
+         for i in $(seq 1 20); do rm -rf -- \"$1\" 2>/dev/null; [ -e \"$1\" ] || break; \
+         sleep 0.1; done"
     );
-    let folder = folder.map(Path::as_os_str).unwrap_or_default();
     spawn(
-        "vpclab-watchdog",
+        "vpclab-folder-watchdog",
         &script,
-        &[folder],
-        group.as_raw(),
-        &format!("process group {group}"),
+        &[folder.as_os_str()],
+        0,
+        &format!("folder {}", folder.display()),
     );
 }
 

@@ -1,5 +1,5 @@
 //! The container backend (`VPCLAB_EMULATOR=localstack-container`): it leaves no container
-//! behind, however its test process ends, and without an engine it says how to get one.
+//! and no temporary folder behind, however its test process ends, and without an engine it says how to get one.
 //!
 //! Each case runs in a child process of its own (`vpclab-test-container-world`, or the `vpclab`
 //! CLI), so it holds whatever the suite's own backend is, and a killed process can be
@@ -27,7 +27,8 @@ const WATCHDOG_WAIT: Duration = Duration::from_secs(30);
 #[test]
 fn container_backend_leaves_no_container() {
     for mode in ["normal", "panic"] {
-        let mut child = spawn_child(mode);
+        let tmp = tempfile::tempdir().expect("a TMPDIR for the child");
+        let mut child = spawn_child(mode, tmp.path());
         let pid = child.id();
         let (lines, output) = read_lines(&mut child);
         let ready = wait_for_line(&lines, READY, CHILD_WAIT);
@@ -44,9 +45,15 @@ fn container_backend_leaves_no_container() {
             Vec::<String>::new(),
             "after a {mode} end, no container of process {pid} remains:\n{output}"
         );
+        assert_eq!(
+            crate::support::entries(tmp.path()),
+            Vec::<String>::new(),
+            "nor a temporary folder"
+        );
     }
 
-    let mut child = spawn_child("kill");
+    let tmp = tempfile::tempdir().expect("a TMPDIR for the child");
+    let mut child = spawn_child("kill", tmp.path());
     let pid = child.id();
     let (lines, output) = read_lines(&mut child);
     let ready = wait_for_line(&lines, READY, CHILD_WAIT);
@@ -62,13 +69,19 @@ fn container_backend_leaves_no_container() {
     child.kill().expect("SIGKILL the child test process");
     let _ = child.wait();
     let deadline = Instant::now() + WATCHDOG_WAIT;
-    while !containers_of(pid).is_empty() && Instant::now() < deadline {
+    let left = || !containers_of(pid).is_empty() || !crate::support::entries(tmp.path()).is_empty();
+    while left() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(500));
     }
     assert_eq!(
         containers_of(pid),
         Vec::<String>::new(),
         "within {WATCHDOG_WAIT:?} of a SIGKILL, the watchdog removed the container"
+    );
+    assert_eq!(
+        crate::support::entries(tmp.path()),
+        Vec::<String>::new(),
+        "and the watchdogs its temporary folders"
     );
 }
 
@@ -108,10 +121,12 @@ fn container_backend_without_an_engine_says_how_to_get_one() {
     }
 }
 
-/// The child test process (`tests/bin/container_world.rs`), ending as `mode` says.
-fn spawn_child(mode: &str) -> Child {
+/// The child test process (`tests/bin/container_world.rs`), ending as `mode` says, with its
+/// temporary files in `tmp`.
+fn spawn_child(mode: &str, tmp: &std::path::Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_vpclab-test-container-world"))
         .arg(mode)
+        .env("TMPDIR", tmp)
         .env("VPCLAB_EMULATOR", "localstack-container")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -1,6 +1,7 @@
 //! Nothing outlives a world: `vpclab up` (the host backend, as a user runs it) is stopped with
 //! SIGINT, then another with SIGKILL, and every process it started (LocalStack, DynamoDB
-//! Local's JVM, functions) and every namespace of its world is gone within seconds.
+//! Local's JVM, functions), every namespace and every temporary folder of its world is gone
+//! within seconds.
 
 use std::{
     io::{BufRead, BufReader},
@@ -25,7 +26,8 @@ const GONE_WAIT: Duration = Duration::from_secs(5);
 fn up_leaves_nothing_after_sigint_or_sigkill() {
     for signal in [Signal::SIGINT, Signal::SIGKILL] {
         let runtime = tempfile::tempdir().expect("a runtime folder for this up");
-        let mut up = Running(start_up(runtime.path()));
+        let tmp = tempfile::tempdir().expect("a TMPDIR for this up");
+        let mut up = Running(start_up(runtime.path(), tmp.path()));
         let pid = up.0.id();
         wait_until_up(&mut up.0);
         let started = descendants_of(pid);
@@ -71,6 +73,7 @@ fn up_leaves_nothing_after_sigint_or_sigkill() {
                 || !namespaces(&prefix).is_empty()
                 || cgroup.exists()
                 || record.exists()
+                || !crate::support::entries(tmp.path()).is_empty()
         };
         while left() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(200));
@@ -87,6 +90,11 @@ fn up_leaves_nothing_after_sigint_or_sigkill() {
         );
         assert!(!cgroup.exists(), "and its cgroup {}", cgroup.display());
         assert!(!record.exists(), "and its record {}", record.display());
+        assert_eq!(
+            crate::support::entries(tmp.path()),
+            Vec::<String>::new(),
+            "and its temporary folders (LocalStack's, the fabric's, the functions')"
+        );
     }
 }
 
@@ -123,11 +131,12 @@ impl Drop for Running {
     }
 }
 
-fn start_up(runtime: &std::path::Path) -> Child {
+fn start_up(runtime: &std::path::Path, tmp: &std::path::Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_vpclab"))
         .args(["up", "private-serverless"])
         .env("VPCLAB_EMULATOR", "localstack-host")
         .env("XDG_RUNTIME_DIR", runtime)
+        .env("TMPDIR", tmp)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
