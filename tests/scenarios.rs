@@ -256,6 +256,7 @@ async fn an_output_error_rolls_back_the_stack() {
     "vpclab-no-such-package-anywhere"
 )]
 #[case::unknown_tag("unknown-tag.yaml", "!Reff")]
+#[case::sam_translator_refuses("sam-event-missing-queue.yaml", "Missing required property 'Queue'")]
 #[case::unsupported_type("unsupported-type.yaml", "Bucket (AWS::S3::Bucket)")]
 #[case::missing_parameter("missing-parameter.yaml", "TableName")]
 #[case::overlapping_subnets("overlapping-subnets.yaml", "NarrowSubnet")]

@@ -124,13 +124,26 @@ fn sub_names(
 /// Each resource's dependencies, by logical id.
 type Dependencies<'a> = BTreeMap<&'a str, BTreeSet<&'a str>>;
 
-/// Orders resources so that each comes after everything it depends on (`DependsOn` and
-/// references in its Properties and Metadata). Ties are broken by name; deletion is the reverse.
-/// `parameters` are the template's parameter names (references to them are not dependencies).
+/// Each resource's dependencies (`DependsOn` and references in its Properties and Metadata),
+/// by logical id.
+pub(crate) type DependencyMap = BTreeMap<String, BTreeSet<String>>;
+
+/// Orders resources so that each comes after everything it depends on. Ties are broken by name;
+/// deletion is the reverse. `parameters` are the template's parameter names (references to them
+/// are not dependencies).
+#[cfg(test)]
 pub(crate) fn creation_order(
     resources: &BTreeMap<String, ResourceSpec>,
     parameters: &BTreeSet<String>,
 ) -> Result<Vec<String>, GraphError> {
+    dependency_order(resources, parameters).map(|(order, _)| order)
+}
+
+/// A creation order (as [`creation_order`] gives it) and each resource's dependencies.
+pub(crate) fn dependency_order(
+    resources: &BTreeMap<String, ResourceSpec>,
+    parameters: &BTreeSet<String>,
+) -> Result<(Vec<String>, DependencyMap), GraphError> {
     let mut dependencies = Dependencies::new();
     for (id, spec) in resources {
         dependencies.insert(
@@ -140,7 +153,16 @@ pub(crate) fn creation_order(
     }
     let order = topological_order(&dependencies);
     if order.len() == resources.len() {
-        return Ok(order);
+        let owned = dependencies
+            .iter()
+            .map(|(id, deps)| {
+                (
+                    (*id).to_owned(),
+                    deps.iter().map(|d| (*d).to_owned()).collect(),
+                )
+            })
+            .collect();
+        return Ok((order, owned));
     }
     let done: BTreeSet<&str> = order.iter().map(String::as_str).collect();
     Err(GraphError::Cycle {

@@ -15,8 +15,10 @@ pub(crate) mod parameters;
 pub(crate) mod preflight;
 pub(crate) mod resources;
 pub(crate) mod sam;
+pub(crate) mod schedule;
 pub(crate) mod stack;
 pub(crate) mod template;
+pub(crate) mod translator;
 
 pub use graph::GraphError;
 pub use intrinsics::IntrinsicError;

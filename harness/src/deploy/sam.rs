@@ -1,12 +1,7 @@
 //! The SAM transform: Rust functions are built and packaged (as `sam build` and `sam package`
 //! would), then the official `aws-sam-translator` turns the template into plain CloudFormation.
 
-use std::{
-    collections::BTreeMap,
-    io::Write,
-    path::Path,
-    process::{Command, Stdio},
-};
+use std::{collections::BTreeMap, path::Path};
 
 use serde_json::{Value, json};
 
@@ -14,15 +9,12 @@ use super::{
     DeployError,
     artifacts::{ARTIFACT_BUCKET, ArtifactStore},
     intrinsics::Pseudo,
+    translator,
 };
 use crate::{
     emulator,
     lambda::{LambdaError, build, package, runtimes::Runtime},
 };
-
-/// Reads a JSON request (template, parameter values) on stdin and writes the translated
-/// template: AWS's `aws-sam-translator`, run with the emulator environment's Python.
-const SAM_TRANSLATE_PY: &str = include_str!("../../python/sam_translate.py");
 
 /// Builds every `AWS::Serverless::Function` whose `CodeUri` is a local folder, as `sam build`
 /// would (a Rust crate compiled into a `bootstrap`; a Python or Node.js folder zipped, a
@@ -111,7 +103,7 @@ async fn build(
     Ok((logical_id.to_owned(), packaged.zip))
 }
 
-/// Runs the official translator in the provisioned Python.
+/// Runs the official translator (kept warm, in the provisioned Python).
 pub(crate) async fn transform(
     document: Value,
     parameters: &BTreeMap<String, String>,
@@ -132,38 +124,29 @@ pub(crate) async fn transform(
     ] {
         values.insert(name.to_owned(), Value::String(value.clone()));
     }
-    let request = json!({ "template": document, "parameters": values }).to_string();
-    let region = pseudo.region.clone();
-    let template = template.display().to_string();
-    let sam_error = move |reason: String| DeployError::Sam {
-        template: template.clone(),
+    let request = json!({
+        "template": document,
+        "parameters": values,
+        "region": pseudo.region,
+    });
+    let sam_error = |reason: String| DeployError::Sam {
+        template: template.display().to_string(),
         reason,
     };
     let python = emulator::sam_translator_python()
         .await
-        .map_err(|e| sam_error.clone()(e.to_string()))?;
-    let output = tokio::task::spawn_blocking(move || -> std::io::Result<std::process::Output> {
-        let mut child = Command::new(&python)
-            .args(["-c", SAM_TRANSLATE_PY])
-            // The translator reads the region (for ARNs) from the environment.
-            .env("AWS_DEFAULT_REGION", &region)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()?;
-        if let Some(mut stdin) = child.stdin.take() {
-            stdin.write_all(request.as_bytes())?;
-        }
-        child.wait_with_output()
-    })
-    .await
-    .map_err(|e| sam_error.clone()(e.to_string()))?
-    .map_err(|e| sam_error.clone()(format!("could not run the translator: {e}")))?;
-    if !output.status.success() {
-        return Err(sam_error(
-            String::from_utf8_lossy(&output.stderr).trim().to_owned(),
-        ));
+        .map_err(|e| sam_error(e.to_string()))?;
+    let answer = translator::translate(python, &request)
+        .await
+        .map_err(sam_error)?;
+    if let Some(errors) = answer.get("errors").and_then(Value::as_array) {
+        let lines: Vec<&str> = errors.iter().filter_map(Value::as_str).collect();
+        return Err(sam_error(lines.join("\n")));
     }
-    serde_json::from_slice(&output.stdout)
-        .map_err(|e| sam_error(format!("the translator wrote no JSON template: {e}")))
+    match answer.get("template") {
+        Some(template @ Value::Object(_)) => Ok(template.clone()),
+        _ => Err(sam_error(format!(
+            "the translator wrote no template: {answer}"
+        ))),
+    }
 }

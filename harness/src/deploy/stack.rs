@@ -1,5 +1,5 @@
 //! A stack's life: create in dependency order (rolling back on failure), outputs and exports,
-//! delete in reverse order.
+//! delete in reverse order. Each resource starts as soon as what it waits for is done.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -7,16 +7,18 @@ use std::{
     sync::Mutex,
 };
 
-use futures_util::future::join_all;
+use futures_util::{StreamExt, stream::FuturesUnordered};
 use serde_json::Value;
 
 use super::{
-    DeployError, MissingOutput, dynamic_refs, graph,
+    DeployError, MissingOutput, dynamic_refs,
+    graph::{self, DependencyMap},
     intrinsics::{self, EvalContext, Pseudo, ResourceLookup},
     parameters,
     preflight::{self, DeclaredSubnet, PreflightLookup},
     resources::{self, Created, ProviderContext},
     sam,
+    schedule::{self, Schedule},
     template::{ResourceSpec, Template},
 };
 use crate::aws::error::CallError;
@@ -44,6 +46,8 @@ pub struct Stack {
     exports: Vec<String>,
     /// Created resources in creation order.
     created: Vec<(String, Created)>,
+    /// Each resource's dependencies, which deletion waits for.
+    dependencies: DependencyMap,
 }
 
 impl Stack {
@@ -77,6 +81,11 @@ impl Stack {
                 key: key.to_owned(),
                 available: self.outputs.keys().cloned().collect::<Vec<_>>().join(", "),
             })
+    }
+
+    /// The types of the resources the stack created.
+    pub(crate) fn resource_types(&self) -> impl Iterator<Item = &str> {
+        self.created.iter().map(|(_, c)| c.resource_type.as_str())
     }
 
     /// The physical id (`Ref`) of a resource by logical id.
@@ -189,28 +198,13 @@ impl StackScope<'_> {
     }
 }
 
-/// Groups resources (in creation order) into waves: each resource comes in the wave after the
-/// last of its dependencies, so a wave's resources can be created together.
-fn waves(order: &[String], resources: &BTreeMap<String, ResourceSpec>) -> Vec<Vec<String>> {
-    let mut level: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut waves: Vec<Vec<String>> = Vec::new();
-    for logical_id in order {
-        let spec = &resources[logical_id];
-        let mut dependencies = graph::references(&spec.properties);
-        dependencies.extend(spec.depends_on.iter().cloned());
-        let wave = dependencies
-            .iter()
-            .filter_map(|d| level.get(d.as_str()))
-            .map(|l| l + 1)
-            .max()
-            .unwrap_or(0);
-        level.insert(logical_id, wave);
-        if waves.len() <= wave {
-            waves.resize(wave + 1, Vec::new());
-        }
-        waves[wave].push(logical_id.clone());
+/// Whether `key` is a key of any object inside `value`.
+fn mentions_key(value: &Value, key: &str) -> bool {
+    match value {
+        Value::Object(map) => map.contains_key(key) || map.values().any(|v| mentions_key(v, key)),
+        Value::Array(items) => items.iter().any(|v| mentions_key(v, key)),
+        _ => false,
     }
-    waves
 }
 
 /// Availability zones of a region as AWS names them, for regions the emulator was not asked
@@ -298,6 +292,7 @@ pub(crate) async fn create_stack(
     exports: &Exports,
 ) -> Result<Stack, DeployError> {
     check_stack_name(&request.name).map_err(|e| *e)?;
+    tracing::debug!(stack = %request.name, "deploy {}", request.template.display());
     let template_name = request.template.display().to_string();
     let pseudo = stack_pseudo(&request.name, account_id, region);
     let template = load_template(ctx, request, &pseudo, &template_name).await?;
@@ -313,7 +308,12 @@ pub(crate) async fn create_stack(
     .map_err(|e| *e)?;
     check_ec2_parameters(ctx, &template, &plan.parameters, &template_name).await?;
     check_database_servers(&template, &plan, &template_name).map_err(|e| *e)?;
-    let zones = region_zones(ctx, region).await;
+    // Only `Fn::GetAZs` asks EC2: a stack without it never waits for EC2 to load.
+    let zones = if mentions_key(&template.document, "Fn::GetAZs") {
+        region_zones(ctx, region).await
+    } else {
+        Vec::new()
+    };
     let scope = StackScope {
         template: &template,
         parameters: &plan.parameters,
@@ -340,7 +340,8 @@ pub(crate) async fn create_stack(
         Ok(published) => published,
         Err(e) => {
             // The stack never came to be: remove what it created, as a failed resource would.
-            for problem in delete_resources(ctx, &created.into_ordered()).await {
+            let created = created.into_ordered();
+            for problem in delete_resources(ctx, &created, &plan.dependencies).await {
                 tracing::warn!("vpclab: rollback after an output error: {problem}");
             }
             return Err(*e);
@@ -353,6 +354,7 @@ pub(crate) async fn create_stack(
         outputs,
         exports: export_names,
         created: created.into_ordered(),
+        dependencies: plan.dependencies,
     })
 }
 
@@ -561,6 +563,8 @@ struct StackPlan {
     conditions: BTreeMap<String, bool>,
     /// Every resource, in an order that respects dependencies.
     order: Vec<String>,
+    /// Each resource's dependencies.
+    dependencies: DependencyMap,
 }
 
 impl StackPlan {
@@ -601,16 +605,18 @@ fn plan_stack(
         })
     })?;
     let parameter_names: BTreeSet<String> = parameters.keys().cloned().collect();
-    let order = graph::creation_order(&template.resources, &parameter_names).map_err(|source| {
-        Box::new(DeployError::Graph {
-            template: template_name.to_owned(),
-            source: Box::new(source),
-        })
-    })?;
+    let (order, dependencies) = graph::dependency_order(&template.resources, &parameter_names)
+        .map_err(|source| {
+            Box::new(DeployError::Graph {
+                template: template_name.to_owned(),
+                source: Box::new(source),
+            })
+        })?;
     let plan = StackPlan {
         parameters,
         conditions,
         order,
+        dependencies,
     };
     check_supported(template, &plan, template_name)?;
     Ok(plan)
@@ -674,7 +680,7 @@ struct Job {
     properties: Value,
 }
 
-/// The resource that failed a wave, and why.
+/// The resource that failed the stack, and why.
 struct Failure {
     /// Its logical id.
     logical_id: String,
@@ -684,9 +690,9 @@ struct Failure {
     reason: String,
 }
 
-/// Creates the enabled resources in dependency order, a wave at a time (as CloudFormation does,
-/// resources whose dependencies exist are created together). On the first failure, what was
-/// created is deleted again and the error names the failing resource.
+/// Creates the enabled resources, each as soon as its own dependencies exist (as
+/// CloudFormation does). On the first failure nothing more starts; once what was under way
+/// ends, what was created is deleted again and the error names the failing resource.
 async fn create_resources(
     ctx: &ProviderContext<'_>,
     scope: &StackScope<'_>,
@@ -694,100 +700,118 @@ async fn create_resources(
     names: StackNames<'_>,
 ) -> Result<CreatedResources, DeployError> {
     let mut created = CreatedResources::default();
-    for wave in waves(&plan.order, &scope.template.resources) {
-        let failure = match evaluate_wave(scope, plan, &created, wave) {
-            Ok(jobs) => create_wave(ctx, names.stack, jobs, &mut created).await,
-            Err(failure) => Some(failure),
+    let mut schedule = Schedule::new(&plan.order, &plan.dependencies);
+    let mut running = FuturesUnordered::new();
+    let mut failure = None;
+    loop {
+        if failure.is_none() {
+            match ready_jobs(scope, plan, &mut schedule, &created) {
+                Ok(jobs) => {
+                    running.extend(jobs.into_iter().map(|j| create_job(ctx, names.stack, j)))
+                }
+                Err(first) => failure = Some(first),
+            }
+        }
+        let Some((job, outcome)) = running.next().await else {
+            break;
         };
-        let Some(failure) = failure else {
-            continue;
-        };
-        let ordered = created.into_ordered();
-        let rollback_errors = delete_resources(ctx, &ordered).await;
-        return Err(DeployError::ResourceFailed {
-            stack: names.stack.to_owned(),
-            template: names.template.to_owned(),
-            logical_id: failure.logical_id,
-            resource_type: failure.resource_type,
-            reason: failure.reason,
-            rolled_back: ordered.len(),
-            rollback_errors: rollback_errors.join("\n"),
-        });
+        match outcome {
+            Ok(resource) => {
+                schedule.settle(&job.logical_id);
+                created.insert(job.logical_id, resource);
+            }
+            Err(reason) => record_failure(&mut failure, job, reason),
+        }
     }
-    Ok(created)
+    let Some(failure) = failure else {
+        return Ok(created);
+    };
+    let ordered = created.into_ordered();
+    let rollback_errors = delete_resources(ctx, &ordered, &plan.dependencies).await;
+    Err(DeployError::ResourceFailed {
+        stack: names.stack.to_owned(),
+        template: names.template.to_owned(),
+        logical_id: failure.logical_id,
+        resource_type: failure.resource_type,
+        reason: failure.reason,
+        rolled_back: ordered.len(),
+        rollback_errors: rollback_errors.join("\n"),
+    })
 }
 
-/// Evaluates the properties of a wave's enabled resources; the first that cannot be evaluated
-/// fails the wave.
-fn evaluate_wave(
+/// Takes every resource whose dependencies are done and evaluates its properties; a disabled
+/// resource (its Condition false) is done at once. The first that cannot be evaluated fails.
+fn ready_jobs(
     scope: &StackScope<'_>,
     plan: &StackPlan,
+    schedule: &mut Schedule,
     created: &CreatedResources,
-    wave: Vec<String>,
 ) -> Result<Vec<Job>, Failure> {
     let mut jobs = Vec::new();
-    for logical_id in wave {
-        let spec = &scope.template.resources[&logical_id];
-        if !plan.enabled(spec) {
-            continue;
+    loop {
+        let ready = schedule.take_ready();
+        if ready.is_empty() {
+            return Ok(jobs);
         }
-        let at = format!("Resources.{logical_id}.Properties");
-        match scope.evaluate(&created.by_id, &spec.properties, &at) {
-            Ok(properties) => jobs.push(Job {
-                logical_id,
-                resource_type: spec.resource_type.clone(),
-                properties,
-            }),
-            Err(e) => {
-                return Err(Failure {
+        for logical_id in ready {
+            let spec = &scope.template.resources[&logical_id];
+            if !plan.enabled(spec) {
+                schedule.settle(&logical_id);
+                continue;
+            }
+            let at = format!("Resources.{logical_id}.Properties");
+            let resource_type = spec.resource_type.clone();
+            match scope.evaluate(&created.by_id, &spec.properties, &at) {
+                Ok(properties) => jobs.push(Job {
                     logical_id,
-                    resource_type: spec.resource_type.clone(),
-                    reason: e.to_string(),
-                });
+                    resource_type,
+                    properties,
+                }),
+                Err(e) => {
+                    return Err(Failure {
+                        logical_id,
+                        resource_type,
+                        reason: e.to_string(),
+                    });
+                }
             }
         }
     }
-    Ok(jobs)
 }
 
-/// Creates a wave's resources together and records those that were created; returns the first
-/// failure (later ones are logged).
-async fn create_wave(
+/// Creates one resource; hands the job back with the outcome.
+async fn create_job(
     ctx: &ProviderContext<'_>,
     stack: &str,
-    jobs: Vec<Job>,
-    created: &mut CreatedResources,
-) -> Option<Failure> {
-    let outcomes = join_all(jobs.iter().map(|job| async move {
-        let (logical_id, resource_type) = (&job.logical_id, &job.resource_type);
-        tracing::debug!(%stack, %logical_id, "create {resource_type}");
-        let properties = dynamic_refs::resolve(ctx, &job.properties)
+    job: Job,
+) -> (Job, Result<Created, String>) {
+    let (logical_id, resource_type) = (&job.logical_id, &job.resource_type);
+    tracing::debug!(%stack, %logical_id, "create {resource_type}");
+    let outcome = match dynamic_refs::resolve(ctx, &job.properties).await {
+        Ok(properties) => resources::create(ctx, logical_id, resource_type, &properties)
             .await
-            .map_err(|e| e.to_string())?;
-        resources::create(ctx, logical_id, resource_type, &properties)
-            .await
-            .map_err(|e| e.to_string())
-    }))
-    .await;
-    let mut failure = None;
-    for (job, outcome) in jobs.into_iter().zip(outcomes) {
-        match outcome {
-            Ok(resource) => created.insert(job.logical_id, resource),
-            Err(reason) if failure.is_none() => {
-                failure = Some(Failure {
-                    logical_id: job.logical_id,
-                    resource_type: job.resource_type,
-                    reason,
-                });
-            }
-            Err(e) => tracing::warn!(
-                "vpclab: {} ({}) failed too: {e}",
-                job.logical_id,
-                job.resource_type
-            ),
-        }
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    tracing::debug!(%stack, %logical_id, ok = outcome.is_ok(), "created {resource_type}");
+    (job, outcome)
+}
+
+/// Keeps the first failure; later ones are logged.
+fn record_failure(failure: &mut Option<Failure>, job: Job, reason: String) {
+    if failure.is_some() {
+        tracing::warn!(
+            "vpclab: {} ({}) failed too: {reason}",
+            job.logical_id,
+            job.resource_type
+        );
+        return;
     }
-    failure
+    *failure = Some(Failure {
+        logical_id: job.logical_id,
+        resource_type: job.resource_type,
+        reason,
+    });
 }
 
 /// A stack's outputs by key, and the names it exported.
@@ -862,15 +886,35 @@ pub(crate) async fn delete_stack(
             all.remove(name);
         }
     }
-    delete_resources(ctx, &stack.created).await
+    delete_resources(ctx, &stack.created, &stack.dependencies).await
 }
 
-/// Deletes resources in reverse creation order; a resource already gone is a warning, every
-/// other failure is returned, naming the resource, and deletion goes on.
-async fn delete_resources(ctx: &ProviderContext<'_>, created: &[(String, Created)]) -> Vec<String> {
+/// Deletes resources, each once the resources that depend on it are gone (deletions that
+/// wait for nothing run together). A resource already gone is a warning; every other failure
+/// is returned, naming the resource, and deletion goes on.
+async fn delete_resources(
+    ctx: &ProviderContext<'_>,
+    created: &[(String, Created)],
+    dependencies: &DependencyMap,
+) -> Vec<String> {
+    let order: Vec<String> = created.iter().rev().map(|(id, _)| id.clone()).collect();
+    let by_id: BTreeMap<&str, &Created> = created.iter().map(|(id, c)| (id.as_str(), c)).collect();
+    let mut schedule = Schedule::new(&order, &schedule::dependents(dependencies));
+    let mut running = FuturesUnordered::new();
     let mut errors = Vec::new();
-    for (logical_id, resource) in created.iter().rev() {
-        match resources::delete(ctx, resource).await {
+    loop {
+        for logical_id in schedule.take_ready() {
+            let resource = by_id[logical_id.as_str()];
+            running.push(async move {
+                let outcome = resources::delete(ctx, resource).await;
+                (logical_id, resource, outcome)
+            });
+        }
+        let Some((logical_id, resource, outcome)) = running.next().await else {
+            break;
+        };
+        schedule.settle(&logical_id);
+        match outcome {
             Ok(()) => {}
             // Decided by the service's error code, never by the message.
             Err(e) if e.is_not_found() => {
@@ -880,34 +924,4 @@ async fn delete_resources(ctx: &ProviderContext<'_>, created: &[(String, Created
         }
     }
     errors
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::deploy::template::Template;
-
-    #[test]
-    fn resources_whose_dependencies_exist_share_a_wave() {
-        let document = serde_json::json!({
-            "Resources": {
-                "Queue": {"Type": "AWS::SQS::Queue"},
-                "Table": {"Type": "AWS::DynamoDB::Table"},
-                "Policy": {"Type": "AWS::SQS::QueuePolicy", "Properties": {"Queues": [{"Ref": "Queue"}]}},
-                "Role": {"Type": "AWS::IAM::Role", "DependsOn": "Table"},
-                "Function": {"Type": "AWS::Lambda::Function",
-                             "Properties": {"Role": {"Fn::GetAtt": ["Role", "Arn"]}}}
-            }
-        });
-        let template = Template::from_document(document).expect("valid");
-        let order = graph::creation_order(&template.resources, &BTreeSet::new()).expect("order");
-        assert_eq!(
-            waves(&order, &template.resources),
-            vec![
-                vec!["Queue".to_owned(), "Table".to_owned()],
-                vec!["Policy".to_owned(), "Role".to_owned()],
-                vec!["Function".to_owned()],
-            ]
-        );
-    }
 }

@@ -142,22 +142,33 @@ impl Choice {
 
 /// Loads the services a deploy needs while the world builds and translates its templates:
 /// LocalStack loads each service (and starts DynamoDB Local's JVM) on its first request.
+/// One at a time, the cheap and common ones first: loaded all at once they share one
+/// interpreter lock, and a user's first call (one queue) waits seconds behind all of them.
 /// Best effort: a failure here shows up, with a clear error, in the deploy itself.
 pub(crate) async fn warm_up(endpoint: String) {
     let config = clients::sdk_config(&endpoint, "000000000000", "us-east-1");
-    let clients = clients::Clients::new(&config);
+    let c = clients::Clients::new(&config);
+    let started = std::time::Instant::now();
+    let _ = c.sqs.list_queues().send().await;
+    let _ = c.sns.list_topics().send().await;
+    let _ = c.iam.list_roles().send().await;
     // Lambda keeps function code in the emulator's S3: a plain GET of the root loads it.
-    let s3 = reqwest::Client::new().get(format!("{endpoint}/")).send();
-    let _ = tokio::join!(
-        s3,
-        clients.dynamodb.list_tables().send(),
-        clients.lambda.list_functions().send(),
-        clients.ec2.describe_vpcs().send(),
-        clients.sqs.list_queues().send(),
-        clients.sns.list_topics().send(),
-        clients.iam.list_roles().send(),
+    let _ = reqwest::Client::new()
+        .get(format!("{endpoint}/"))
+        .send()
+        .await;
+    let _ = c.lambda.list_functions().send().await;
+    let _ = c.dynamodb.list_tables().send().await;
+    let _ = c.ec2.describe_vpcs().send().await;
+    let _ = c.apigateway.get_rest_apis().send().await;
+    let _ = c.route53.list_hosted_zones().send().await;
+    let _ = c.ssm.describe_parameters().send().await;
+    let _ = c.secretsmanager.list_secrets().send().await;
+    let _ = c.acm.list_certificates().send().await;
+    tracing::debug!(
+        "vpclab: emulator services loaded in {:?}",
+        started.elapsed()
     );
-    tracing::debug!("vpclab: emulator services loaded");
 }
 
 /// A Python that runs AWS's SAM translator (`aws-sam-translator`, in the provisioned LocalStack

@@ -100,6 +100,19 @@ fn plan_interface_endpoint(
         else {
             continue;
         };
+        if !subnet.cidr.contains(&interface.private_ip) {
+            // The emulator's own interface, at a random address, which the engine is
+            // replacing by one inside the subnet right now (a sync in the middle of a deploy
+            // can see both): AWS never makes it, so it is never realised.
+            tracing::debug!(
+                "vpclab: endpoint {} interface {} ({}) is outside subnet {}: not realised",
+                endpoint.id,
+                interface.id,
+                interface.private_ip,
+                subnet.id
+            );
+            continue;
+        }
         let group_ids = if endpoint.group_ids.is_empty() {
             interface.group_ids.clone()
         } else {

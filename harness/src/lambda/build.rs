@@ -5,9 +5,12 @@
 //! change. No cargo-lambda and no cross toolchain: functions run on this machine.
 
 use std::{
+    collections::BTreeMap,
     io::Write,
     path::{Path, PathBuf},
     process::Command,
+    sync::Mutex,
+    time::SystemTime,
 };
 
 use super::LambdaError;
@@ -29,7 +32,56 @@ pub(crate) async fn build_function(crate_dir: &Path) -> Result<BuiltFunction, La
         .map_err(|e| LambdaError::io("the build task", std::io::Error::other(e)))?
 }
 
+/// Crates this process built, by folder: the fingerprint of their files then, and the build.
+static BUILT: Mutex<BTreeMap<PathBuf, (Fingerprint, BuiltFunction)>> = Mutex::new(BTreeMap::new());
+
+/// How many files a crate folder holds (its `target` aside) and when the newest was changed.
+type Fingerprint = (usize, Option<SystemTime>);
+
+/// The fingerprint of the files under `dir`, leaving out `target` and hidden folders.
+fn fingerprint(dir: &Path) -> Fingerprint {
+    let mut found = (0, None);
+    let mut folders = vec![dir.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).into_iter().flatten().flatten() {
+            let name = entry.file_name();
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_dir() {
+                if name != "target" && !name.to_string_lossy().starts_with('.') {
+                    folders.push(entry.path());
+                }
+                continue;
+            }
+            found.0 += 1;
+            found.1 = found.1.max(meta.modified().ok());
+        }
+    }
+    found
+}
+
+/// Builds the crate unless this process built it already and its files have not changed
+/// since (a crate with `path` dependencies is always handed to cargo: they may have).
 fn build_blocking(crate_dir: &Path) -> Result<BuiltFunction, LambdaError> {
+    let manifest_text = std::fs::read_to_string(crate_dir.join("Cargo.toml")).unwrap_or_default();
+    let reusable = !manifest_text.contains("path");
+    let print = fingerprint(crate_dir);
+    if reusable {
+        let built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((seen, function)) = built.get(crate_dir)
+            && *seen == print
+        {
+            return Ok(function.clone());
+        }
+    }
+    let function = cargo_build(crate_dir)?;
+    if reusable {
+        let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+        built.insert(crate_dir.to_path_buf(), (print, function.clone()));
+    }
+    Ok(function)
+}
+
+fn cargo_build(crate_dir: &Path) -> Result<BuiltFunction, LambdaError> {
     let manifest = crate_dir.join("Cargo.toml");
     let manifest_text = std::fs::read_to_string(&manifest).map_err(|e| LambdaError::Build {
         manifest: manifest.display().to_string(),

@@ -115,6 +115,25 @@ impl WorldBuilder {
     }
 }
 
+/// Resource types that change nothing the fabric or the edge realise: a stack made of these
+/// alone is not followed by a fabric sync (which reads EC2 and Route 53).
+const NETWORK_NEUTRAL_TYPES: &[&str] = &[
+    "AWS::DynamoDB::Table",
+    "AWS::IAM::InstanceProfile",
+    "AWS::IAM::ManagedPolicy",
+    "AWS::IAM::Policy",
+    "AWS::IAM::Role",
+    "AWS::Lambda::EventSourceMapping",
+    "AWS::Lambda::Permission",
+    "AWS::SecretsManager::Secret",
+    "AWS::SNS::Subscription",
+    "AWS::SNS::Topic",
+    "AWS::SNS::TopicPolicy",
+    "AWS::SQS::Queue",
+    "AWS::SQS::QueuePolicy",
+    "AWS::SSM::Parameter",
+];
+
 /// A world: an account on a running emulator, and what was deployed into it.
 ///
 /// Dropping it deletes its stacks in reverse order, stops its functions' processes and, when
@@ -283,11 +302,16 @@ impl World {
         };
         let stack =
             stack::create_stack(&ctx, &request, &inner.account_id, &region, &state.exports).await?;
+        let changes_network = stack
+            .resource_types()
+            .any(|t| !NETWORK_NEUTRAL_TYPES.contains(&t));
         inner.stacks.push(stack);
-        let took = inner.fabric.sync().await?;
-        tracing::debug!("vpclab: fabric realised the topology in {took:?}");
-        for problem in inner.edge.observe(&inner.fabric.topology().await) {
-            tracing::warn!("vpclab: the edge denies every call through {problem}");
+        if changes_network {
+            let took = inner.fabric.sync().await?;
+            tracing::debug!("vpclab: fabric realised the topology in {took:?}");
+            for problem in inner.edge.observe(&inner.fabric.topology().await) {
+                tracing::warn!("vpclab: the edge denies every call through {problem}");
+            }
         }
         Ok(inner.stacks.last().expect("just pushed"))
     }

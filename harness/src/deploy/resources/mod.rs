@@ -540,6 +540,12 @@ pub(crate) fn generated_name(stack: &str, logical_id: &str, max_len: usize) -> S
     format!("{}-{suffix}", &prefix[..keep])
 }
 
+/// First pause between two polls of [`wait_until`]; it doubles up to [`POLL_MAX`]. Most
+/// waits end within tens of milliseconds (a function turning Active, a mapping Enabled).
+const POLL_FIRST: Duration = Duration::from_millis(25);
+/// Longest pause between two polls of [`wait_until`].
+const POLL_MAX: Duration = Duration::from_millis(200);
+
 /// Polls `check` until it returns `Some`, at most `limit`; the error says what it waited for.
 pub(crate) async fn wait_until<T, F, Fut>(
     what: &str,
@@ -551,6 +557,7 @@ where
     Fut: std::future::Future<Output = Result<Option<T>, ProviderError>>,
 {
     let started = Instant::now();
+    let mut pause = POLL_FIRST;
     loop {
         if let Some(value) = check().await? {
             return Ok(value);
@@ -561,7 +568,8 @@ where
                 limit,
             });
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(POLL_MAX);
     }
 }
 

@@ -1,0 +1,129 @@
+//! When each resource may start: as soon as the resources it waits for are done, not in waves
+//! (a NAT gateway need not wait for a Lambda function that happens to share its depth).
+//! Creation waits for dependencies; deletion waits for dependents.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Each resource's dependents: the reverse of `dependencies`, what deletion waits for.
+pub(crate) fn dependents(
+    dependencies: &BTreeMap<String, BTreeSet<String>>,
+) -> BTreeMap<String, BTreeSet<String>> {
+    let mut reversed: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (id, deps) in dependencies {
+        for dep in deps {
+            reversed.entry(dep.clone()).or_default().insert(id.clone());
+        }
+    }
+    reversed
+}
+
+/// Resources not started yet, each with the resources of this schedule it still waits for.
+#[derive(Debug)]
+pub(crate) struct Schedule {
+    /// The resources in their tie-breaking order.
+    order: Vec<String>,
+    /// Not started yet: what each still waits for.
+    waiting: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl Schedule {
+    /// A schedule of `order`'s resources, each waiting for those of `waits_for` that are in
+    /// `order` (a wait on anything else is already met).
+    pub(crate) fn new(order: &[String], waits_for: &BTreeMap<String, BTreeSet<String>>) -> Self {
+        let members: BTreeSet<&String> = order.iter().collect();
+        let waiting = order
+            .iter()
+            .map(|id| {
+                let waits = waits_for.get(id).into_iter().flatten();
+                let waits = waits.filter(|w| members.contains(w) && *w != id).cloned();
+                (id.clone(), waits.collect())
+            })
+            .collect();
+        Self {
+            order: order.to_vec(),
+            waiting,
+        }
+    }
+
+    /// The resources that wait for nothing any more, in order; they count as started.
+    pub(crate) fn take_ready(&mut self) -> Vec<String> {
+        let ready: Vec<String> = self
+            .order
+            .iter()
+            .filter(|id| self.waiting.get(*id).is_some_and(BTreeSet::is_empty))
+            .cloned()
+            .collect();
+        for id in &ready {
+            self.waiting.remove(id);
+        }
+        ready
+    }
+
+    /// `id` is done: nothing waits for it any more.
+    pub(crate) fn settle(&mut self, id: &str) {
+        for waits in self.waiting.values_mut() {
+            waits.remove(id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(names: &[&str]) -> Vec<String> {
+        names.iter().map(|n| (*n).to_owned()).collect()
+    }
+
+    /// Queue and Table wait for nothing; Policy for Queue; Role for Table; Function for Role.
+    fn dependencies() -> BTreeMap<String, BTreeSet<String>> {
+        [
+            ("Queue", &[][..]),
+            ("Table", &[]),
+            ("Policy", &["Queue"]),
+            ("Role", &["Table"]),
+            ("Function", &["Role"]),
+        ]
+        .into_iter()
+        .map(|(id, deps)| (id.to_owned(), ids(deps).into_iter().collect()))
+        .collect()
+    }
+
+    #[test]
+    fn a_resource_starts_as_soon_as_its_own_dependencies_are_done() {
+        let order = ids(&["Queue", "Table", "Policy", "Role", "Function"]);
+        let mut schedule = Schedule::new(&order, &dependencies());
+        assert_eq!(schedule.take_ready(), ids(&["Queue", "Table"]));
+        assert_eq!(
+            schedule.take_ready(),
+            Vec::<String>::new(),
+            "each starts once"
+        );
+        schedule.settle("Table");
+        // Role starts while Queue is still being created: no wave holds it back.
+        assert_eq!(schedule.take_ready(), ids(&["Role"]));
+        schedule.settle("Role");
+        assert_eq!(schedule.take_ready(), ids(&["Function"]));
+        schedule.settle("Queue");
+        assert_eq!(schedule.take_ready(), ids(&["Policy"]));
+    }
+
+    #[test]
+    fn deletion_waits_for_dependents_and_ignores_resources_it_does_not_hold() {
+        // Only these were created (Policy's creation failed): Queue waits for nobody.
+        let order = ids(&["Function", "Role", "Table", "Queue"]);
+        let mut schedule = Schedule::new(&order, &dependents(&dependencies()));
+        assert_eq!(schedule.take_ready(), ids(&["Function", "Queue"]));
+        schedule.settle("Function");
+        assert_eq!(schedule.take_ready(), ids(&["Role"]));
+        schedule.settle("Role");
+        assert_eq!(schedule.take_ready(), ids(&["Table"]));
+    }
+
+    #[test]
+    fn a_resource_never_waits_for_itself() {
+        let waits = BTreeMap::from([("A".to_owned(), BTreeSet::from(["A".to_owned()]))]);
+        let mut schedule = Schedule::new(&ids(&["A"]), &waits);
+        assert_eq!(schedule.take_ready(), ids(&["A"]));
+    }
+}
