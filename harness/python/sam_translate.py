@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import sys
+import traceback
 
 from samtranslator.model.exceptions import InvalidDocumentException
 from samtranslator.translator import arn_generator
@@ -46,12 +47,12 @@ def answer(request: dict) -> dict:
     except InvalidDocumentException as e:
         return {"errors": [cause.message for cause in e.causes]}
     except Exception as e:  # noqa: BLE001 - any failure is one answer, not a dead server
-        return {"errors": [f"{type(e).__name__}: {e}"]}
+        return {"errors": [f"{type(e).__name__}: {e}", traceback.format_exc()]}
     return {"template": template}
 
 
 def main() -> int:
-    # Ctrl-C reaches the whole process group: the test process decides when this one ends.
+    # The test process decides when this one ends (its stdin closes), not a stray Ctrl-C.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # The translator's metrics logger writes to stdout, where only answers may go.
     logging.getLogger("samtranslator.metrics").disabled = True

@@ -141,6 +141,11 @@ pub(crate) async fn transform(
         .map_err(sam_error)?;
     if let Some(errors) = answer.get("errors").and_then(Value::as_array) {
         let lines: Vec<&str> = errors.iter().filter_map(Value::as_str).collect();
+        if lines.is_empty() {
+            return Err(sam_error(
+                "the translator refused the template, giving no reason".into(),
+            ));
+        }
         return Err(sam_error(lines.join("\n")));
     }
     match answer.get("template") {

@@ -4,14 +4,30 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Each resource's dependents: the reverse of `dependencies`, what deletion waits for.
-pub(crate) fn dependents(
+/// What deletion waits for: each of `members`' dependents among `members`, direct or through
+/// resources that are not members (a disabled or never-created resource still orders the
+/// resources on either side of it).
+pub(crate) fn dependents_among(
     dependencies: &BTreeMap<String, BTreeSet<String>>,
+    members: &[String],
 ) -> BTreeMap<String, BTreeSet<String>> {
+    let is_member: BTreeSet<&String> = members.iter().collect();
     let mut reversed: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for (id, deps) in dependencies {
-        for dep in deps {
-            reversed.entry(dep.clone()).or_default().insert(id.clone());
+    for member in members {
+        let mut seen = BTreeSet::new();
+        let mut walk: Vec<&String> = dependencies.get(member).into_iter().flatten().collect();
+        while let Some(dep) = walk.pop() {
+            if dep == member || !seen.insert(dep) {
+                continue;
+            }
+            if is_member.contains(dep) {
+                reversed
+                    .entry(dep.clone())
+                    .or_default()
+                    .insert(member.clone());
+            } else {
+                walk.extend(dependencies.get(dep).into_iter().flatten());
+            }
         }
     }
     reversed
@@ -112,11 +128,21 @@ mod tests {
     fn deletion_waits_for_dependents_and_ignores_resources_it_does_not_hold() {
         // Only these were created (Policy's creation failed): Queue waits for nobody.
         let order = ids(&["Function", "Role", "Table", "Queue"]);
-        let mut schedule = Schedule::new(&order, &dependents(&dependencies()));
+        let mut schedule = Schedule::new(&order, &dependents_among(&dependencies(), &order));
         assert_eq!(schedule.take_ready(), ids(&["Function", "Queue"]));
         schedule.settle("Function");
         assert_eq!(schedule.take_ready(), ids(&["Role"]));
         schedule.settle("Role");
+        assert_eq!(schedule.take_ready(), ids(&["Table"]));
+    }
+
+    #[test]
+    fn deletion_keeps_the_order_through_a_resource_never_created() {
+        // Role (its Condition false) was never created; Function still goes before Table.
+        let order = ids(&["Function", "Table", "Queue"]);
+        let mut schedule = Schedule::new(&order, &dependents_among(&dependencies(), &order));
+        assert_eq!(schedule.take_ready(), ids(&["Function", "Queue"]));
+        schedule.settle("Function");
         assert_eq!(schedule.take_ready(), ids(&["Table"]));
     }
 

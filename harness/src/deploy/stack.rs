@@ -899,7 +899,7 @@ async fn delete_resources(
 ) -> Vec<String> {
     let order: Vec<String> = created.iter().rev().map(|(id, _)| id.clone()).collect();
     let by_id: BTreeMap<&str, &Created> = created.iter().map(|(id, c)| (id.as_str(), c)).collect();
-    let mut schedule = Schedule::new(&order, &schedule::dependents(dependencies));
+    let mut schedule = Schedule::new(&order, &schedule::dependents_among(dependencies, &order));
     let mut running = FuturesUnordered::new();
     let mut errors = Vec::new();
     loop {

@@ -21,6 +21,9 @@ const SAM_TRANSLATE_PY: &str = include_str!("../../python/sam_translate.py");
 
 /// Longest wait for one answer; a translator that takes longer is killed.
 const ANSWER_WAIT: Duration = Duration::from_secs(120);
+/// Longest wait of a caller, from the moment its request is queued (requests queued behind a
+/// hung translator give up too).
+const REQUEST_WAIT: Duration = Duration::from_secs(150);
 
 /// How much of the translator's stderr is kept for an error message.
 const STDERR_KEPT: usize = 4000;
@@ -49,9 +52,14 @@ pub(crate) async fn translate(python: PathBuf, request: &Value) -> Result<Value,
         .unwrap_or_else(|e| e.into_inner())
         .send(request)
         .map_err(|_| "the SAM translator's thread has ended".to_owned())?;
-    answer
-        .await
-        .map_err(|_| "the SAM translator's thread dropped the request".to_owned())?
+    match tokio::time::timeout(REQUEST_WAIT, answer).await {
+        Ok(Ok(answer)) => answer,
+        Ok(Err(_)) => Err("the SAM translator's thread dropped the request".to_owned()),
+        Err(_) => Err(format!(
+            "the SAM translator did not answer within {REQUEST_WAIT:?} (requests queued behind \
+             a hung one wait too)"
+        )),
+    }
 }
 
 /// The translator thread's queue, started on first use.
@@ -62,8 +70,11 @@ fn worker() -> &'static Mutex<mpsc::Sender<Request>> {
         std::thread::Builder::new()
             .name("vpclab-sam-translator".into())
             .spawn(move || {
-                let mut warm = None;
+                let mut warm: Option<Warm> = None;
                 for request in requests {
+                    if warm.as_ref().is_some_and(|w| w.python != request.python) {
+                        warm = None;
+                    }
                     let answer = serve(&mut warm, &request.python, &request.line);
                     let _ = request.reply.send(answer);
                 }
@@ -111,14 +122,18 @@ enum Asked {
     Died(String),
 }
 
-/// A running translator; killed on drop.
+/// A running translator; killed on drop (its process group: its watchdog too).
 struct Warm {
+    /// The Python it runs in.
+    python: PathBuf,
     child: Child,
     stdin: ChildStdin,
     /// Its stdout, a line at a time, read on a thread of its own.
     answers: mpsc::Receiver<String>,
     /// The end of its stderr.
     stderr: Arc<Mutex<String>>,
+    /// Its exit status, once stopped (its group id may then belong to another process).
+    stopped: Option<String>,
 }
 
 impl Warm {
@@ -164,10 +179,12 @@ impl Warm {
             }
         });
         Ok(Self {
+            python: python.to_path_buf(),
             child,
             stdin,
             answers,
             stderr: kept,
+            stopped: None,
         })
     }
 
@@ -187,9 +204,8 @@ impl Warm {
 
     /// Why the translator is of no use any more, with the end of what it wrote on stderr.
     fn died(&mut self, what: &str) -> Asked {
+        let status = self.stop();
         // Give its stderr a moment to be read to the end.
-        let _ = self.child.kill();
-        let status = self.child.wait().map(|s| s.to_string()).unwrap_or_default();
         std::thread::sleep(Duration::from_millis(50));
         let stderr = self
             .stderr
@@ -203,9 +219,22 @@ impl Warm {
     }
 }
 
+impl Warm {
+    /// Kills its process group (the translator and its watchdog) and reaps it; its exit status.
+    fn stop(&mut self) -> String {
+        if let Some(status) = &self.stopped {
+            return status.clone();
+        }
+        let group = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+        let status = self.child.wait().map(|s| s.to_string()).unwrap_or_default();
+        self.stopped = Some(status.clone());
+        status
+    }
+}
+
 impl Drop for Warm {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
 }

@@ -6,6 +6,7 @@
 
 use std::{
     collections::BTreeMap,
+    hash::{Hash, Hasher},
     io::Write,
     path::{Path, PathBuf},
     process::Command,
@@ -33,37 +34,74 @@ pub(crate) async fn build_function(crate_dir: &Path) -> Result<BuiltFunction, La
 }
 
 /// Crates this process built, by folder: the fingerprint of their files then, and the build.
-static BUILT: Mutex<BTreeMap<PathBuf, (Fingerprint, BuiltFunction)>> = Mutex::new(BTreeMap::new());
+static BUILT: Mutex<BTreeMap<PathBuf, (u64, BuiltFunction)>> = Mutex::new(BTreeMap::new());
 
-/// How many files a crate folder holds (its `target` aside) and when the newest was changed.
-type Fingerprint = (usize, Option<SystemTime>);
-
-/// The fingerprint of the files under `dir`, leaving out `target` and hidden folders.
-fn fingerprint(dir: &Path) -> Fingerprint {
-    let mut found = (0, None);
+/// A hash of every file and folder under `dir` (path, size, change time; `target` and hidden
+/// folders left out), and of the `Cargo.toml` and `Cargo.lock` of the folders above it (a
+/// workspace's): any edit, rename, deletion or lock update changes it.
+fn fingerprint(dir: &Path) -> u64 {
+    let mut seen: Vec<(PathBuf, u64, Option<SystemTime>)> = Vec::new();
     let mut folders = vec![dir.to_path_buf()];
     while let Some(folder) = folders.pop() {
         for entry in std::fs::read_dir(&folder).into_iter().flatten().flatten() {
             let name = entry.file_name();
-            let Ok(meta) = entry.metadata() else { continue };
-            if meta.is_dir() {
-                if name != "target" && !name.to_string_lossy().starts_with('.') {
-                    folders.push(entry.path());
-                }
+            let path = entry.path();
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
+            if meta.is_dir() && (name == "target" || name.to_string_lossy().starts_with('.')) {
                 continue;
             }
-            found.0 += 1;
-            found.1 = found.1.max(meta.modified().ok());
+            if meta.is_dir() {
+                folders.push(path.clone());
+            }
+            seen.push((path, meta.len(), meta.modified().ok()));
         }
     }
-    found
+    for above in dir.ancestors().skip(1) {
+        for file in ["Cargo.toml", "Cargo.lock"] {
+            let path = above.join(file);
+            if let Ok(meta) = std::fs::metadata(&path) {
+                seen.push((path, meta.len(), meta.modified().ok()));
+            }
+        }
+    }
+    seen.sort();
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    seen.hash(&mut hasher);
+    hasher.finish()
 }
 
-/// Builds the crate unless this process built it already and its files have not changed
-/// since (a crate with `path` dependencies is always handed to cargo: they may have).
+/// Whether the crate's manifest `manifest` names a `path` dependency, directly or through
+/// `workspace = true` from a workspace manifest above `crate_dir` (such a dependency may
+/// change without the crate's files changing).
+fn has_path_dependencies(crate_dir: &Path, manifest: &str) -> bool {
+    if manifest.contains("path") {
+        return true;
+    }
+    let inherited: Vec<&str> = manifest
+        .lines()
+        .filter(|l| l.contains("workspace = true") || l.contains(".workspace=true"))
+        .filter_map(|l| l.split(['.', '=', ' ']).next())
+        .filter(|name| !name.is_empty())
+        .collect();
+    crate_dir.ancestors().skip(1).any(|above| {
+        let root = std::fs::read_to_string(above.join("Cargo.toml")).unwrap_or_default();
+        root.lines().any(|line| {
+            let line = line.trim();
+            line.contains("path")
+                && inherited
+                    .iter()
+                    .any(|name| line.split(['=', ' ', '.']).next() == Some(*name))
+        })
+    })
+}
+
+/// Builds the crate unless this process built it already and nothing it is built from has
+/// changed since (a crate with `path` dependencies is always handed to cargo).
 fn build_blocking(crate_dir: &Path) -> Result<BuiltFunction, LambdaError> {
     let manifest_text = std::fs::read_to_string(crate_dir.join("Cargo.toml")).unwrap_or_default();
-    let reusable = !manifest_text.contains("path");
+    let reusable = !has_path_dependencies(crate_dir, &manifest_text);
     let print = fingerprint(crate_dir);
     if reusable {
         let built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
@@ -194,6 +232,46 @@ mod tests {
         let manifest = "[workspace]\nname = \"no\"\n[package]\nname = \"sqs-processor\"\nversion = \"0.1.0\"\n";
         assert_eq!(package_name(manifest).as_deref(), Some("sqs-processor"));
         assert_eq!(package_name("[dependencies]\nname = \"x\"\n"), None);
+    }
+
+    #[test]
+    fn path_dependencies_are_found_through_the_workspace() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(
+            root.path().join("Cargo.toml"),
+            "[workspace.dependencies]\nshared = { path = \"shared\" }\ntokio = \"1\"\n",
+        )
+        .unwrap();
+        let crate_dir = root.path().join("lambdas/f");
+        std::fs::create_dir_all(&crate_dir).unwrap();
+        let cases = [
+            ("[dependencies]\ntokio.workspace = true\n", false),
+            ("[dependencies]\nshared.workspace = true\n", true),
+            ("[dependencies]\nshared = { workspace = true }\n", true),
+            ("[dependencies]\nown = { path = \"../own\" }\n", true),
+        ];
+        for (manifest, expected) in cases {
+            assert_eq!(
+                has_path_dependencies(&crate_dir, manifest),
+                expected,
+                "{manifest}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_fingerprint_changes_with_a_rename() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("src")).unwrap();
+        std::fs::write(dir.path().join("src/main.rs"), "fn main() {}").unwrap();
+        let before = fingerprint(dir.path());
+        assert_eq!(fingerprint(dir.path()), before, "nothing changed");
+        std::fs::rename(
+            dir.path().join("src/main.rs"),
+            dir.path().join("src/lib.rs"),
+        )
+        .unwrap();
+        assert_ne!(fingerprint(dir.path()), before);
     }
 
     #[test]

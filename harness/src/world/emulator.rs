@@ -41,7 +41,22 @@ pub(crate) async fn acquire(choice: Choice) -> Result<Arc<RunningEmulator>, Erro
     };
     let started = Arc::new(started);
     running.push(Arc::downgrade(&started));
-    tokio::spawn(emulator::warm_up(started.endpoint().to_owned()));
+    // On a thread of its own: a test's runtime, ending with the test, would cut it short.
+    let endpoint = started.endpoint().to_owned();
+    let warm = std::thread::Builder::new()
+        .name("vpclab-warm-up".into())
+        .spawn(move || {
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime.block_on(emulator::warm_up(endpoint)),
+                Err(e) => tracing::warn!("vpclab: no runtime for the emulator's warm-up: {e}"),
+            }
+        });
+    if let Err(e) = warm {
+        tracing::warn!("vpclab: no thread for the emulator's warm-up: {e}");
+    }
     Ok(started)
 }
 

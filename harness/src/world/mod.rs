@@ -110,6 +110,7 @@ impl WorldBuilder {
                 artifacts: ArtifactStore::default(),
                 stacks: Vec::new(),
                 keep: self.keep,
+                unsynced: false,
             }),
         })
     }
@@ -157,6 +158,8 @@ struct Inner {
     artifacts: ArtifactStore,
     stacks: Vec<Stack>,
     keep: bool,
+    /// A stack's fabric sync failed: the next deploy syncs, whatever it creates.
+    unsynced: bool,
 }
 
 /// One region of a world: its SDK configuration and clients, and its stacks' exports
@@ -306,8 +309,11 @@ impl World {
             .resource_types()
             .any(|t| !NETWORK_NEUTRAL_TYPES.contains(&t));
         inner.stacks.push(stack);
-        if changes_network {
+        if changes_network || inner.unsynced {
+            // A failed sync is retried by the next deploy, whatever it creates.
+            inner.unsynced = true;
             let took = inner.fabric.sync().await?;
+            inner.unsynced = false;
             tracing::debug!("vpclab: fabric realised the topology in {took:?}");
             for problem in inner.edge.observe(&inner.fabric.topology().await) {
                 tracing::warn!("vpclab: the edge denies every call through {problem}");
