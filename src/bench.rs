@@ -13,9 +13,28 @@ const MESSAGES: usize = 100;
 const INVOCATIONS: usize = 5;
 const WAIT: Duration = Duration::from_secs(120);
 
-struct Row {
-    what: &'static str,
-    value: String,
+/// One line of a `| measurement | value |` table.
+pub(crate) struct Row {
+    pub(crate) what: String,
+    pub(crate) value: String,
+}
+
+impl Row {
+    /// A row whose value is a duration, in milliseconds.
+    pub(crate) fn took(what: impl Into<String>, took: Duration) -> Self {
+        Self {
+            what: what.into(),
+            value: ms(took),
+        }
+    }
+}
+
+/// Prints `rows` as a `| measurement | value |` table.
+pub(crate) fn print_rows(rows: &[Row]) {
+    println!("| measurement | value |\n|---|---|");
+    for row in rows {
+        println!("| {} | {} |", row.what, row.value);
+    }
 }
 
 fn ms(d: Duration) -> String {
@@ -46,14 +65,14 @@ pub(crate) async fn run(scenario: &Scenario) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut world = World::start().await?;
     rows.push(Row {
-        what: "LocalStack start, provisioned (first world of the process)",
+        what: "LocalStack start, provisioned (first world of the process)".into(),
         value: ms(started.elapsed()),
     });
 
     let started = Instant::now();
     let second = World::start().await?;
     rows.push(Row {
-        what: "world up on a running emulator",
+        what: "world up on a running emulator".into(),
         value: ms(started.elapsed()),
     });
     second.shutdown().await?;
@@ -61,7 +80,7 @@ pub(crate) async fn run(scenario: &Scenario) -> anyhow::Result<()> {
     let started = Instant::now();
     world.deploy_scenario(scenario).await?;
     rows.push(Row {
-        what: "deploy of the scenario (Lambda build up to date)",
+        what: "deploy of the scenario (Lambda build up to date)".into(),
         value: ms(started.elapsed()),
     });
 
@@ -78,11 +97,11 @@ pub(crate) async fn run(scenario: &Scenario) -> anyhow::Result<()> {
     let domain_url = stack.output("CustomDomainUrl").ok().map(str::to_owned);
     let (p50, p95) = sqs_to_dynamodb(&world, &queue, &table).await?;
     rows.push(Row {
-        what: "SQS -> Lambda -> DynamoDB latency, p50 (100 messages)",
+        what: "SQS -> Lambda -> DynamoDB latency, p50 (100 messages)".into(),
         value: format!("{p50:.0} ms"),
     });
     rows.push(Row {
-        what: "SQS -> Lambda -> DynamoDB latency, p95 (100 messages)",
+        what: "SQS -> Lambda -> DynamoDB latency, p95 (100 messages)".into(),
         value: format!("{p95:.0} ms"),
     });
     // After the direct run: both paths then find the function warm.
@@ -91,25 +110,22 @@ pub(crate) async fn run(scenario: &Scenario) -> anyhow::Result<()> {
     let event = r#"{"Records":[{"messageId":"bench","body":"{\"Insert\":\"S3\"}","eventSource":"aws:sqs"}]}"#;
     let (cold, warm) = invocations(&world, &function, event).await?;
     rows.push(Row {
-        what: "Lambda invoke, cold (new environment; median of 5)",
+        what: "Lambda invoke, cold (new environment; median of 5)".into(),
         value: ms(cold),
     });
     rows.push(Row {
-        what: "Lambda invoke, warm (median of 5)",
+        what: "Lambda invoke, warm (median of 5)".into(),
         value: ms(warm),
     });
 
     let started = Instant::now();
     world.shutdown().await?;
     rows.push(Row {
-        what: "teardown of the world and the emulator",
+        what: "teardown of the world and the emulator".into(),
         value: ms(started.elapsed()),
     });
 
-    println!("| measurement | value |\n|---|---|");
-    for row in rows {
-        println!("| {} | {} |", row.what, row.value);
-    }
+    print_rows(&rows);
     Ok(())
 }
 
@@ -133,11 +149,11 @@ async fn domain_rows(
     let (p50, p95) = item_latencies(world, table, &sent).await?;
     Ok(vec![
         Row {
-            what: "POST on the private custom domain (test instance -> endpoint -> edge -> API -> SQS) -> Lambda -> DynamoDB, p50 (100 messages)",
+            what: "POST on the private custom domain (test instance -> endpoint -> edge -> API -> SQS) -> Lambda -> DynamoDB, p50 (100 messages)".into(),
             value: format!("{p50:.0} ms"),
         },
         Row {
-            what: "the same, p95",
+            what: "the same, p95".into(),
             value: format!("{p95:.0} ms"),
         },
     ])

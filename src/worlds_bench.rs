@@ -11,20 +11,7 @@ use std::{
 use anyhow::Context as _;
 use vpclab_harness::{Scenario, World};
 
-/// One line of the table.
-struct Row {
-    what: String,
-    value: String,
-}
-
-impl Row {
-    fn new(what: impl Into<String>, took: Duration) -> Self {
-        Self {
-            what: what.into(),
-            value: format!("{:.0} ms", took.as_secs_f64() * 1000.0),
-        }
-    }
-}
+use crate::bench::{Row, print_rows};
 
 /// The scenarios deployed, each with its `Mode` parameter where it has one.
 const SCENARIOS: &[(&str, Option<&str>)] = &[
@@ -41,7 +28,7 @@ const SCENARIOS: &[(&str, Option<&str>)] = &[
 pub(crate) async fn run(scenarios_dir: &Path) -> anyhow::Result<()> {
     let started = Instant::now();
     let keeper = World::start().await?;
-    let mut rows = vec![Row::new(
+    let mut rows = vec![Row::took(
         "emulator start (the first world of the process)",
         started.elapsed(),
     )];
@@ -50,10 +37,7 @@ pub(crate) async fn run(scenarios_dir: &Path) -> anyhow::Result<()> {
         rows.extend(scenario(scenarios_dir, name, *mode).await?);
     }
     keeper.shutdown().await?;
-    println!("| measurement | value |\n|---|---|");
-    for row in rows {
-        println!("| {} | {} |", row.what, row.value);
-    }
+    print_rows(&rows);
     Ok(())
 }
 
@@ -86,11 +70,11 @@ async fn one_queue() -> anyhow::Result<Vec<Row>> {
     let (down, shutdown) = timed(world.shutdown()).await;
     down?;
     Ok(vec![
-        Row::new("one-queue test: world up", up),
-        Row::new("one-queue test: deploy of one AWS::SQS::Queue", deploy),
-        Row::new("one-queue test: send and receive", act),
-        Row::new("one-queue test: shutdown", shutdown),
-        Row::new("one-queue test: end to end", whole.elapsed()),
+        Row::took("one-queue test: world up", up),
+        Row::took("one-queue test: deploy of one AWS::SQS::Queue", deploy),
+        Row::took("one-queue test: send and receive", act),
+        Row::took("one-queue test: shutdown", shutdown),
+        Row::took("one-queue test: end to end", whole.elapsed()),
     ])
 }
 
@@ -112,8 +96,8 @@ async fn scenario(dir: &Path, name: &str, mode: Option<&str>) -> anyhow::Result<
     let (down, teardown) = timed(world.shutdown()).await;
     down?;
     Ok(vec![
-        Row::new(format!("{label}: deploy"), deploy),
-        Row::new(format!("{label}: teardown"), teardown),
+        Row::took(format!("{label}: deploy"), deploy),
+        Row::took(format!("{label}: teardown"), teardown),
     ])
 }
 

@@ -88,11 +88,9 @@ fn worker() -> &'static Mutex<mpsc::Sender<Request>> {
 /// is replaced once.
 fn serve(warm: &mut Option<Warm>, python: &Path, line: &str) -> Result<Value, String> {
     for attempt in 0..2 {
-        if warm.is_none() {
-            *warm = Some(Warm::start(python)?);
-        }
-        let Some(translator) = warm.as_mut() else {
-            continue;
+        let translator = match warm {
+            Some(running) => running,
+            None => warm.insert(Warm::start(python)?),
         };
         match translator.ask(line) {
             Ok(answer) => return Ok(answer),

@@ -100,17 +100,8 @@ fn plan_interface_endpoint(
         else {
             continue;
         };
-        if !subnet.cidr.contains(&interface.private_ip) {
-            // The emulator's own interface, at a random address, which the engine is
-            // replacing by one inside the subnet right now (a sync in the middle of a deploy
-            // can see both): AWS never makes it, so it is never realised.
-            tracing::debug!(
-                "vpclab: endpoint {} interface {} ({}) is outside subnet {}: not realised",
-                endpoint.id,
-                interface.id,
-                interface.private_ip,
-                subnet.id
-            );
+        let owner = format!("endpoint {} interface {}", endpoint.id, interface.id);
+        if vpc::emulator_placeholder(subnet, interface.private_ip, &owner) {
             continue;
         }
         let group_ids = if endpoint.group_ids.is_empty() {

@@ -40,16 +40,8 @@ pub(crate) fn plan_nat_gateways(planning: &mut Planning<'_>, vpc: &Vpc) -> Resul
         else {
             continue;
         };
-        if !subnet.cidr.contains(&nat.private_ip) {
-            // The emulator's own interface, at a random address, which the engine is
-            // replacing by one inside the subnet right now (a sync in the middle of a deploy
-            // can see it): the sync after the stack realises the gateway.
-            tracing::debug!(
-                "vpclab: NAT gateway {} at {} is outside subnet {}: not realised yet",
-                nat.id,
-                nat.private_ip,
-                subnet.id
-            );
+        let owner = format!("NAT gateway {}", nat.id);
+        if vpc::emulator_placeholder(subnet, nat.private_ip, &owner) {
             continue;
         }
         let host = Host {

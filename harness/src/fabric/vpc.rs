@@ -258,6 +258,21 @@ fn plan_instances(planning: &mut Planning<'_>, vpc: &Vpc) -> Result<(), FabricEr
     Ok(())
 }
 
+/// Whether an endpoint's or NAT gateway's interface is still the emulator's own, at a random
+/// address outside `subnet`, which the engine replaces by one inside it while it creates the
+/// resource: a sync in the middle of a deploy can see it. AWS never makes one, so it is not
+/// realised (the sync after the stack finds the replacement).
+pub(crate) fn emulator_placeholder(subnet: &Subnet, address: Ipv4Addr, owner: &str) -> bool {
+    let outside = !subnet.cidr.contains(&address);
+    if outside {
+        tracing::debug!(
+            "vpclab: {owner} at {address} is outside subnet {}: not realised yet",
+            subnet.id
+        );
+    }
+    outside
+}
+
 /// Plans an ENI namespace on `subnet` for `host` (named after its ENI, joined to the subnet's
 /// bridge); returns the host with its namespace.
 pub(crate) fn plan_host(
