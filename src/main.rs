@@ -12,6 +12,7 @@ mod fabric_bench;
 mod peer_bench;
 mod rds_bench;
 mod runtimes_bench;
+mod suite_bench;
 mod up_record;
 mod worlds_bench;
 
@@ -74,9 +75,13 @@ enum Command {
         /// `cross-region` (seed 003's three stacks, and the call over the peering), `rds`
         /// (seed 001's database start and GET /products), `runtimes` (Python and Node.js
         /// invokes against Rust's), `worlds` (the one-queue test, every scenario's deploy
-        /// and teardown) or `peer` (the engine against LocalStack's own CloudFormation).
-        #[arg(long, value_parser = ["deploy", "fabric", "edge", "cross-region", "rds", "runtimes", "worlds", "peer"])]
+        /// and teardown), `peer` (the engine against LocalStack's own CloudFormation) or
+        /// `suite` (the scenario suite's wall time against the sum of its tests' times).
+        #[arg(long, value_parser = ["deploy", "fabric", "edge", "cross-region", "rds", "runtimes", "worlds", "peer", "suite"])]
         only: Option<String>,
+        /// The suite's test threads (`suite`; default: libtest's, one per core).
+        #[arg(long)]
+        test_threads: Option<usize>,
     },
 }
 
@@ -109,7 +114,11 @@ async fn main() -> anyhow::Result<()> {
         } => up(&scenario, mode, &params).await,
         Command::Down => down(),
         Command::Exec { host, command } => exec(&host, &command),
-        Command::Bench { scenario, only } => {
+        Command::Bench {
+            scenario,
+            only,
+            test_threads,
+        } => {
             let all = only.is_none();
             if all || only.as_deref() == Some("deploy") {
                 bench::run(&Scenario::load(&scenarios_dir(), &scenario)?).await?;
@@ -135,6 +144,9 @@ async fn main() -> anyhow::Result<()> {
             if all || only.as_deref() == Some("cross-region") {
                 let seed_003 = Scenario::load(&scenarios_dir(), "cross-region-private-api")?;
                 cross_region_bench::run(&seed_003).await?;
+            }
+            if all || only.as_deref() == Some("suite") {
+                tokio::task::spawn_blocking(move || suite_bench::run(test_threads)).await??;
             }
             Ok(())
         }

@@ -22,7 +22,7 @@ use rstest::rstest;
 use support::{
     PrivateServerless, exactly_notifications, receive, send_all, wait_for_items, world_with,
 };
-use vpclab_harness::{Error, Scenario, World};
+use vpclab_harness::{Error, Scenario};
 
 const DELIVERY: Duration = Duration::from_secs(60);
 const QUIET: Duration = Duration::from_secs(4);
@@ -174,7 +174,7 @@ async fn poison_message_goes_to_dlq() {
 #[tokio::test(flavor = "multi_thread")]
 async fn world_cleans_up_after_a_panic() {
     // Keeps the emulator up after the panicking world is gone, to look at what remains.
-    let observer = World::start().await.unwrap_or_else(|e| panic!("{e}"));
+    let observer = support::world().await;
     let doomed = tokio::spawn(async {
         let world = world_with("private-serverless").await;
         let app = PrivateServerless::of(&world);
@@ -215,7 +215,7 @@ async fn world_cleans_up_after_a_panic() {
 #[rstest]
 #[tokio::test(flavor = "multi_thread")]
 async fn failed_deploy_rolls_back_and_names_the_resource() {
-    let mut world = World::start().await.unwrap_or_else(|e| panic!("{e}"));
+    let mut world = support::world().await;
     let error = world
         .deploy_template("broken", support::fixture("broken-table.yaml"), &[])
         .await
@@ -234,7 +234,7 @@ async fn failed_deploy_rolls_back_and_names_the_resource() {
 #[rstest]
 #[tokio::test(flavor = "multi_thread")]
 async fn an_output_error_rolls_back_the_stack() {
-    let mut world = World::start().await.unwrap_or_else(|e| panic!("{e}"));
+    let mut world = support::world().await;
     let error = world
         .deploy_template("bad-output", support::fixture("bad-output.yaml"), &[])
         .await
@@ -318,7 +318,7 @@ async fn an_output_error_rolls_back_the_stack() {
 )]
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_templates_name_what_to_fix(#[case] file: &str, #[case] named: &str) {
-    let mut world = World::start().await.unwrap_or_else(|e| panic!("{e}"));
+    let mut world = support::world().await;
     let error = world
         .deploy_template("bad", support::fixture(file), &[])
         .await
@@ -340,7 +340,7 @@ async fn bad_templates_name_what_to_fix(#[case] file: &str, #[case] named: &str)
 #[rstest]
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lambda_that_does_not_build_names_the_function_and_the_compiler_error() {
-    let mut world = World::start().await.unwrap_or_else(|e| panic!("{e}"));
+    let mut world = support::world().await;
     let error = world
         .deploy_template("broken", support::fixture("broken-lambda.yaml"), &[])
         .await

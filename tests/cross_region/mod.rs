@@ -50,7 +50,7 @@ async fn deploy_stack(world: &mut World, name: &str, overrides: &[(&str, &str)])
 /// A world with the first `stacks` stacks of the scenario deployed, in order.
 #[fixture]
 async fn cross_region(#[default(3)] stacks: usize) -> World {
-    let mut world = World::start().await.unwrap_or_else(|e| panic!("{e}"));
+    let mut world = support::world().await;
     for stack in scenario().stacks.iter().take(stacks) {
         deploy_stack(&mut world, &stack.name, &[]).await;
     }
@@ -221,7 +221,7 @@ async fn cross_region_call_fails_without_the_return_route(
 #[rstest]
 #[tokio::test(flavor = "multi_thread")]
 async fn cross_region_call_fails_without_the_hosted_zone() {
-    let mut world = World::start().await.unwrap_or_else(|e| panic!("{e}"));
+    let mut world = support::world().await;
     deploy_stack(&mut world, API_STACK, &[]).await;
     deploy_stack(&mut world, CLIENT_STACK, &[("PrivateHostedZone", "false")]).await;
     deploy_stack(&mut world, ROUTE_STACK, &[]).await;
@@ -252,7 +252,7 @@ async fn cross_region_call_fails_without_the_hosted_zone() {
 #[rstest]
 #[tokio::test(flavor = "multi_thread")]
 async fn cross_region_call_denied_through_another_endpoint() {
-    let mut world = World::start().await.unwrap_or_else(|e| panic!("{e}"));
+    let mut world = support::world().await;
     deploy_stack(&mut world, API_STACK, &[]).await;
     let vpc = output(&world, API_STACK, "PeerVpcId");
     let subnets = output(&world, API_STACK, "ApiSubnetIds");
@@ -330,7 +330,7 @@ async fn ssm_parameter_type_resolves_the_route_table(#[future] cross_region: Wor
 #[rstest]
 #[tokio::test(flavor = "multi_thread")]
 async fn cross_region_template_3_without_its_ssm_parameter_names_it() {
-    let mut world = World::start().await.unwrap_or_else(|e| panic!("{e}"));
+    let mut world = support::world().await;
     let scenario = scenario();
     let stack = scenario.stack(ROUTE_STACK).expect("stack");
     let error = world

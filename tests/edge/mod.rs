@@ -11,7 +11,7 @@ use crate::support::{self, Answer, Fetched, curl, deploy, instance_host, output,
 /// Seed 000 in PRIVATE mode: a private API that admits only its execute-api endpoint.
 #[fixture]
 async fn private_getmyip() -> World {
-    let mut world = World::start().await.unwrap_or_else(|e| panic!("{e}"));
+    let mut world = support::world().await;
     deploy(&mut world, "getmyip", "getmyip", &[("Mode", "PRIVATE")]).await;
     world
 }
@@ -19,7 +19,7 @@ async fn private_getmyip() -> World {
 /// Seed 000 in PUBLIC mode: a regional API.
 #[fixture]
 async fn public_getmyip() -> World {
-    let mut world = World::start().await.unwrap_or_else(|e| panic!("{e}"));
+    let mut world = support::world().await;
     deploy(&mut world, "getmyip", "getmyip", &[("Mode", "PUBLIC")]).await;
     world
 }

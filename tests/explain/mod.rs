@@ -16,6 +16,8 @@ use std::{fmt::Write as _, net::SocketAddr, time::Duration};
 
 use vpclab_harness::{Host, World, fabric::addressing};
 
+use crate::support;
+
 /// Topologies, and how many go in one template.
 const TOPOLOGIES: usize = 200;
 const PER_TEMPLATE: usize = 20;
@@ -369,7 +371,7 @@ fn disagreements(results: &[(Topology, Probe)]) -> Vec<String> {
 /// the same answer everywhere.
 #[tokio::test(flavor = "multi_thread")]
 async fn explain_agrees_with_packets_over_generated_topologies() {
-    let mut world = World::start().await.unwrap_or_else(|e| panic!("{e}"));
+    let mut world = support::world().await;
     let mut rng = Generator(SEED);
     let topologies: Vec<Topology> = (0..TOPOLOGIES)
         .map(|i| Topology::generate(i, &mut rng))

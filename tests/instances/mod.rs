@@ -9,7 +9,7 @@ use crate::support;
 /// A world with `instance-in-subnet.yaml` deployed as stack `instance`.
 #[fixture]
 async fn instance_world() -> World {
-    let mut world = World::start().await.unwrap_or_else(|e| panic!("{e}"));
+    let mut world = support::world().await;
     let template = support::fixture("instance-in-subnet.yaml");
     if let Err(e) = world.deploy_template("instance", template, &[]).await {
         panic!(
@@ -137,7 +137,7 @@ async fn exec_to_an_unknown_host_lists_the_known_ones(#[future] instance_world: 
 #[rstest]
 #[tokio::test(flavor = "multi_thread")]
 async fn instance_with_a_public_ip_reaches_the_internet_from_it() {
-    let mut world = World::start().await.unwrap_or_else(|e| panic!("{e}"));
+    let mut world = support::world().await;
     let template = support::fixture("instance-with-public-ip.yaml");
     if let Err(e) = world.deploy_template("web", template, &[]).await {
         panic!(

@@ -22,7 +22,7 @@ async fn http_get(world: &World, function: &str, url: &str) -> Value {
 /// A world with seed 000 deployed as stack `getmyip` in `mode`.
 #[fixture]
 async fn getmyip(#[default("PUBLIC")] mode: &str) -> World {
-    let mut world = World::start().await.unwrap_or_else(|e| panic!("{e}"));
+    let mut world = support::world().await;
     deploy(&mut world, "getmyip", "getmyip", &[("Mode", mode)]).await;
     world
 }
@@ -138,7 +138,7 @@ async fn egress_ip_changes_between_modes(#[future(awt)] getmyip: World) {
 }
 
 async fn networking_world() -> World {
-    let mut world = World::start().await.unwrap_or_else(|e| panic!("{e}"));
+    let mut world = support::world().await;
     deploy(&mut world, "lambda-networking", "net", &[]).await;
     world
 }
@@ -544,7 +544,7 @@ fn processes_in(namespaces: &[String]) -> Vec<u32> {
 #[tokio::test(flavor = "multi_thread")]
 async fn fabric_teardown_leaves_nothing_after_a_panic() {
     let doomed = tokio::spawn(async {
-        let mut world = World::start().await.unwrap_or_else(|e| panic!("{e}"));
+        let mut world = support::world().await;
         deploy(&mut world, "getmyip", "getmyip", &[("Mode", "PRIVATE")]).await;
         let _ = egress_ip(&world, "getmyip", "PRIVATE").await;
         let prefix = world.fabric().prefix().to_owned();
@@ -615,7 +615,7 @@ async fn fabric_teardown_leaves_nothing_after_a_panic() {
 #[rstest]
 #[tokio::test(flavor = "multi_thread")]
 async fn a_nat_gateway_from_a_later_stack_gives_internet() {
-    let mut world = World::start().await.unwrap_or_else(|e| panic!("{e}"));
+    let mut world = support::world().await;
     if let Err(e) = world
         .deploy_template("late-net", support::fixture("late-nat-network.yaml"), &[])
         .await

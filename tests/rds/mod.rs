@@ -19,7 +19,7 @@ const STACK: &str = "api-vpc-rds";
 /// A world with seed 001 deployed in `mode`.
 #[fixture]
 async fn api_vpc_rds(#[default("PUBLIC")] mode: &str) -> World {
-    let mut world = World::start().await.unwrap_or_else(|e| panic!("{e}"));
+    let mut world = support::world().await;
     support::deploy(&mut world, STACK, STACK, &[("Mode", mode)]).await;
     world
 }

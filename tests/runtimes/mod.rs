@@ -13,7 +13,7 @@ use crate::{
 /// A world with seed 000 on managed runtimes (`getmyip-python`) deployed in `mode`.
 #[fixture]
 async fn getmyip_python(#[default("PUBLIC")] mode: &str) -> World {
-    let mut world = World::start().await.unwrap_or_else(|e| panic!("{e}"));
+    let mut world = support::world().await;
     deploy(&mut world, "getmyip-python", "getmyip", &[("Mode", mode)]).await;
     world
 }
@@ -21,7 +21,7 @@ async fn getmyip_python(#[default("PUBLIC")] mode: &str) -> World {
 /// A world with the inline-source functions of `tests/fixtures/inline-python.yaml`.
 #[fixture]
 async fn inline_python() -> World {
-    let mut world = World::start().await.unwrap_or_else(|e| panic!("{e}"));
+    let mut world = support::world().await;
     let template = support::fixture("inline-python.yaml");
     if let Err(e) = world.deploy_template("inline", template, &[]).await {
         panic!("deploying inline-python.yaml: {e}\n{}", world.diagnose());
@@ -160,7 +160,7 @@ async fn python_function_error_is_shaped_as_aws(#[future(awt)] inline_python: Wo
 #[rstest]
 #[tokio::test(flavor = "multi_thread")]
 async fn python_function_with_requirements() {
-    let mut world = World::start().await.unwrap_or_else(|e| panic!("{e}"));
+    let mut world = support::world().await;
     let template = support::fixture("python-requirements.yaml");
     if let Err(e) = world.deploy_template("reqs", template, &[]).await {
         panic!(

@@ -39,10 +39,26 @@ pub fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// A fresh world; panics with the reason when it cannot start. With `VPCLAB_LOG` set (say
+/// `vpclab_harness=debug`), the harness's log goes to the test's output: each resource's
+/// create and delete, each fabric sync, with times.
+pub async fn world() -> World {
+    static LOGS: std::sync::Once = std::sync::Once::new();
+    LOGS.call_once(|| {
+        if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("VPCLAB_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_test_writer()
+                .try_init();
+        }
+    });
+    World::start().await.unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// A world with a scenario deployed; panics with the harness's diagnosis when it cannot.
 pub async fn world_with(scenario: &str) -> World {
     let scenario = Scenario::load(&scenarios_dir(), scenario).unwrap_or_else(|e| panic!("{e}"));
-    let mut world = World::start().await.unwrap_or_else(|e| panic!("{e}"));
+    let mut world = world().await;
     if let Err(e) = world.deploy_scenario(&scenario).await {
         panic!("deploying {}: {e}\n{}", scenario.name, world.diagnose());
     }

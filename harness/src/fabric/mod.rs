@@ -30,6 +30,7 @@ mod security_group;
 mod services;
 mod tls;
 mod vpc;
+mod written;
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -39,6 +40,7 @@ use std::{
     time::Instant,
 };
 
+use futures_util::StreamExt as _;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
@@ -105,6 +107,9 @@ pub enum FabricError {
     #[error("the fabric's certificate authority: {0}")]
     Tls(String),
 }
+
+/// How many ENIs teardown deletes at once.
+const INTERFACE_DELETIONS_AT_ONCE: usize = 8;
 
 /// Where a function's process runs: its namespace and how it reaches the world.
 #[derive(Debug, Clone)]
@@ -225,6 +230,12 @@ pub struct Fabric {
     syncs: Mutex<Vec<std::time::Duration>>,
     /// Set when the world tears down: no new ENI or host after that.
     closed: std::sync::atomic::AtomicBool,
+    /// Set once the sealed internet and the AWS-managed Lambda network exist: made on first
+    /// need ([`Fabric::start_internet`]), so a world of queues and tables makes no namespace.
+    internet: tokio::sync::OnceCell<()>,
+    /// What the fabric's plans last wrote whole (routing tables, firewalls): a sync leaves out
+    /// what it would write again.
+    written: Mutex<written::Written>,
 }
 
 impl std::fmt::Debug for Fabric {
@@ -237,10 +248,10 @@ impl std::fmt::Debug for Fabric {
 }
 
 impl Fabric {
-    /// Builds the sealed internet and the AWS-managed Lambda network, for the VPCs of `region`
-    /// (more with [`Fabric::watch_region`]) and the zones of `route53`, with the service
-    /// endpoints passing to the emulator at `emulator` and `execute-api` connections to
-    /// `front_door`.
+    /// A fabric for the VPCs of `region` (more with [`Fabric::watch_region`]) and the zones of
+    /// `route53`, with the service endpoints passing to the emulator at `emulator` and
+    /// `execute-api` connections to `front_door`. Its sealed internet and AWS-managed Lambda
+    /// network are made on first need: the first sync, function, host or internet client.
     pub(crate) async fn start(
         prefix: &str,
         region: &str,
@@ -288,17 +299,41 @@ impl Fabric {
             tasks: Mutex::default(),
             syncs: Mutex::default(),
             closed: std::sync::atomic::AtomicBool::new(false),
+            internet: tokio::sync::OnceCell::new(),
+            written: Mutex::default(),
         });
         crate::watchdog::watch_namespaces(&fabric.prefix, fabric._dir.path());
-        let mut plan = Plan::default();
-        internet::plan(&mut plan, &fabric.prefix, region);
-        fabric.apply(plan).await?;
-        let tasks = {
-            let _services = fabric.services.enter();
-            internet::start_services(&fabric)?
-        };
-        fabric.keep(tasks);
         Ok(fabric)
+    }
+
+    /// Makes the sealed internet and the AWS-managed Lambda network with their services, once;
+    /// later calls return at once. A failed attempt leaves nothing and is tried again next time.
+    pub async fn start_internet(&self) -> Result<(), FabricError> {
+        self.internet
+            .get_or_try_init(|| async {
+                let mut plan = Plan::default();
+                internet::plan(&mut plan, &self.prefix, &self.region);
+                let created = plan.created();
+                let started = match self.apply(plan).await {
+                    Ok(()) => {
+                        let _services = self.services.enter();
+                        internet::start_services(self)
+                    }
+                    Err(e) => Err(e),
+                };
+                match started {
+                    Ok(tasks) => {
+                        self.keep(tasks);
+                        Ok(())
+                    }
+                    Err(e) => {
+                        self.forget(&created);
+                        Err(e)
+                    }
+                }
+            })
+            .await
+            .copied()
     }
 
     /// Realises the VPCs of `region` too, from the next [`Fabric::sync`] on.
@@ -359,7 +394,8 @@ impl Fabric {
     }
 
     /// The namespace of a client on the internet (run a command there with
-    /// `ip netns exec <netns>`; it resolves names with the public resolver).
+    /// `ip netns exec <netns>`; it resolves names with the public resolver). It exists once
+    /// [`Fabric::start_internet`] has run, as every sync and function placement does.
     pub fn internet_client(&self) -> String {
         internet::client_netns(&self.prefix)
     }
@@ -389,7 +425,9 @@ impl Fabric {
     /// how long it took.
     pub async fn sync(&self) -> Result<std::time::Duration, FabricError> {
         let started = Instant::now();
+        self.start_internet().await?;
         let topology = Topology::read_regions(&self.clients(), &self.route53).await?;
+        let read = started.elapsed();
         vpc::validate(&topology)?;
         let mut guard = self.state.lock().await;
         // Planning updates the state as it goes: work on a copy, kept only if it all applies.
@@ -426,6 +464,7 @@ impl Fabric {
         *self.zones.write().unwrap_or_else(|e| e.into_inner()) = zones;
         *guard = state;
         let took = started.elapsed();
+        tracing::debug!("vpclab: fabric sync took {took:?}, reading the topology {read:?}");
         self.syncs
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -440,7 +479,9 @@ impl Fabric {
         services: Vec<vpc::Service>,
         state: &State,
     ) -> Result<(), FabricError> {
+        let started = Instant::now();
         self.apply(plan).await?;
+        let applied = started.elapsed();
         let tasks = {
             let _services = self.services.enter();
             vpc::start_services(self, services)?
@@ -449,6 +490,10 @@ impl Fabric {
         for vpc_id in state.vpcs.keys() {
             self.refresh_security_groups(state, vpc_id).await?;
         }
+        tracing::debug!(
+            "vpclab: fabric realise: plan applied in {applied:?}, groups rewritten in {:?}",
+            started.elapsed() - applied
+        );
         Ok(())
     }
 
@@ -462,6 +507,7 @@ impl Fabric {
         subnet_ids: &[String],
         group_ids: &[String],
     ) -> Result<Placement, FabricError> {
+        self.start_internet().await?;
         let mut state = self.state.lock().await;
         let placement = match subnet_ids.first() {
             None => internet::lambda_placement(
@@ -618,6 +664,7 @@ impl Fabric {
         &self,
         address: SocketAddr,
     ) -> std::io::Result<tokio::net::TcpStream> {
+        self.start_internet().await.map_err(std::io::Error::other)?;
         connect_in(self.internet_client(), address).await
     }
 
@@ -799,16 +846,29 @@ impl Fabric {
             let table = security_group::firewall(&groups, &members, realised.resolver);
             plan.firewall(&host.netns, table);
         }
-        plan.apply().await
+        self.apply(plan).await
     }
 
-    async fn apply(&self, plan: Plan) -> Result<(), FabricError> {
+    /// Applies `plan`, less the rewrites that would write what is there already.
+    async fn apply(&self, mut plan: Plan) -> Result<(), FabricError> {
         let created = plan.created();
         self.namespaces
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .extend(created);
-        plan.apply().await
+        self.written().skip_unchanged(&mut plan);
+        let (rewrites, added_to) = (written::Written::of(&plan), written::added_to(&plan));
+        let touched: Vec<String> = plan.namespaces.keys().cloned().collect();
+        let outcome = plan.apply().await;
+        match &outcome {
+            Ok(()) => self.written().record(rewrites, &added_to),
+            Err(_) => self.written().forget(&touched),
+        }
+        outcome
+    }
+
+    fn written(&self) -> std::sync::MutexGuard<'_, written::Written> {
+        self.written.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Deletes namespaces of a plan that failed.
@@ -817,6 +877,7 @@ impl Fabric {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .retain(|n| !names.contains(n));
+        self.written().forget(names);
         for problem in netns::delete_all(names) {
             tracing::warn!("vpclab: cleaning up a failed fabric change: {problem}");
         }
@@ -842,27 +903,33 @@ impl Fabric {
     ) -> Vec<String> {
         self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
         let created = std::mem::take(&mut self.state.lock().await.created_interfaces);
-        let mut problems = Vec::new();
-        for (region, eni) in created {
-            let Some(ec2) = ec2_of(&region) else {
-                problems.push(format!(
-                    "DeleteNetworkInterface {eni}: no client for {region}"
-                ));
-                continue;
-            };
-            if let Err(e) = ec2
-                .delete_network_interface()
-                .network_interface_id(&eni)
-                .send()
-                .await
-            {
-                problems.push(format!(
-                    "DeleteNetworkInterface {eni}: {}",
-                    aws_sdk_ec2::error::DisplayErrorContext(e)
-                ));
-            }
-        }
-        problems
+        // A few at a time: one call waits on the emulator's round trip, not on its work.
+        futures_util::stream::iter(created)
+            .map(|(region, eni)| {
+                let ec2 = ec2_of(&region);
+                async move {
+                    let Some(ec2) = ec2 else {
+                        return Some(format!(
+                            "DeleteNetworkInterface {eni}: no client for {region}"
+                        ));
+                    };
+                    let deleted = ec2
+                        .delete_network_interface()
+                        .network_interface_id(&eni)
+                        .send()
+                        .await;
+                    deleted.err().map(|e| {
+                        format!(
+                            "DeleteNetworkInterface {eni}: {}",
+                            aws_sdk_ec2::error::DisplayErrorContext(e)
+                        )
+                    })
+                }
+            })
+            .buffer_unordered(INTERFACE_DELETIONS_AT_ONCE)
+            .filter_map(std::future::ready)
+            .collect()
+            .await
     }
 
     /// Deletes every namespace and stops every service; returns what could not be removed.

@@ -228,36 +228,33 @@ pub(crate) fn list(prefix: &str) -> Vec<String> {
 }
 
 /// Kills whatever still runs in each namespace, deletes the namespaces and their `/etc/netns`
-/// folders. Synchronous: it runs from `Drop`, on panic too.
+/// folders. Synchronous: it runs from `Drop`, on panic too. One pass over `/proc` finds the
+/// processes and one `ip -force -batch` deletes the namespaces, however many there are.
 pub(crate) fn delete_all(names: &[String]) -> Vec<String> {
+    if names.is_empty() {
+        return Vec::new();
+    }
+    kill_inside(names);
     let mut problems = Vec::new();
-    for name in names {
-        if let Ok(output) = std::process::Command::new(super::ip_tool())
-            .args(["netns", "pids", name])
-            .output()
-        {
-            for pid in String::from_utf8_lossy(&output.stdout).split_whitespace() {
-                if let Ok(pid) = pid.parse::<i32>() {
-                    let _ = nix::sys::signal::kill(
-                        nix::unistd::Pid::from_raw(pid),
-                        nix::sys::signal::Signal::SIGKILL,
-                    );
-                }
-            }
+    let batch: String = names
+        .iter()
+        .map(|n| format!("netns delete {n}\n"))
+        .collect();
+    let stderr = match run_blocking_batch(&batch) {
+        Ok(stderr) => stderr,
+        Err(e) => {
+            problems.push(format!("ip -batch (netns delete): {e}"));
+            String::new()
         }
-        match std::process::Command::new(super::ip_tool())
-            .args(["netns", "delete", name])
-            .stderr(Stdio::piped())
-            .output()
-        {
-            // Gone already (deleted by an earlier teardown or the watchdog) is fine too.
-            Ok(output)
-                if output.status.success() || !PathBuf::from("/run/netns").join(name).exists() => {}
-            Ok(output) => problems.push(format!(
-                "ip netns delete {name}: {}",
-                String::from_utf8_lossy(&output.stderr).trim()
-            )),
-            Err(e) => problems.push(format!("ip netns delete {name}: {e}")),
+    };
+    for name in names {
+        // Gone already (deleted by an earlier teardown or the watchdog) is fine too.
+        if PathBuf::from("/run/netns").join(name).exists() {
+            let why = stderr
+                .lines()
+                .find(|l| l.contains(name.as_str()))
+                .unwrap_or(stderr.trim());
+            problems.push(format!("ip netns delete {name}: {why}"));
         }
         let etc = etc_dir(name);
         if etc.exists()
@@ -267,4 +264,55 @@ pub(crate) fn delete_all(names: &[String]) -> Vec<String> {
         }
     }
     problems
+}
+
+/// SIGKILLs every process whose network namespace is one of `names` (what `ip netns pids`
+/// finds, for all of them in one pass).
+fn kill_inside(names: &[String]) {
+    use std::os::unix::fs::MetadataExt as _;
+    let identity = |path: PathBuf| std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()));
+    let targets: HashSet<(u64, u64)> = names
+        .iter()
+        .filter_map(|n| identity(PathBuf::from("/run/netns").join(n)))
+        .collect();
+    if targets.is_empty() {
+        return;
+    }
+    let Ok(processes) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for entry in processes.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|p| p.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if pid.unsigned_abs() == std::process::id() {
+            continue;
+        }
+        if identity(entry.path().join("ns/net")).is_some_and(|id| targets.contains(&id)) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+/// `ip -force -batch -` with `batch` on its input (synchronously); returns its error output.
+fn run_blocking_batch(batch: &str) -> std::io::Result<String> {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new(super::ip_tool())
+        .args(["-force", "-batch", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(batch.as_bytes())?;
+    }
+    let output = child.wait_with_output()?;
+    Ok(String::from_utf8_lossy(&output.stderr).into_owned())
 }

@@ -131,7 +131,10 @@ fn cargo_build(crate_dir: &Path) -> Result<BuiltFunction, LambdaError> {
     })?;
     let cargo = crate::settings::Settings::get().cargo.clone();
     eprintln!("vpclab: building Lambda crate {package} (cargo build; no-op when up to date)");
+    // Without RUSTC_BOOTSTRAP: a test runner may set it for its own flags (libtest's
+    // per-test times), and cargo would then rebuild the crate and every dependency.
     let output = Command::new(&cargo)
+        .env_remove("RUSTC_BOOTSTRAP")
         .args(["build", "--message-format=json-render-diagnostics", "--bin"])
         .arg(&package)
         .arg("--manifest-path")

@@ -426,6 +426,9 @@ impl World {
     /// on the internet side.
     pub async fn hosts(&self) -> Vec<WorldHost> {
         let fabric = &self.inner().fabric;
+        if let Err(e) = fabric.start_internet().await {
+            tracing::warn!("vpclab: the internet client is not there: {e}");
+        }
         let bundle = fabric.ca_bundle();
         let mut hosts: Vec<WorldHost> = fabric
             .hosts()
