@@ -32,17 +32,19 @@ pub(crate) async fn run(scenarios_dir: &Path) -> anyhow::Result<()> {
         "emulator start (the first world of the process)",
         started.elapsed(),
     )];
-    rows.extend(one_queue().await?);
+    rows.extend(one_queue("while the emulator loads its services").await?);
     for (name, mode) in SCENARIOS {
         rows.extend(scenario(scenarios_dir, name, *mode).await?);
     }
+    rows.extend(one_queue("again, every service loaded").await?);
     keeper.shutdown().await?;
     print_rows(&rows);
     Ok(())
 }
 
-/// The smallest test: a world, one queue, a message sent and received, shutdown.
-async fn one_queue() -> anyhow::Result<Vec<Row>> {
+/// The smallest test: a world, one queue, a message sent and received, shutdown; `when`
+/// names the emulator's state in the rows.
+async fn one_queue(when: &str) -> anyhow::Result<Vec<Row>> {
     let template = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/one_queue.yaml");
     let whole = Instant::now();
     let (world, up) = timed(World::start()).await;
@@ -70,11 +72,17 @@ async fn one_queue() -> anyhow::Result<Vec<Row>> {
     let (down, shutdown) = timed(world.shutdown()).await;
     down?;
     Ok(vec![
-        Row::took("one-queue test: world up", up),
-        Row::took("one-queue test: deploy of one AWS::SQS::Queue", deploy),
-        Row::took("one-queue test: send and receive", act),
-        Row::took("one-queue test: shutdown", shutdown),
-        Row::took("one-queue test: end to end", whole.elapsed()),
+        Row::took(format!("one-queue test, {when}: world up"), up),
+        Row::took(
+            format!("one-queue test, {when}: deploy of one AWS::SQS::Queue"),
+            deploy,
+        ),
+        Row::took(format!("one-queue test, {when}: send and receive"), act),
+        Row::took(format!("one-queue test, {when}: shutdown"), shutdown),
+        Row::took(
+            format!("one-queue test, {when}: end to end"),
+            whole.elapsed(),
+        ),
     ])
 }
 

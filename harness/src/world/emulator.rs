@@ -22,16 +22,21 @@ static RUNNING: tokio::sync::Mutex<Vec<Weak<RunningEmulator>>> =
 
 /// Joins the running emulator of the chosen backend, or starts one.
 pub(crate) async fn acquire(choice: Choice) -> Result<Arc<RunningEmulator>, Error> {
-    let backend = choice.first_backend();
     let mut running = RUNNING.lock().await;
     running.retain(|weak| weak.strong_count() > 0);
+    // An automatic choice joins whichever emulator runs: the first world of the process made
+    // that choice, and asking the container engine again costs a third of a second.
     if let Some(existing) = running
         .iter()
         .filter_map(Weak::upgrade)
-        .find(|e| e.emulator.backend() == backend)
+        .find(|e| match choice {
+            Choice::Explicit(backend) => e.emulator.backend() == backend,
+            Choice::Automatic => true,
+        })
     {
         return Ok(existing);
     }
+    let backend = choice.first_backend();
     let started = match start(backend).await {
         Err(e) if choice == Choice::Automatic && backend == Backend::LocalStackContainer => {
             eprintln!("vpclab: {e}\nvpclab: falling back to LocalStack as a host process");

@@ -82,11 +82,15 @@ impl WorldBuilder {
             Some(backend) => Choice::Explicit(backend),
             None => Choice::from_settings(Settings::get())?,
         };
+        let started = std::time::Instant::now();
         let emulator = emulator::acquire(choice).await?;
+        let acquired = started.elapsed();
         let account_id = next_account_id();
         let home = RegionState::new(emulator.endpoint(), &account_id, &self.region);
+        let clients = started.elapsed();
         let emulator_address = emulator_socket(emulator.endpoint())?;
         let edge = Edge::new(&account_id, emulator_address);
+        let edged = started.elapsed();
         let fabric = Fabric::start(
             &format!("vl{account_id}"),
             &self.region,
@@ -99,6 +103,13 @@ impl WorldBuilder {
         emulator
             .executor()
             .place_account(&account_id, fabric.clone());
+        tracing::debug!(
+            "vpclab: world {account_id} up in {:?}: emulator {acquired:?}, clients {:?}, edge {:?}, fabric {:?}",
+            started.elapsed(),
+            clients - acquired,
+            edged - clients,
+            started.elapsed() - edged
+        );
         Ok(World {
             inner: Some(Inner {
                 fabric,
