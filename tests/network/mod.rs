@@ -543,6 +543,8 @@ fn processes_in(namespaces: &[String]) -> Vec<u32> {
 #[rstest]
 #[tokio::test(flavor = "multi_thread")]
 async fn fabric_teardown_leaves_nothing_after_a_panic() {
+    // Keeps the emulator up after the panicking world is gone, to ask EC2 about its ENIs.
+    let observer = support::world().await;
     let doomed = tokio::spawn(async {
         let mut world = support::world().await;
         deploy(&mut world, "getmyip", "getmyip", &[("Mode", "PRIVATE")]).await;
@@ -608,6 +610,7 @@ async fn fabric_teardown_leaves_nothing_after_a_panic() {
         let etc = std::path::Path::new("/etc/netns").join(&name);
         assert!(!etc.exists(), "{} removed", etc.display());
     }
+    drop(observer);
 }
 
 /// A NAT gateway and route that a later stack adds to a VPC already realised take effect:

@@ -252,7 +252,7 @@ impl Fabric {
     /// `route53`, with the service endpoints passing to the emulator at `emulator` and
     /// `execute-api` connections to `front_door`. Its sealed internet and AWS-managed Lambda
     /// network are made on first need: the first sync, function, host or internet client.
-    pub(crate) async fn start(
+    pub(crate) fn start(
         prefix: &str,
         region: &str,
         ec2: aws_sdk_ec2::Client,
@@ -314,14 +314,12 @@ impl Fabric {
                 let mut plan = Plan::default();
                 internet::plan(&mut plan, &self.prefix, &self.region);
                 let created = plan.created();
-                let started = match self.apply(plan).await {
-                    Ok(()) => {
-                        let _services = self.services.enter();
-                        internet::start_services(self)
-                    }
-                    Err(e) => Err(e),
+                let started = async {
+                    self.apply(plan).await?;
+                    let _services = self.services.enter();
+                    internet::start_services(self)
                 };
-                match started {
+                match started.await {
                     Ok(tasks) => {
                         self.keep(tasks);
                         Ok(())
