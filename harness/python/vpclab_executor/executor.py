@@ -5,9 +5,11 @@ import io
 import json
 import logging
 import os
+import threading
 import urllib.error
 import urllib.request
 import zipfile
+from collections import OrderedDict
 from pathlib import Path
 
 from localstack.services.lambda_.invocation.lambda_models import FunctionVersion, InvocationResult
@@ -63,6 +65,29 @@ def _version_body(function_version: FunctionVersion) -> dict:
     }
 
 
+# Zipped codes by CodeSha256, the most recently used last; four at most, so memory stays
+# bounded whatever a session deploys.
+_SHIPPED: OrderedDict[str, str] = OrderedDict()
+_SHIPPED_LOCK = threading.Lock()
+_SHIPPED_MAX = 4
+
+
+def _shipped_code(code_sha256: str, folder: str) -> str:
+    """The code as the harness gets it, zipped once per code rather than once per environment:
+    every world that deploys the same function (each its own unzipped folder) shares it."""
+    with _SHIPPED_LOCK:
+        if (zipped := _SHIPPED.get(code_sha256)) is not None:
+            _SHIPPED.move_to_end(code_sha256)
+            return zipped
+    zipped = _zip_folder(Path(folder))
+    with _SHIPPED_LOCK:
+        _SHIPPED[code_sha256] = zipped
+        _SHIPPED.move_to_end(code_sha256)
+        while len(_SHIPPED) > _SHIPPED_MAX:
+            _SHIPPED.popitem(last=False)
+    return zipped
+
+
 def _zip_folder(folder: Path) -> str:
     """The folder as a base64 zip that keeps file modes (for a harness on another filesystem)."""
     buffer = io.BytesIO()
@@ -97,7 +122,11 @@ class VpclabRuntimeExecutor(RuntimeExecutor):
             }
         )
         if os.environ.get("VPCLAB_SHIP_CODE") == "1":
-            body["code_zip_base64"] = _zip_folder(Path(body["code_dir"]))
+            body["code_zip_base64"] = (
+                _zip_folder(Path(body["code_dir"]))
+                if config.code.is_hot_reloading()
+                else _shipped_code(config.code.code_sha256, body["code_dir"])
+            )
         _call("PUT", f"/environments/{self.id}", body, CONTROL_WAIT_SECONDS)
 
     def stop(self) -> None:

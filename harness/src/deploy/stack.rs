@@ -2,7 +2,7 @@
 //! delete in reverse order. Each resource starts as soon as what it waits for is done.
 
 use std::{
-    collections::{BTreeMap, BTreeSet},
+    collections::{BTreeMap, BTreeSet, VecDeque},
     path::{Path, PathBuf},
     sync::Mutex,
 };
@@ -22,6 +22,12 @@ use super::{
     template::{ResourceSpec, Template},
 };
 use crate::aws::error::CallError;
+
+/// How many of a stack's resources are created (or deleted) at once. The emulator serves
+/// requests one interpreter at a time, so more in flight do not make one deploy faster; they
+/// queue every other world's calls behind them (a stack of 20 VPCs started about 250 at once,
+/// and a function of another test, waiting on DynamoDB behind them, ran past its timeout).
+const OPERATIONS_AT_ONCE: usize = 16;
 
 /// What to deploy: a stack name, a template file and its parameter values.
 #[derive(Debug, Clone)]
@@ -702,14 +708,18 @@ async fn create_resources(
     let mut created = CreatedResources::default();
     let mut schedule = Schedule::new(&plan.order, &plan.dependencies);
     let mut running = FuturesUnordered::new();
+    let mut queued = VecDeque::new();
     let mut failure = None;
     loop {
         if failure.is_none() {
             match ready_jobs(scope, plan, &mut schedule, &created) {
-                Ok(jobs) => {
-                    running.extend(jobs.into_iter().map(|j| create_job(ctx, names.stack, j)))
-                }
+                Ok(jobs) => queued.extend(jobs),
                 Err(first) => failure = Some(first),
+            }
+            while running.len() < OPERATIONS_AT_ONCE
+                && let Some(job) = queued.pop_front()
+            {
+                running.push(create_job(ctx, names.stack, job));
             }
         }
         let Some((job, outcome)) = running.next().await else {
@@ -901,9 +911,13 @@ async fn delete_resources(
     let by_id: BTreeMap<&str, &Created> = created.iter().map(|(id, c)| (id.as_str(), c)).collect();
     let mut schedule = Schedule::new(&order, &schedule::dependents_among(dependencies, &order));
     let mut running = FuturesUnordered::new();
+    let mut queued = VecDeque::new();
     let mut errors = Vec::new();
     loop {
-        for logical_id in schedule.take_ready() {
+        queued.extend(schedule.take_ready());
+        while running.len() < OPERATIONS_AT_ONCE
+            && let Some(logical_id) = queued.pop_front()
+        {
             let resource = by_id[logical_id.as_str()];
             running.push(async move {
                 let outcome = resources::delete(ctx, resource).await;
