@@ -26,7 +26,7 @@ use crate::aws::error::CallError;
 /// How many of a stack's resources are created (or deleted) at once. The emulator serves
 /// requests one interpreter at a time, so more in flight do not make one deploy faster; they
 /// queue every other world's calls behind them (a stack of 20 VPCs started about 250 at once,
-/// and a function of another test, waiting on DynamoDB behind them, ran past its timeout).
+/// and a function of another test, calling the emulator meanwhile, ran past its 5 s timeout).
 const OPERATIONS_AT_ONCE: usize = 16;
 
 /// What to deploy: a stack name, a template file and its parameter values.
