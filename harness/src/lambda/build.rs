@@ -14,7 +14,7 @@ use std::{
     time::SystemTime,
 };
 
-use super::LambdaError;
+use super::{LambdaError, manifest};
 
 /// A built function: its zip, ready for `CreateFunction`.
 #[derive(Debug, Clone)]
@@ -36,12 +36,12 @@ pub(crate) async fn build_function(crate_dir: &Path) -> Result<BuiltFunction, La
 /// Crates this process built, by folder: the fingerprint of their files then, and the build.
 static BUILT: Mutex<BTreeMap<PathBuf, (u64, BuiltFunction)>> = Mutex::new(BTreeMap::new());
 
-/// A hash of every file and folder under `dir` (path, size, change time; `target` and hidden
-/// folders left out), and of the `Cargo.toml` and `Cargo.lock` of the folders above it (a
-/// workspace's): any edit, rename, deletion or lock update changes it.
-fn fingerprint(dir: &Path) -> u64 {
+/// A hash of every file and folder under each of `dirs` (path, size, change time; `target` and
+/// hidden folders left out), and of the `Cargo.toml` and `Cargo.lock` of the folders above the
+/// first (a workspace's): any edit, rename, deletion or lock update changes it.
+fn fingerprint(dirs: &[PathBuf]) -> u64 {
     let mut seen: Vec<(PathBuf, u64, Option<SystemTime>)> = Vec::new();
-    let mut folders = vec![dir.to_path_buf()];
+    let mut folders = dirs.to_vec();
     while let Some(folder) = folders.pop() {
         for entry in std::fs::read_dir(&folder).into_iter().flatten().flatten() {
             let name = entry.file_name();
@@ -58,7 +58,8 @@ fn fingerprint(dir: &Path) -> u64 {
             seen.push((path, meta.len(), meta.modified().ok()));
         }
     }
-    for above in dir.ancestors().skip(1) {
+    let above = dirs.first().map(|dir| dir.ancestors().skip(1));
+    for above in above.into_iter().flatten() {
         for file in ["Cargo.toml", "Cargo.lock"] {
             let path = above.join(file);
             if let Ok(meta) = std::fs::metadata(&path) {
@@ -72,38 +73,12 @@ fn fingerprint(dir: &Path) -> u64 {
     hasher.finish()
 }
 
-/// Whether the crate's manifest `manifest` names a `path` dependency, directly or through
-/// `workspace = true` from a workspace manifest above `crate_dir` (such a dependency may
-/// change without the crate's files changing).
-fn has_path_dependencies(crate_dir: &Path, manifest: &str) -> bool {
-    if manifest.contains("path") {
-        return true;
-    }
-    let inherited: Vec<&str> = manifest
-        .lines()
-        .filter(|l| l.contains("workspace = true") || l.contains(".workspace=true"))
-        .filter_map(|l| l.split(['.', '=', ' ']).next())
-        .filter(|name| !name.is_empty())
-        .collect();
-    crate_dir.ancestors().skip(1).any(|above| {
-        let root = std::fs::read_to_string(above.join("Cargo.toml")).unwrap_or_default();
-        root.lines().any(|line| {
-            let line = line.trim();
-            line.contains("path")
-                && inherited
-                    .iter()
-                    .any(|name| line.split(['=', ' ', '.']).next() == Some(*name))
-        })
-    })
-}
-
-/// Builds the crate unless this process built it already and nothing it is built from has
-/// changed since (a crate with `path` dependencies is always handed to cargo).
+/// Builds the crate unless this process built it already and nothing it is built from (its
+/// folder, its `path` dependencies' folders, the workspace's manifest and lock) has changed
+/// since.
 fn build_blocking(crate_dir: &Path) -> Result<BuiltFunction, LambdaError> {
-    let manifest_text = std::fs::read_to_string(crate_dir.join("Cargo.toml")).unwrap_or_default();
-    let reusable = !has_path_dependencies(crate_dir, &manifest_text);
-    let print = fingerprint(crate_dir);
-    if reusable {
+    let print = fingerprint(&manifest::source_folders(crate_dir));
+    {
         let built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((seen, function)) = built.get(crate_dir)
             && *seen == print
@@ -112,23 +87,23 @@ fn build_blocking(crate_dir: &Path) -> Result<BuiltFunction, LambdaError> {
         }
     }
     let function = cargo_build(crate_dir)?;
-    if reusable {
-        let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-        built.insert(crate_dir.to_path_buf(), (print, function.clone()));
-    }
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    built.insert(crate_dir.to_path_buf(), (print, function.clone()));
     Ok(function)
 }
 
 fn cargo_build(crate_dir: &Path) -> Result<BuiltFunction, LambdaError> {
     let manifest = crate_dir.join("Cargo.toml");
-    let manifest_text = std::fs::read_to_string(&manifest).map_err(|e| LambdaError::Build {
-        manifest: manifest.display().to_string(),
-        output: format!("cannot read it: {e} (CodeUri must name a Rust crate's folder)"),
-    })?;
-    let package = package_name(&manifest_text).ok_or_else(|| LambdaError::Build {
-        manifest: manifest.display().to_string(),
-        output: "no `name = \"...\"` in its [package] section".into(),
-    })?;
+    let package = manifest::Manifest::read(crate_dir)
+        .map_err(|e| LambdaError::Build {
+            manifest: manifest.display().to_string(),
+            output: format!("{e} (CodeUri must name a Rust crate's folder)"),
+        })?
+        .package_name()
+        .ok_or_else(|| LambdaError::Build {
+            manifest: manifest.display().to_string(),
+            output: "no `name = \"...\"` in its [package] section".into(),
+        })?;
     let cargo = crate::settings::Settings::get().cargo.clone();
     eprintln!("vpclab: building Lambda crate {package} (cargo build; no-op when up to date)");
     // Without RUSTC_BOOTSTRAP: a test runner may set it for its own flags (libtest's
@@ -159,22 +134,6 @@ fn cargo_build(crate_dir: &Path) -> Result<BuiltFunction, LambdaError> {
         })?;
     let zip = cached_zip(&executable)?;
     Ok(BuiltFunction { package, zip })
-}
-
-/// The `name` of the `[package]` section of a Cargo.toml.
-fn package_name(manifest: &str) -> Option<String> {
-    let mut in_package = false;
-    for line in manifest.lines().map(str::trim) {
-        if line.starts_with('[') {
-            in_package = line == "[package]";
-        } else if in_package
-            && let Some(rest) = line.strip_prefix("name")
-            && let Some(value) = rest.trim_start().strip_prefix('=')
-        {
-            return Some(value.trim().trim_matches('"').to_owned());
-        }
-    }
-    None
 }
 
 /// The executable cargo built for `binary`, from its JSON messages.
@@ -231,50 +190,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn package_name_is_read_from_the_package_section() {
-        let manifest = "[workspace]\nname = \"no\"\n[package]\nname = \"sqs-processor\"\nversion = \"0.1.0\"\n";
-        assert_eq!(package_name(manifest).as_deref(), Some("sqs-processor"));
-        assert_eq!(package_name("[dependencies]\nname = \"x\"\n"), None);
-    }
-
-    #[test]
-    fn path_dependencies_are_found_through_the_workspace() {
-        let root = tempfile::tempdir().unwrap();
-        std::fs::write(
-            root.path().join("Cargo.toml"),
-            "[workspace.dependencies]\nshared = { path = \"shared\" }\ntokio = \"1\"\n",
-        )
-        .unwrap();
-        let crate_dir = root.path().join("lambdas/f");
-        std::fs::create_dir_all(&crate_dir).unwrap();
-        let cases = [
-            ("[dependencies]\ntokio.workspace = true\n", false),
-            ("[dependencies]\nshared.workspace = true\n", true),
-            ("[dependencies]\nshared = { workspace = true }\n", true),
-            ("[dependencies]\nown = { path = \"../own\" }\n", true),
-        ];
-        for (manifest, expected) in cases {
-            assert_eq!(
-                has_path_dependencies(&crate_dir, manifest),
-                expected,
-                "{manifest}"
-            );
-        }
-    }
-
-    #[test]
     fn the_fingerprint_changes_with_a_rename() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("src")).unwrap();
         std::fs::write(dir.path().join("src/main.rs"), "fn main() {}").unwrap();
-        let before = fingerprint(dir.path());
-        assert_eq!(fingerprint(dir.path()), before, "nothing changed");
+        let dirs = [dir.path().to_path_buf()];
+        let before = fingerprint(&dirs);
+        assert_eq!(fingerprint(&dirs), before, "nothing changed");
         std::fs::rename(
             dir.path().join("src/main.rs"),
             dir.path().join("src/lib.rs"),
         )
         .unwrap();
-        assert_ne!(fingerprint(dir.path()), before);
+        assert_ne!(fingerprint(&dirs), before);
+    }
+
+    #[test]
+    fn the_fingerprint_changes_with_an_edit_in_a_dependency_folder() {
+        let (own, dependency) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        std::fs::write(dependency.path().join("lib.rs"), "").unwrap();
+        let dirs = [own.path().to_path_buf(), dependency.path().to_path_buf()];
+        let before = fingerprint(&dirs);
+        std::fs::write(dependency.path().join("lib.rs"), "pub fn f() {}").unwrap();
+        assert_ne!(fingerprint(&dirs), before);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 pub(crate) mod build;
 pub(crate) mod environment;
 pub(crate) mod logs;
+pub(crate) mod manifest;
 pub(crate) mod package;
 pub(crate) mod runtime_api;
 pub(crate) mod runtimes;
