@@ -495,11 +495,14 @@ async fn teardown(inner: Inner) -> Result<(), Error> {
         return Ok(());
     }
     let mut errors = Vec::new();
+    let started = std::time::Instant::now();
     // Functions stop first: their ENIs go before the subnets that hold them.
     inner.emulator.executor().stop_account(&inner.account_id);
+    let mut interfaces = std::time::Duration::ZERO;
     if inner.emulator.is_running() {
         let ec2_of = |region: &str| inner.regions.get(region).map(|r| r.clients.ec2.clone());
         errors.extend(inner.fabric.delete_interfaces(ec2_of).await);
+        interfaces = started.elapsed();
         for stack in inner.stacks.iter().rev() {
             let Some(state) = inner.regions.get(stack.region()) else {
                 continue;
@@ -517,7 +520,16 @@ async fn teardown(inner: Inner) -> Result<(), Error> {
             errors.extend(stack::delete_stack(&ctx, stack, &state.exports).await);
         }
     }
+    let stacks = started.elapsed();
     errors.extend(inner.fabric.teardown());
+    tracing::debug!(
+        "vpclab: world {} torn down in {:?}: functions and the fabric's interfaces {interfaces:?}, \
+         stacks {:?}, namespaces {:?}",
+        inner.account_id,
+        started.elapsed(),
+        stacks - interfaces,
+        started.elapsed() - stacks,
+    );
     drop(inner.fabric);
     drop(inner.emulator);
     if errors.is_empty() {
