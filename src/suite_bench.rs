@@ -70,7 +70,10 @@ pub(crate) fn run(test_threads: Option<usize>) -> anyhow::Result<()> {
 
 /// `cargo test --test scenarios --no-run`: the suite's executable.
 fn build_suite() -> anyhow::Result<PathBuf> {
-    let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    // The harness's cargo: run from `cargo run -- bench`, a plain cargo would rebuild the
+    // dependencies whose build scripts watch the variables cargo set for vpclab.
+    let output = vpclab_harness::Settings::get()
+        .cargo_command()
         .args([
             "test",
             "--test",

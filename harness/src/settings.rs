@@ -140,6 +140,39 @@ impl Settings {
     pub fn cache(&self, kind: impl AsRef<Path>) -> PathBuf {
         self.cache_dir.join(kind)
     }
+
+    /// [`Self::cargo`] for a build started by this process (a Lambda crate, the suite): without
+    /// RUSTC_BOOTSTRAP (a test runner may set it for its own flags, libtest's per-test times)
+    /// and without what cargo set for the running crate. Build scripts (ring's) ask to rerun
+    /// when CARGO_MANIFEST_DIR or CARGO_PKG_NAME changes: a cargo started from a test or from
+    /// `cargo run` would rebuild them, and everything above them, for the next build.
+    pub fn cargo_command(&self) -> std::process::Command {
+        let mut command = std::process::Command::new(&self.cargo);
+        command.env_remove("RUSTC_BOOTSTRAP");
+        for (name, _) in std::env::vars_os() {
+            if name.to_str().is_some_and(set_by_cargo_for_a_crate) {
+                command.env_remove(name);
+            }
+        }
+        command
+    }
+}
+
+/// Whether cargo sets variable `name` for the crate it builds or runs (a test, `cargo run`),
+/// rather than the user for cargo.
+fn set_by_cargo_for_a_crate(name: &str) -> bool {
+    const EXACT: [&str; 9] = [
+        "CARGO_MANIFEST_DIR",
+        "CARGO_MANIFEST_PATH",
+        "CARGO_MANIFEST_LINKS",
+        "CARGO_CRATE_NAME",
+        "CARGO_BIN_NAME",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_TMPDIR",
+        "CARGO_RUSTC_CURRENT_DIR",
+        "OUT_DIR",
+    ];
+    EXACT.contains(&name) || name.starts_with("CARGO_PKG_") || name.starts_with("CARGO_BIN_EXE_")
 }
 
 #[cfg(test)]
@@ -147,6 +180,26 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
+
+    #[test]
+    fn what_cargo_sets_for_a_crate_is_told_from_what_users_set() {
+        for name in [
+            "CARGO_MANIFEST_DIR",
+            "CARGO_PKG_NAME",
+            "CARGO_BIN_EXE_vpclab",
+            "OUT_DIR",
+        ] {
+            assert!(set_by_cargo_for_a_crate(name), "{name}");
+        }
+        for name in [
+            "CARGO_HOME",
+            "CARGO_TARGET_DIR",
+            "CARGO_PROFILE_DEV_DEBUG",
+            "CARGO",
+        ] {
+            assert!(!set_by_cargo_for_a_crate(name), "{name}");
+        }
+    }
 
     fn settings(vars: &[(&str, &str)]) -> Settings {
         let vars: HashMap<String, OsString> = vars

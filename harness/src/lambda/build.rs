@@ -9,7 +9,6 @@ use std::{
     hash::{Hash, Hasher},
     io::Write,
     path::{Path, PathBuf},
-    process::Command,
     sync::Mutex,
     time::SystemTime,
 };
@@ -104,19 +103,10 @@ fn cargo_build(crate_dir: &Path) -> Result<BuiltFunction, LambdaError> {
             manifest: manifest.display().to_string(),
             output: "no `name = \"...\"` in its [package] section".into(),
         })?;
-    let cargo = crate::settings::Settings::get().cargo.clone();
+    let settings = crate::settings::Settings::get();
+    let cargo = settings.cargo.clone();
     eprintln!("vpclab: building Lambda crate {package} (cargo build; no-op when up to date)");
-    // Without RUSTC_BOOTSTRAP (a test runner may set it for its own flags, libtest's per-test
-    // times) and without what cargo set for the running crate: build scripts (ring's) ask to
-    // rerun when CARGO_MANIFEST_DIR or CARGO_PKG_NAME changes, so cargo run from a test or
-    // from `cargo run` would rebuild them, and everything above them, for the next build.
-    let mut command = Command::new(&cargo);
-    command.env_remove("RUSTC_BOOTSTRAP");
-    for (name, _) in std::env::vars_os() {
-        if name.to_str().is_some_and(set_by_cargo_for_a_crate) {
-            command.env_remove(name);
-        }
-    }
+    let mut command = settings.cargo_command();
     let output = command
         .args(["build", "--message-format=json-render-diagnostics", "--bin"])
         .arg(&package)
@@ -142,23 +132,6 @@ fn cargo_build(crate_dir: &Path) -> Result<BuiltFunction, LambdaError> {
         })?;
     let zip = cached_zip(&executable)?;
     Ok(BuiltFunction { package, zip })
-}
-
-/// Whether cargo sets variable `name` for the crate it builds or runs (a test, `cargo run`),
-/// rather than the user for cargo.
-fn set_by_cargo_for_a_crate(name: &str) -> bool {
-    const EXACT: [&str; 9] = [
-        "CARGO_MANIFEST_DIR",
-        "CARGO_MANIFEST_PATH",
-        "CARGO_MANIFEST_LINKS",
-        "CARGO_CRATE_NAME",
-        "CARGO_BIN_NAME",
-        "CARGO_PRIMARY_PACKAGE",
-        "CARGO_TARGET_TMPDIR",
-        "CARGO_RUSTC_CURRENT_DIR",
-        "OUT_DIR",
-    ];
-    EXACT.contains(&name) || name.starts_with("CARGO_PKG_") || name.starts_with("CARGO_BIN_EXE_")
 }
 
 /// The executable cargo built for `binary`, from its JSON messages.
@@ -240,26 +213,6 @@ mod tests {
         let before = fingerprint(&dirs);
         std::fs::write(dependency.path().join("lib.rs"), "pub fn f() {}").unwrap();
         assert_ne!(fingerprint(&dirs), before);
-    }
-
-    #[test]
-    fn what_cargo_sets_for_a_crate_is_told_from_what_users_set() {
-        for name in [
-            "CARGO_MANIFEST_DIR",
-            "CARGO_PKG_NAME",
-            "CARGO_BIN_EXE_vpclab",
-            "OUT_DIR",
-        ] {
-            assert!(set_by_cargo_for_a_crate(name), "{name}");
-        }
-        for name in [
-            "CARGO_HOME",
-            "CARGO_TARGET_DIR",
-            "CARGO_PROFILE_DEV_DEBUG",
-            "CARGO",
-        ] {
-            assert!(!set_by_cargo_for_a_crate(name), "{name}");
-        }
     }
 
     #[test]
