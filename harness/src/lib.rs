@@ -49,7 +49,7 @@ pub use deploy::{
 };
 pub use edge::Edge;
 pub use emulator::{Backend, EmulatorError};
-pub use fabric::{Explanation, Fabric, FabricError, Host, HostKind};
+pub use fabric::{Explanation, Fabric, FabricError, Host, HostKind, HostRequest};
 pub use lambda::LambdaError;
 pub use settings::Settings;
 pub use watchdog::remove_records_when_gone;

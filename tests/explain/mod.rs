@@ -14,7 +14,7 @@
 
 use std::{fmt::Write as _, net::SocketAddr, time::Duration};
 
-use vpclab_harness::{Host, World, fabric::addressing};
+use vpclab_harness::{Host, HostRequest, World, fabric::addressing};
 
 use crate::support;
 
@@ -266,22 +266,35 @@ struct Probe {
     explanation: String,
 }
 
-/// The hosts of a deployed topology: A probes, B serves.
-async fn hosts(world: &World, stack: &str, topology: &Topology) -> (Host, Host) {
-    let out = |name: &str| world.outputs()[stack][&format!("T{}{name}", topology.index)].clone();
+/// The hosts of each deployed topology of `group`, placed in one step: A probes, B serves.
+async fn hosts(world: &World, stack: &str, group: &[Topology]) -> Vec<(Host, Host)> {
+    let out = |index: usize, name: &str| world.outputs()[stack][&format!("T{index}{name}")].clone();
+    let requests: Vec<HostRequest> = group
+        .iter()
+        .flat_map(|t| {
+            ["A", "B"].map(|side| {
+                HostRequest::new(
+                    out(t.index, &format!("Subnet{side}")),
+                    &[out(t.index, &format!("Group{side}"))],
+                    format!("generated host {side}"),
+                )
+            })
+        })
+        .collect();
     let fabric = world.fabric();
-    let a = fabric
-        .add_host(&out("SubnetA"), &[out("GroupA")], "generated host A")
+    let placed = fabric
+        .add_hosts(&requests)
         .await
-        .unwrap_or_else(|e| panic!("host A of {topology:?}: {e}"));
-    let b = fabric
-        .add_host(&out("SubnetB"), &[out("GroupB")], "generated host B")
-        .await
-        .unwrap_or_else(|e| panic!("host B of {topology:?}: {e}"));
-    fabric
-        .serve_greeting(&b, SERVICE_PORT, "hello from B")
-        .unwrap_or_else(|e| panic!("{e}"));
-    (a, b)
+        .unwrap_or_else(|e| panic!("the hosts of {stack}: {e}"));
+    let mut placed = placed.into_iter();
+    let mut pairs = Vec::new();
+    while let (Some(a), Some(b)) = (placed.next(), placed.next()) {
+        fabric
+            .serve_greeting(&b, SERVICE_PORT, "hello from B")
+            .unwrap_or_else(|e| panic!("{e}"));
+        pairs.push((a, b));
+    }
+    pairs
 }
 
 /// The three paths from A: explain's verdict and a real connection's.
@@ -330,11 +343,12 @@ async fn deploy_and_probe(
         panic!("deploying {stack}: {e}\n{}", template(group));
     }
     let deployed = started.elapsed();
-    let mut pending = Vec::new();
-    for topology in group {
-        let (a, b) = hosts(world, stack, topology).await;
-        pending.push((topology.clone(), a, b));
-    }
+    let pending: Vec<(Topology, Host, Host)> = group
+        .iter()
+        .cloned()
+        .zip(hosts(world, stack, group).await)
+        .map(|(topology, (a, b))| (topology, a, b))
+        .collect();
     let probed =
         futures_util::future::join_all(pending.iter().map(|(_, a, b)| probes(world, a, b))).await;
     let sync = world.fabric().sync_durations().last().copied();

@@ -4,7 +4,7 @@
 //! The emulator picks ENI addresses at random, reserved ones and duplicates included; AWS gives
 //! a free address of the subnet, never one of the four it reserves at the start or the last.
 
-use std::net::Ipv4Addr;
+use std::{collections::HashMap, net::Ipv4Addr, sync::Arc};
 
 use aws_sdk_ec2::types::{Filter, NetworkInterface};
 
@@ -49,11 +49,20 @@ pub(crate) async fn subnet_usage(
     Ok((block, used))
 }
 
-/// Serialises choosing a free address and taking it: no other creation (an ENI, an instance)
-/// may interleave. Hold the guard until the address is taken.
-pub(crate) async fn allocation_guard() -> tokio::sync::MutexGuard<'static, ()> {
-    static ALLOCATING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-    ALLOCATING.lock().await
+/// Serialises choosing a free address of `subnet` and taking it: no other creation in that
+/// subnet (an ENI, an instance) may interleave; other subnets' go on. Hold the guard until the
+/// address is taken.
+pub(crate) async fn allocation_guard(subnet: &str) -> tokio::sync::OwnedMutexGuard<()> {
+    type Locks = std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>;
+    static BY_SUBNET: std::sync::OnceLock<Locks> = std::sync::OnceLock::new();
+    let lock = BY_SUBNET
+        .get_or_init(Locks::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(subnet.to_owned())
+        .or_default()
+        .clone();
+    lock.lock_owned().await
 }
 
 /// The first address of `subnet` AWS would give: not reserved, not used by an ENI (call it
@@ -84,7 +93,7 @@ pub(crate) async fn create_interface(
     description: &str,
     groups: &[String],
 ) -> Result<NetworkInterface, CallError> {
-    let _allocating = allocation_guard().await;
+    let _allocating = allocation_guard(subnet).await;
     let address = free_address(ec2, subnet, "CreateNetworkInterface").await?;
     ec2.create_network_interface()
         .subnet_id(subnet)

@@ -17,6 +17,7 @@ pub(crate) mod resources;
 pub(crate) mod sam;
 pub(crate) mod schedule;
 pub(crate) mod stack;
+pub(crate) mod stack_links;
 pub(crate) mod template;
 pub(crate) mod translator;
 

@@ -19,6 +19,7 @@ use super::{
     resources::{self, Created, ProviderContext},
     sam,
     schedule::{self, Schedule},
+    stack_links,
     template::{ResourceSpec, Template},
 };
 use crate::aws::error::CallError;
@@ -54,6 +55,8 @@ pub struct Stack {
     created: Vec<(String, Created)>,
     /// Each resource's dependencies, which deletion waits for.
     dependencies: DependencyMap,
+    /// The values the stack took in: its parameters' and the exports it imported.
+    inputs: BTreeSet<String>,
 }
 
 impl Stack {
@@ -100,6 +103,27 @@ impl Stack {
             .iter()
             .find(|(id, _)| id == logical_id)
             .map(|(_, c)| c.physical_id.as_str())
+    }
+
+    /// The values the stack took in: its parameters' and the exports it imported.
+    pub(crate) fn inputs(&self) -> &BTreeSet<String> {
+        &self.inputs
+    }
+
+    /// The values the stack made: its outputs and its resources' physical ids and attributes.
+    pub(crate) fn made_values(&self) -> BTreeSet<String> {
+        let mut made = BTreeSet::new();
+        for output in self.outputs.values() {
+            stack_links::collect_values(&Value::String(output.clone()), &mut made);
+        }
+        for (_, resource) in &self.created {
+            made.insert(resource.physical_id.clone());
+            resource
+                .attributes
+                .values()
+                .for_each(|v| stack_links::collect_values(v, &mut made));
+        }
+        made
     }
 }
 
@@ -153,6 +177,8 @@ struct StackScope<'a> {
     exports: &'a Exports,
     /// The availability zones of the stack's region, as the emulator lists them.
     zones: &'a [String],
+    /// The values of the exports imported so far.
+    imported: Mutex<BTreeSet<String>>,
 }
 
 impl StackScope<'_> {
@@ -185,11 +211,15 @@ impl StackScope<'_> {
             }
         };
         let exported = |name: &str| {
-            self.exports
+            let value = self
+                .exports
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .get(name)
-                .cloned()
+                .cloned()?;
+            let mut imported = self.imported.lock().unwrap_or_else(|e| e.into_inner());
+            stack_links::collect_values(&value, &mut imported);
+            Some(value)
         };
         let eval = EvalContext {
             parameters: self.parameters,
@@ -327,6 +357,7 @@ pub(crate) async fn create_stack(
         conditions: &plan.conditions,
         exports,
         zones: &zones,
+        imported: Mutex::default(),
     };
     if let Some(problem) = preflight_network(&scope, &|spec| plan.enabled(spec)) {
         return Err(DeployError::Resource {
@@ -348,11 +379,15 @@ pub(crate) async fn create_stack(
             // The stack never came to be: remove what it created, as a failed resource would.
             let created = created.into_ordered();
             for problem in delete_resources(ctx, &created, &plan.dependencies).await {
-                tracing::warn!("vpclab: rollback after an output error: {problem}");
+                tracing::warn!(
+                    "vpclab: rollback after an output error: {}",
+                    problem.message
+                );
             }
             return Err(*e);
         }
     };
+    let inputs = stack_inputs(scope.imported, &plan.parameters);
     Ok(Stack {
         name: request.name.clone(),
         id: pseudo.stack_id,
@@ -361,7 +396,20 @@ pub(crate) async fn create_stack(
         exports: export_names,
         created: created.into_ordered(),
         dependencies: plan.dependencies,
+        inputs,
     })
+}
+
+/// The values a stack took in: the exports it imported and its parameters' values.
+fn stack_inputs(
+    imported: Mutex<BTreeSet<String>>,
+    parameters: &BTreeMap<String, Value>,
+) -> BTreeSet<String> {
+    let mut inputs = imported.into_inner().unwrap_or_else(|e| e.into_inner());
+    parameters
+        .values()
+        .for_each(|v| stack_links::collect_values(v, &mut inputs));
+    inputs
 }
 
 /// The names a stack's errors carry.
@@ -745,7 +793,11 @@ async fn create_resources(
         resource_type: failure.resource_type,
         reason: failure.reason,
         rolled_back: ordered.len(),
-        rollback_errors: rollback_errors.join("\n"),
+        rollback_errors: rollback_errors
+            .into_iter()
+            .map(|f| f.message)
+            .collect::<Vec<_>>()
+            .join("\n"),
     })
 }
 
@@ -884,10 +936,11 @@ fn publish_outputs(
 }
 
 /// Deletes a stack's resources in reverse creation order and withdraws its exports. Best
-/// effort: every failure is collected and returned, and deletion goes on.
+/// effort: every failure is returned, naming the resource, and deletion goes on. What could
+/// not be deleted stays in `stack`, so a second call tries again only those.
 pub(crate) async fn delete_stack(
     ctx: &ProviderContext<'_>,
-    stack: &Stack,
+    stack: &mut Stack,
     exports: &Exports,
 ) -> Vec<String> {
     {
@@ -896,7 +949,17 @@ pub(crate) async fn delete_stack(
             all.remove(name);
         }
     }
-    delete_resources(ctx, &stack.created, &stack.dependencies).await
+    let failed = delete_resources(ctx, &stack.created, &stack.dependencies).await;
+    let kept: BTreeSet<&str> = failed.iter().map(|f| f.logical_id.as_str()).collect();
+    stack.created.retain(|(id, _)| kept.contains(id.as_str()));
+    failed.into_iter().map(|f| f.message).collect()
+}
+
+/// A resource a deletion could not remove, and why.
+struct Undeleted {
+    logical_id: String,
+    /// The resource, its type and the reason.
+    message: String,
 }
 
 /// Deletes resources, each once the resources that depend on it are gone (deletions that
@@ -906,7 +969,7 @@ async fn delete_resources(
     ctx: &ProviderContext<'_>,
     created: &[(String, Created)],
     dependencies: &DependencyMap,
-) -> Vec<String> {
+) -> Vec<Undeleted> {
     let order: Vec<String> = created.iter().rev().map(|(id, _)| id.clone()).collect();
     let by_id: BTreeMap<&str, &Created> = created.iter().map(|(id, c)| (id.as_str(), c)).collect();
     let mut schedule = Schedule::new(&order, &schedule::dependents_among(dependencies, &order));
@@ -934,8 +997,31 @@ async fn delete_resources(
             Err(e) if e.is_not_found() => {
                 tracing::warn!("vpclab: {logical_id} was already gone: {e}");
             }
-            Err(e) => errors.push(format!("{logical_id} ({}): {e}", resource.resource_type)),
+            Err(e) => errors.push(Undeleted {
+                message: format!("{logical_id} ({}): {e}", resource.resource_type),
+                logical_id,
+            }),
         }
     }
     errors
+}
+
+#[cfg(test)]
+impl Stack {
+    /// A stack that took in `inputs` and outputs `outputs`, for tests of which stack uses which.
+    pub(crate) fn linked(name: &str, inputs: &[&str], outputs: &[(&str, &str)]) -> Self {
+        Self {
+            name: name.to_owned(),
+            id: format!("arn:aws:cloudformation:us-east-1:000000000000:stack/{name}/1"),
+            region: "us-east-1".to_owned(),
+            outputs: outputs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            exports: Vec::new(),
+            created: Vec::new(),
+            dependencies: DependencyMap::default(),
+            inputs: inputs.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
 }

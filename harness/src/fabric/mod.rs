@@ -15,6 +15,7 @@ mod explain;
 mod front_door;
 mod gateways;
 pub mod hosted_zones;
+mod hosts;
 mod internet;
 mod ip_ranges;
 mod loopback;
@@ -46,6 +47,7 @@ use tokio_rustls::TlsAcceptor;
 
 pub use explain::Explanation;
 pub use front_door::{Arrival, Door, DoorStream, FrontDoor, Served};
+pub use hosts::HostRequest;
 pub use model::Topology;
 pub(crate) use pass_through::{HEADER_READ_LIMIT, strip_hop_by_hop, upstream};
 
@@ -485,9 +487,8 @@ impl Fabric {
             vpc::start_services(self, services)?
         };
         self.keep(tasks);
-        for vpc_id in state.vpcs.keys() {
-            self.refresh_security_groups(state, vpc_id).await?;
-        }
+        self.refresh_security_groups(state, state.vpcs.keys().map(String::as_str))
+            .await?;
         tracing::debug!(
             "vpclab: fabric realise: plan applied in {applied:?}, groups rewritten in {:?}",
             started.elapsed() - applied
@@ -566,24 +567,6 @@ impl Fabric {
             .await?;
         state.function_enis.insert(key, host.eni_id.clone());
         Ok(host)
-    }
-
-    /// Places a host (a "test instance") on a new ENI in `subnet_id` with `group_ids`.
-    pub async fn add_host(
-        &self,
-        subnet_id: &str,
-        group_ids: &[String],
-        description: &str,
-    ) -> Result<Host, FabricError> {
-        let mut state = self.state.lock().await;
-        self.add_host_locked(
-            &mut state,
-            subnet_id,
-            group_ids,
-            description,
-            HostKind::Probe,
-        )
-        .await
     }
 
     /// Places a database server's interface in `subnet_id` with `group_ids`, its endpoint
@@ -730,119 +713,32 @@ impl Fabric {
         ))
     }
 
-    /// Creates an ENI in EC2 and realises it as a host of `kind`, described by `role`.
-    async fn add_host_locked(
-        &self,
-        state: &mut State,
-        subnet_id: &str,
-        group_ids: &[String],
-        role: &str,
-        kind: HostKind,
-    ) -> Result<Host, FabricError> {
-        if self.closed.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(FabricError::Topology(
-                "the world is tearing down: no new network interface".into(),
-            ));
-        }
-        let subnet = known_subnet(&state.topology, subnet_id)?;
-        let (eni_id, address, group_ids) = self
-            .create_interface(&state.topology, &subnet, group_ids, role)
-            .await?;
-        let region = state.topology.region_of(&subnet.vpc_id).to_owned();
-        state.created_interfaces.push((region, eni_id.clone()));
-        let host = Host {
-            netns: String::new(),
-            eni_id,
-            vpc_id: subnet.vpc_id.clone(),
-            subnet_id: subnet.id.clone(),
-            address,
-            public_address: None,
-            group_ids,
-            role: role.to_owned(),
-            kind,
-        };
-        let mut plan = Plan::default();
-        let host = vpc::plan_host(&mut plan, state, &self.prefix, &subnet, host)?;
-        let created = plan.created();
-        if let Err(e) = self.apply(plan).await {
-            self.forget(&created);
-            return Err(e);
-        }
-        state.hosts.push(host.clone());
-        if let Err(e) = self.refresh_security_groups(state, &subnet.vpc_id).await {
-            // A host without its security groups would accept anything: remove it.
-            state.hosts.pop();
-            self.forget(std::slice::from_ref(&host.netns));
-            return Err(e);
-        }
-        Ok(host)
-    }
-
-    /// Creates an ENI in `subnet` at an address AWS would give (inside the subnet, not
-    /// reserved, not taken); returns its id, its address and its groups (as in AWS, an ENI
-    /// created without groups is in its VPC's default group).
-    async fn create_interface(
-        &self,
-        topology: &Topology,
-        subnet: &model::Subnet,
-        group_ids: &[String],
-        role: &str,
-    ) -> Result<(String, Ipv4Addr, Vec<String>), FabricError> {
-        let ec2 = self.ec2(topology.region_of(&subnet.vpc_id));
-        let eni = crate::aws::eni::create_interface(&ec2, &subnet.id, role, group_ids)
-            .await
-            .map_err(|e| FabricError::Describe {
-                call: format!("CreateNetworkInterface in {} ({role})", subnet.id),
-                code: e.code.clone(),
-                reason: e.to_string(),
-            })?;
-        let address: Ipv4Addr = eni
-            .private_ip_address()
-            .and_then(|a| a.parse().ok())
-            .ok_or_else(|| {
-                FabricError::Topology(format!(
-                    "the ENI created in {} ({role}) has no private address",
-                    subnet.id
-                ))
-            })?;
-        let eni_id = eni.network_interface_id().unwrap_or_default().to_owned();
-        let assigned: Vec<String> = eni
-            .groups()
-            .iter()
-            .filter_map(|g| g.group_id().map(str::to_owned))
-            .collect();
-        let group_ids = if assigned.is_empty() {
-            group_ids_or_default(topology, &subnet.vpc_id, group_ids)
-        } else {
-            assigned
-        };
-        Ok((eni_id, address, group_ids))
-    }
-
-    /// Re-renders the security-group rules of every ENI in `vpc_id` (membership changed), in
+    /// Re-renders the security-group rules of every ENI in `vpc_ids` (membership changed), in
     /// one plan: each ENI namespace's table replaced in one transaction.
-    async fn refresh_security_groups(
+    async fn refresh_security_groups<'a>(
         &self,
         state: &State,
-        vpc_id: &str,
+        vpc_ids: impl IntoIterator<Item = &'a str>,
     ) -> Result<(), FabricError> {
-        let Some(realised) = state.vpcs.get(vpc_id) else {
-            return Ok(());
-        };
-        let members = group_members(state, vpc_id);
         let mut plan = Plan::default();
-        for host in state
-            .hosts
-            .iter()
-            .filter(|h| h.vpc_id == vpc_id && !h.group_ids.is_empty())
-        {
-            let groups: Vec<_> = host
-                .group_ids
+        for vpc_id in vpc_ids {
+            let Some(realised) = state.vpcs.get(vpc_id) else {
+                continue;
+            };
+            let members = group_members(state, vpc_id);
+            for host in state
+                .hosts
                 .iter()
-                .filter_map(|id| state.topology.security_group(id))
-                .collect();
-            let table = security_group::firewall(&groups, &members, realised.resolver);
-            plan.firewall(&host.netns, table);
+                .filter(|h| h.vpc_id == vpc_id && !h.group_ids.is_empty())
+            {
+                let groups: Vec<_> = host
+                    .group_ids
+                    .iter()
+                    .filter_map(|id| state.topology.security_group(id))
+                    .collect();
+                let table = security_group::firewall(&groups, &members, realised.resolver);
+                plan.firewall(&host.netns, table);
+            }
         }
         self.apply(plan).await
     }

@@ -5,6 +5,7 @@ pub(crate) mod emulator;
 pub(crate) mod exec;
 mod explain;
 pub(crate) mod scenario;
+mod teardown;
 
 use std::{
     collections::BTreeMap,
@@ -468,76 +469,9 @@ impl World {
     /// Tears the world down now and reports what could not be removed.
     pub async fn shutdown(mut self) -> Result<(), Error> {
         match self.inner.take() {
-            Some(inner) => teardown(inner).await,
+            Some(inner) => teardown::teardown(inner).await,
             None => Ok(()),
         }
-    }
-}
-
-async fn teardown(inner: Inner) -> Result<(), Error> {
-    if inner.keep {
-        eprintln!(
-            "vpclab: VPCLAB_KEEP=1: keeping world {} at {} (stacks: {}) and its network \
-             namespaces {}-*; the emulator and namespaces outlive this process, the fabric's \
-             services and the functions' Runtime API end with it",
-            inner.account_id,
-            inner.emulator.endpoint(),
-            inner
-                .stacks
-                .iter()
-                .map(Stack::name)
-                .collect::<Vec<_>>()
-                .join(", "),
-            inner.fabric.prefix()
-        );
-        std::mem::forget(inner.emulator);
-        std::mem::forget(inner.fabric);
-        return Ok(());
-    }
-    let mut errors = Vec::new();
-    let started = std::time::Instant::now();
-    // Functions stop first: their ENIs go before the subnets that hold them.
-    inner.emulator.executor().stop_account(&inner.account_id);
-    let mut interfaces = std::time::Duration::ZERO;
-    if inner.emulator.is_running() {
-        let ec2_of = |region: &str| inner.regions.get(region).map(|r| r.clients.ec2.clone());
-        errors.extend(inner.fabric.delete_interfaces(ec2_of).await);
-        interfaces = started.elapsed();
-        for stack in inner.stacks.iter().rev() {
-            let Some(state) = inner.regions.get(stack.region()) else {
-                continue;
-            };
-            let ctx = ProviderContext {
-                clients: &state.clients,
-                emulator: inner.emulator.emulator(),
-                executor: inner.emulator.executor(),
-                artifacts: &inner.artifacts,
-                stack_name: "",
-                edge: &inner.edge,
-                account_id: &inner.account_id,
-                fabric: &inner.fabric,
-            };
-            errors.extend(stack::delete_stack(&ctx, stack, &state.exports).await);
-        }
-    }
-    let stacks = started.elapsed();
-    errors.extend(inner.fabric.teardown());
-    tracing::debug!(
-        "vpclab: world {} torn down in {:?}: functions and the fabric's interfaces {interfaces:?}, \
-         stacks {:?}, namespaces {:?}",
-        inner.account_id,
-        started.elapsed(),
-        stacks - interfaces,
-        started.elapsed() - stacks,
-    );
-    drop(inner.fabric);
-    drop(inner.emulator);
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::Teardown {
-            errors: errors.join("\n"),
-        })
     }
 }
 
@@ -574,7 +508,7 @@ impl Drop for World {
                 .map(|(region, state)| (region, state.refreshed()))
                 .collect();
             let outcome = runtime.block_on(async {
-                tokio::time::timeout(DROP_TEARDOWN_LIMIT, teardown(inner)).await
+                tokio::time::timeout(DROP_TEARDOWN_LIMIT, teardown::teardown(inner)).await
             });
             match outcome {
                 Ok(Ok(())) => {}

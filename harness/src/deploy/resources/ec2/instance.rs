@@ -342,7 +342,8 @@ pub(crate) async fn create_instance(
     let launch = launch_of(props)?;
     check_image(ctx, &launch.image_id).await?;
     let id = {
-        let _allocating = addresses::allocation_guard().await;
+        let subnet_of_launch = launch.subnet_id.as_deref().unwrap_or_default();
+        let _allocating = addresses::allocation_guard(subnet_of_launch).await;
         let private_ip = match (&launch.private_ip, &launch.subnet_id) {
             (Some(ip), _) => Some(ip.clone()),
             (None, Some(subnet)) => Some(
