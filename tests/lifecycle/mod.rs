@@ -15,8 +15,9 @@ use nix::{sys::signal::Signal, unistd::Pid};
 const UP: &str = "tears the world down";
 /// Longest wait for `up`'s world (a cold LocalStack and a Lambda build).
 const UP_WAIT: Duration = Duration::from_secs(600);
-/// How soon after the signal nothing may be left (the watchdogs poll every second).
-const GONE_WAIT: Duration = Duration::from_secs(5);
+/// How soon after the signal nothing may be left: the watchdogs' own bound (1 s to see the
+/// owner gone, up to 5 s for the group to go, 2 s to remove its folder), and 2 s to spare.
+const GONE_WAIT: Duration = Duration::from_secs(10);
 
 /// SIGINT (a clean teardown) and SIGKILL (the watchdogs): after each, no process descended
 /// from `vpclab up` runs (DynamoDB Local's JVM included, which LocalStack starts in a session
