@@ -2,7 +2,12 @@
 //! (a NAT gateway need not wait for a Lambda function that happens to share its depth).
 //! Creation waits for dependencies; deletion waits for dependents.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::{
+    collections::{BTreeMap, BTreeSet, VecDeque},
+    future::Future,
+};
+
+use futures_util::{StreamExt, stream::FuturesUnordered};
 
 /// What deletion waits for: each of `members`' dependents among `members`, direct or through
 /// resources that are not members (a disabled or never-created resource still orders the
@@ -81,6 +86,37 @@ impl Schedule {
             waits.remove(id);
         }
     }
+
+    /// Runs every member once, each as soon as what it waits for has ended (whatever its
+    /// outcome), at most `at_once` together; returns each member with its outcome, in the order
+    /// they ended.
+    pub(crate) async fn run_all<F, Fut>(
+        mut self,
+        at_once: usize,
+        mut start: F,
+    ) -> Vec<(String, Fut::Output)>
+    where
+        F: FnMut(&str) -> Fut,
+        Fut: Future,
+    {
+        let mut running = FuturesUnordered::new();
+        let mut queued = VecDeque::new();
+        let mut ended = Vec::new();
+        loop {
+            queued.extend(self.take_ready());
+            while running.len() < at_once.max(1)
+                && let Some(id) = queued.pop_front()
+            {
+                let job = start(&id);
+                running.push(async move { (id, job.await) });
+            }
+            let Some((id, outcome)) = running.next().await else {
+                return ended;
+            };
+            self.settle(&id);
+            ended.push((id, outcome));
+        }
+    }
 }
 
 #[cfg(test)]
@@ -151,5 +187,33 @@ mod tests {
         let waits = BTreeMap::from([("A".to_owned(), BTreeSet::from(["A".to_owned()]))]);
         let mut schedule = Schedule::new(&ids(&["A"]), &waits);
         assert_eq!(schedule.take_ready(), ids(&["A"]));
+    }
+
+    #[tokio::test]
+    async fn run_all_starts_each_once_in_order_and_never_more_than_asked() {
+        let order = ids(&["Queue", "Table", "Policy", "Role", "Function"]);
+        let running = std::sync::atomic::AtomicUsize::new(0);
+        let most = std::sync::atomic::AtomicUsize::new(0);
+        let ended = Schedule::new(&order, &dependencies())
+            .run_all(2, |id| {
+                let id = id.to_owned();
+                let (running, most) = (&running, &most);
+                async move {
+                    let now = running.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                    most.fetch_max(now, std::sync::atomic::Ordering::SeqCst);
+                    tokio::task::yield_now().await;
+                    running.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                    id
+                }
+            })
+            .await;
+        let names: Vec<&str> = ended.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(names.len(), 5, "each member once: {names:?}");
+        let at = |n: &str| names.iter().position(|m| *m == n).unwrap();
+        assert!(
+            at("Queue") < at("Policy") && at("Table") < at("Role") && at("Role") < at("Function")
+        );
+        assert!(ended.iter().all(|(id, outcome)| id == outcome));
+        assert_eq!(most.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 }

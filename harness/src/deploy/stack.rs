@@ -972,25 +972,12 @@ async fn delete_resources(
 ) -> Vec<Undeleted> {
     let order: Vec<String> = created.iter().rev().map(|(id, _)| id.clone()).collect();
     let by_id: BTreeMap<&str, &Created> = created.iter().map(|(id, c)| (id.as_str(), c)).collect();
-    let mut schedule = Schedule::new(&order, &schedule::dependents_among(dependencies, &order));
-    let mut running = FuturesUnordered::new();
-    let mut queued = VecDeque::new();
+    let schedule = Schedule::new(&order, &schedule::dependents_among(dependencies, &order));
+    let ended = schedule
+        .run_all(OPERATIONS_AT_ONCE, |id| resources::delete(ctx, by_id[id]))
+        .await;
     let mut errors = Vec::new();
-    loop {
-        queued.extend(schedule.take_ready());
-        while running.len() < OPERATIONS_AT_ONCE
-            && let Some(logical_id) = queued.pop_front()
-        {
-            let resource = by_id[logical_id.as_str()];
-            running.push(async move {
-                let outcome = resources::delete(ctx, resource).await;
-                (logical_id, resource, outcome)
-            });
-        }
-        let Some((logical_id, resource, outcome)) = running.next().await else {
-            break;
-        };
-        schedule.settle(&logical_id);
+    for (logical_id, outcome) in ended {
         match outcome {
             Ok(()) => {}
             // Decided by the service's error code, never by the message.
@@ -998,7 +985,10 @@ async fn delete_resources(
                 tracing::warn!("vpclab: {logical_id} was already gone: {e}");
             }
             Err(e) => errors.push(Undeleted {
-                message: format!("{logical_id} ({}): {e}", resource.resource_type),
+                message: format!(
+                    "{logical_id} ({}): {e}",
+                    by_id[logical_id.as_str()].resource_type
+                ),
                 logical_id,
             }),
         }

@@ -2,11 +2,9 @@
 //! once the stacks that use it are gone, independent ones together), then its namespaces.
 
 use std::{
-    collections::{BTreeMap, VecDeque},
+    collections::BTreeMap,
     time::{Duration, Instant},
 };
-
-use futures_util::{StreamExt, stream::FuturesUnordered};
 
 use super::Inner;
 use crate::{
@@ -86,37 +84,30 @@ fn keep(inner: Inner) {
 /// deletion ended, and only that second try's errors are reported.
 async fn delete_stacks(inner: &Inner, stacks: &mut [Stack]) -> Vec<String> {
     let order: Vec<String> = (0..stacks.len()).rev().map(|i| i.to_string()).collect();
-    let mut schedule = Schedule::new(&order, &stack_links::users(stacks));
+    let schedule = Schedule::new(&order, &stack_links::users(stacks));
     let mut pending: BTreeMap<String, &mut Stack> = stacks
         .iter_mut()
         .enumerate()
         .map(|(i, s)| (i.to_string(), s))
         .collect();
-    let mut running = FuturesUnordered::new();
-    let mut queued = VecDeque::new();
-    let mut failed = Vec::new();
-    loop {
-        queued.extend(schedule.take_ready());
-        while running.len() < STACKS_AT_ONCE
-            && let Some(key) = queued.pop_front()
-        {
-            let stack = pending.remove(&key).expect("each stack is scheduled once");
-            running.push(async move {
+    let ended = schedule
+        .run_all(STACKS_AT_ONCE, |key| {
+            let stack = pending.remove(key).expect("each stack is scheduled once");
+            async move {
                 let errors = delete_one(inner, stack).await;
-                (key, stack, errors)
-            });
-        }
-        let Some((key, stack, errors)) = running.next().await else {
-            break;
-        };
-        schedule.settle(&key);
+                (stack, errors)
+            }
+        })
+        .await;
+    let mut failed: Vec<(usize, &mut Stack)> = Vec::new();
+    for (key, (stack, errors)) in ended {
         if !errors.is_empty() {
             tracing::debug!(
                 "vpclab: stack {} failed to delete, to be tried again: {}",
                 stack.name(),
                 errors.join("; ")
             );
-            failed.push((key.parse::<usize>().unwrap_or_default(), stack));
+            failed.push((key.parse().unwrap_or_default(), stack));
         }
     }
     failed.sort_by_key(|(index, _)| std::cmp::Reverse(*index));
