@@ -1,8 +1,7 @@
 //! Which stacks of a world use which. A stack uses an earlier one when a value it took in (a
 //! parameter, an imported export) is a value the earlier stack made (an output, a physical id,
 //! an attribute): a subnet id passed from a network stack, a queue ARN, an API id passed
-//! across regions. A stack is deleted once the stacks that use it are gone; stacks that use
-//! none of each other are deleted together.
+//! across regions. A stack is deleted once the stacks that use it are gone.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -35,19 +34,14 @@ pub(crate) fn collect_values(value: &Value, into: &mut BTreeSet<String>) {
     }
 }
 
-/// Whether `later` took in a value `earlier` made.
-pub(crate) fn uses(later: &Stack, earlier: &Stack) -> bool {
-    let made = earlier.made_values();
-    later.inputs().iter().any(|input| made.contains(input))
-}
-
 /// For each stack of `stacks` (by its index, as text), the later stacks that use it: what its
 /// deletion waits for.
 pub(crate) fn users(stacks: &[Stack]) -> BTreeMap<String, BTreeSet<String>> {
     let mut users: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (i, earlier) in stacks.iter().enumerate() {
+        let made = earlier.made_values();
         for (j, later) in stacks.iter().enumerate().skip(i + 1) {
-            if uses(later, earlier) {
+            if later.inputs().iter().any(|input| made.contains(input)) {
                 users
                     .entry(i.to_string())
                     .or_default()

@@ -1,5 +1,5 @@
 //! A world's teardown: its functions and the fabric's interfaces first, then its stacks (each
-//! once the stacks that use it are gone, independent ones together), then its namespaces.
+//! once the stacks that use it are gone), then its namespaces.
 
 use std::{
     collections::BTreeMap,
