@@ -18,6 +18,8 @@ use vpclab_harness::{Host, HostRequest, World, fabric::addressing};
 
 use crate::support;
 
+mod reread;
+
 /// Topologies, and how many go in one template.
 const TOPOLOGIES: usize = 200;
 const PER_TEMPLATE: usize = 20;

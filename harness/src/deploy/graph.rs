@@ -102,6 +102,18 @@ fn sub_names(
     variables: Option<&serde_json::Map<String, Value>>,
     out: &mut BTreeSet<String>,
 ) {
+    for name in sub_placeholders(template, variables) {
+        add(name.split_once('.').map_or(name, |(r, _)| r), out);
+    }
+}
+
+/// The names inside `${...}` of an `Fn::Sub` template (`X` or `X.Attr`), leaving out `${!x}`
+/// escapes, the variable map's names and pseudo parameters.
+fn sub_placeholders<'t>(
+    template: &'t str,
+    variables: Option<&serde_json::Map<String, Value>>,
+) -> Vec<&'t str> {
+    let mut names = Vec::new();
     let mut rest = template;
     while let Some(start) = rest.find("${") {
         let after = &rest[start + 2..];
@@ -114,10 +126,98 @@ fn sub_names(
         };
         let name = after[..end].trim();
         rest = &after[end + 1..];
-        if variables.is_some_and(|v| v.contains_key(name)) || name.starts_with("AWS::") {
-            continue;
+        if !(variables.is_some_and(|v| v.contains_key(name)) || name.starts_with("AWS::")) {
+            names.push(name);
         }
-        add(name.split_once('.').map_or(name, |(r, _)| r), out);
+    }
+    names
+}
+
+/// Which attributes of one resource a template reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum AttributeReads {
+    /// These, by name.
+    Named(BTreeSet<String>),
+    /// Any: an attribute name is computed (`!GetAtt [X, !Ref Name]`).
+    Any,
+}
+
+impl AttributeReads {
+    /// Whether `attribute` may be read.
+    pub(crate) fn reads(&self, attribute: &str) -> bool {
+        match self {
+            Self::Named(names) => names.contains(attribute),
+            Self::Any => true,
+        }
+    }
+
+    fn add(&mut self, attribute: Option<&str>) {
+        match (self, attribute) {
+            (Self::Named(names), Some(name)) => {
+                names.insert(name.to_owned());
+            }
+            (this, None) => *this = Self::Any,
+            (Self::Any, Some(_)) => {}
+        }
+    }
+}
+
+/// The attributes each resource has read of it anywhere in `document` (`Fn::GetAtt` and
+/// `${X.Attr}` in `Fn::Sub`), by logical id; a resource not listed has none read.
+pub(crate) fn attributes_read(document: &Value) -> BTreeMap<String, AttributeReads> {
+    let mut out = BTreeMap::new();
+    collect_attributes(document, &mut out);
+    out
+}
+
+fn read(out: &mut BTreeMap<String, AttributeReads>, resource: &str, attribute: Option<&str>) {
+    out.entry(resource.to_owned())
+        .or_insert_with(|| AttributeReads::Named(BTreeSet::new()))
+        .add(attribute);
+}
+
+/// Adds the attribute reads inside `value` to `out`.
+fn collect_attributes(value: &Value, out: &mut BTreeMap<String, AttributeReads>) {
+    let intrinsic = match value {
+        Value::Object(map) if map.len() == 1 => map.iter().next(),
+        _ => None,
+    };
+    match intrinsic.map(|(key, arg)| (key.as_str(), arg)) {
+        Some(("Fn::GetAtt", Value::String(target))) => {
+            if let Some((resource, attribute)) = target.split_once('.') {
+                read(out, resource, Some(attribute));
+            }
+        }
+        Some(("Fn::GetAtt", Value::Array(items))) => {
+            if let Some(Value::String(resource)) = items.first() {
+                read(out, resource, items.get(1).and_then(Value::as_str));
+            }
+            items
+                .iter()
+                .skip(1)
+                .for_each(|item| collect_attributes(item, out));
+        }
+        Some(("Fn::Sub", arg)) => {
+            let (template, variables) = match arg {
+                Value::Array(items) => (items.first(), items.get(1)),
+                other => (Some(other), None),
+            };
+            if let Some(Value::String(template)) = template {
+                for name in sub_placeholders(template, variables.and_then(Value::as_object)) {
+                    if let Some((resource, attribute)) = name.split_once('.') {
+                        read(out, resource, Some(attribute));
+                    }
+                }
+            }
+            variables
+                .into_iter()
+                .for_each(|v| collect_attributes(v, out));
+        }
+        _ => match value {
+            Value::Object(map) => map.values().for_each(|item| collect_attributes(item, out)),
+            Value::Array(items) => items.iter().for_each(|item| collect_attributes(item, out)),
+            _ => {}
+        },
     }
 }
 
@@ -285,6 +385,30 @@ mod tests {
             let expected: BTreeSet<String> = expected.iter().map(|s| s.to_string()).collect();
             assert_eq!(got, expected, "{yaml}");
         }
+    }
+
+    #[test]
+    fn attributes_read_are_found_by_resource() {
+        let yaml = "{A: !GetAtt Vpc.DefaultSecurityGroup, B: !Sub '${Db.Endpoint.Address}:${Vpc}/${Local.X}', \
+                    C: !Sub ['${Local.X}', {Local.X: !GetAtt Topic.Arn}], D: !GetAtt [Fn, !Ref Attr], \
+                    E: [!GetAtt [Queue, Arn]]}";
+        let value = parse_document(yaml).expect("yaml");
+        let got = attributes_read(&value);
+        let named =
+            |names: &[&str]| AttributeReads::Named(names.iter().map(|s| (*s).to_owned()).collect());
+        assert_eq!(got["Vpc"], named(&["DefaultSecurityGroup"]));
+        assert_eq!(got["Db"], named(&["Endpoint.Address"]));
+        assert_eq!(
+            got["Local"],
+            named(&["X"]),
+            "a name outside the variable map is read"
+        );
+        assert_eq!(got["Topic"], named(&["Arn"]));
+        assert_eq!(got["Queue"], named(&["Arn"]));
+        assert_eq!(got["Fn"], AttributeReads::Any);
+        assert!(got["Fn"].reads("Arn"));
+        assert!(!got["Vpc"].reads("DefaultNetworkAcl"));
+        assert_eq!(got.len(), 6, "{got:?}");
     }
 
     /// Orders the resources of a template given as YAML `Resources` body.

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::{
     DeployError, MissingOutput, dynamic_refs,
-    graph::{self, DependencyMap},
+    graph::{self, AttributeReads, DependencyMap},
     intrinsics::{self, EvalContext, Pseudo, ResourceLookup},
     parameters,
     preflight::{self, DeclaredSubnet, PreflightLookup},
@@ -57,6 +57,8 @@ pub struct Stack {
     dependencies: DependencyMap,
     /// The values the stack took in: its parameters' and the exports it imported.
     inputs: BTreeSet<String>,
+    /// The values its resources were created with (their properties, resolved).
+    given: BTreeSet<String>,
 }
 
 impl Stack {
@@ -124,6 +126,14 @@ impl Stack {
                 .for_each(|v| stack_links::collect_values(v, &mut made));
         }
         made
+    }
+
+    /// Every value the stack's resources were created with or made: the ids of whatever
+    /// they touched are among them.
+    pub(crate) fn touched_values(&self) -> BTreeSet<String> {
+        let mut values = self.made_values();
+        values.extend(self.given.iter().cloned());
+        values
     }
 }
 
@@ -372,7 +382,7 @@ pub(crate) async fn create_stack(
         stack: &request.name,
         template: &template_name,
     };
-    let created = create_resources(ctx, &scope, &plan, names).await?;
+    let mut created = create_resources(ctx, &scope, &plan, names).await?;
     let (outputs, export_names) = match publish_outputs(&scope, &created.by_id, names) {
         Ok(published) => published,
         Err(e) => {
@@ -394,6 +404,7 @@ pub(crate) async fn create_stack(
         region: region.to_owned(),
         outputs,
         exports: export_names,
+        given: std::mem::take(&mut created.given),
         created: created.into_ordered(),
         dependencies: plan.dependencies,
         inputs,
@@ -619,6 +630,8 @@ struct StackPlan {
     order: Vec<String>,
     /// Each resource's dependencies.
     dependencies: DependencyMap,
+    /// The attributes the template reads of each resource.
+    attribute_reads: BTreeMap<String, AttributeReads>,
 }
 
 impl StackPlan {
@@ -671,6 +684,7 @@ fn plan_stack(
         conditions,
         order,
         dependencies,
+        attribute_reads: graph::attributes_read(&template.document),
     };
     check_supported(template, &plan, template_name)?;
     Ok(plan)
@@ -706,6 +720,8 @@ struct CreatedResources {
     by_id: BTreeMap<String, Created>,
     /// Logical ids in creation order.
     order: Vec<String>,
+    /// The values of their properties, resolved.
+    given: BTreeSet<String>,
 }
 
 impl CreatedResources {
@@ -732,6 +748,8 @@ struct Job {
     resource_type: String,
     /// Its evaluated properties.
     properties: Value,
+    /// The attributes its template reads of it.
+    reads: AttributeReads,
 }
 
 /// The resource that failed the stack, and why.
@@ -776,6 +794,7 @@ async fn create_resources(
         match outcome {
             Ok(resource) => {
                 schedule.settle(&job.logical_id);
+                stack_links::collect_values(&job.properties, &mut created.given);
                 created.insert(job.logical_id, resource);
             }
             Err(reason) => record_failure(&mut failure, job, reason),
@@ -825,6 +844,11 @@ fn ready_jobs(
             let resource_type = spec.resource_type.clone();
             match scope.evaluate(&created.by_id, &spec.properties, &at) {
                 Ok(properties) => jobs.push(Job {
+                    reads: plan
+                        .attribute_reads
+                        .get(&logical_id)
+                        .cloned()
+                        .unwrap_or(AttributeReads::Named(BTreeSet::new())),
                     logical_id,
                     resource_type,
                     properties,
@@ -845,14 +869,19 @@ fn ready_jobs(
 async fn create_job(
     ctx: &ProviderContext<'_>,
     stack: &str,
-    job: Job,
+    mut job: Job,
 ) -> (Job, Result<Created, String>) {
     let (logical_id, resource_type) = (&job.logical_id, &job.resource_type);
     tracing::debug!(%stack, %logical_id, "create {resource_type}");
     let outcome = match dynamic_refs::resolve(ctx, &job.properties).await {
-        Ok(properties) => resources::create(ctx, logical_id, resource_type, &properties)
-            .await
-            .map_err(|e| e.to_string()),
+        Ok(properties) => {
+            let outcome =
+                resources::create(ctx, logical_id, resource_type, &properties, &job.reads)
+                    .await
+                    .map_err(|e| e.to_string());
+            job.properties = properties;
+            outcome
+        }
         Err(e) => Err(e.to_string()),
     };
     tracing::debug!(%stack, %logical_id, ok = outcome.is_ok(), "created {resource_type}");
@@ -973,8 +1002,18 @@ async fn delete_resources(
     let order: Vec<String> = created.iter().rev().map(|(id, _)| id.clone()).collect();
     let by_id: BTreeMap<&str, &Created> = created.iter().map(|(id, c)| (id.as_str(), c)).collect();
     let schedule = Schedule::new(&order, &schedule::dependents_among(dependencies, &order));
+    let parents = resources::parents_among(created.iter().map(|(_, c)| c));
     let ended = schedule
-        .run_all(OPERATIONS_AT_ONCE, |id| resources::delete(ctx, by_id[id]))
+        .run_all(OPERATIONS_AT_ONCE, |id| {
+            let created = by_id[id];
+            let with_parent = resources::goes_with_parent(created, &parents);
+            async move {
+                if with_parent {
+                    return Ok(());
+                }
+                resources::delete(ctx, created).await
+            }
+        })
         .await;
     let mut errors = Vec::new();
     for (logical_id, outcome) in ended {
@@ -1012,6 +1051,7 @@ impl Stack {
             created: Vec::new(),
             dependencies: DependencyMap::default(),
             inputs: inputs.iter().map(|s| (*s).to_owned()).collect(),
+            given: BTreeSet::new(),
         }
     }
 }

@@ -7,6 +7,11 @@ use std::{collections::BTreeSet, net::Ipv4Addr};
 
 use futures_util::StreamExt as _;
 
+use crate::aws::{
+    eni::{self, Allocation},
+    error::CallError,
+};
+
 use super::{
     Fabric, FabricError, Host, HostKind, State, Topology, group_ids_or_default, known_subnet,
     model, plan::Plan, vpc,
@@ -167,22 +172,27 @@ impl Fabric {
         Ok(hosts)
     }
 
-    /// Creates the ENIs of `asked`, a few at a time; one outcome per request, in order.
+    /// Creates the ENIs of `asked`, a few at a time; one outcome per request, in order. The
+    /// addresses are chosen first, under each subnet's allocation lock, with one read of
+    /// the addresses in use for each region's subnets.
     async fn create_interfaces(
         &self,
         topology: &Topology,
         subnets: &[model::Subnet],
         asked: &[(&HostRequest, HostKind)],
     ) -> Vec<Result<Interface, FabricError>> {
+        let (addresses, _allocations) = self.choose_addresses(topology, subnets).await;
         // Owned items: a closure over borrowed ones would make the caller's future not `Send`.
-        let owned: Vec<(model::Subnet, HostRequest)> = subnets
+        let owned: Vec<(model::Subnet, HostRequest, Result<Ipv4Addr, FabricError>)> = subnets
             .iter()
             .cloned()
             .zip(asked.iter().map(|(request, _)| (*request).clone()))
+            .zip(addresses)
+            .map(|((subnet, request), address)| (subnet, request, address))
             .collect();
         futures_util::stream::iter(owned)
-            .map(|(subnet, request)| async move {
-                self.create_interface(topology, &subnet, &request.group_ids, &request.description)
+            .map(|(subnet, request, address)| async move {
+                self.create_interface(topology, &subnet, address?, &request)
                     .await
             })
             .buffered(INTERFACE_CREATIONS_AT_ONCE)
@@ -190,24 +200,60 @@ impl Fabric {
             .await
     }
 
-    /// Creates an ENI in `subnet` at an address AWS would give (inside the subnet, not
+    /// A free address for each of `subnets` (one per entry, repeats taking the next), and the
+    /// allocations that hold the subnets' locks until the ENIs are made.
+    async fn choose_addresses(
+        &self,
+        topology: &Topology,
+        subnets: &[model::Subnet],
+    ) -> (Vec<Result<Ipv4Addr, FabricError>>, Vec<Allocation>) {
+        let regions: BTreeSet<&str> = subnets
+            .iter()
+            .map(|s| topology.region_of(&s.vpc_id))
+            .collect();
+        let mut addresses: Vec<Option<Result<Ipv4Addr, FabricError>>> =
+            subnets.iter().map(|_| None).collect();
+        let mut allocations = Vec::new();
+        for region in regions {
+            let of_region = |s: &&model::Subnet| topology.region_of(&s.vpc_id) == region;
+            let ids = subnets.iter().filter(of_region).map(|s| s.id.as_str());
+            let mut allocation = Allocation::lock(&self.ec2(region), ids).await;
+            for (subnet, slot) in subnets.iter().zip(&mut addresses) {
+                if !of_region(&subnet) {
+                    continue;
+                }
+                let choosing = "choosing its address";
+                *slot = Some(match &mut allocation {
+                    Ok(allocation) => allocation
+                        .take(&subnet.id, "CreateNetworkInterface")
+                        .map_err(|e| interface_error(&subnet.id, choosing, &e)),
+                    Err(e) => Err(interface_error(&subnet.id, choosing, e)),
+                });
+            }
+            allocations.extend(allocation.ok());
+        }
+        let addresses = addresses
+            .into_iter()
+            .map(|a| a.unwrap_or_else(|| Err(FabricError::Topology("no address chosen".into()))))
+            .collect();
+        (addresses, allocations)
+    }
+
+    /// Creates an ENI in `subnet` at `address` (one AWS would give: inside the subnet, not
     /// reserved, not taken); returns its id, its address and its groups (as in AWS, an ENI
     /// created without groups is in its VPC's default group).
     async fn create_interface(
         &self,
         topology: &Topology,
         subnet: &model::Subnet,
-        group_ids: &[String],
-        role: &str,
+        address: Ipv4Addr,
+        request: &HostRequest,
     ) -> Result<Interface, FabricError> {
+        let (group_ids, role) = (&request.group_ids, &request.description);
         let ec2 = self.ec2(topology.region_of(&subnet.vpc_id));
-        let eni = crate::aws::eni::create_interface(&ec2, &subnet.id, role, group_ids)
+        let eni = eni::create_interface_at(&ec2, &subnet.id, address, role, group_ids)
             .await
-            .map_err(|e| FabricError::Describe {
-                call: format!("CreateNetworkInterface in {} ({role})", subnet.id),
-                code: e.code.clone(),
-                reason: e.to_string(),
-            })?;
+            .map_err(|e| interface_error(&subnet.id, role, &e))?;
         let address: Ipv4Addr = eni
             .private_ip_address()
             .and_then(|a| a.parse().ok())
@@ -229,5 +275,14 @@ impl Fabric {
             assigned
         };
         Ok((eni_id, address, group_ids))
+    }
+}
+
+/// A failed ENI creation in `subnet` for `role`, as the fabric reports it.
+fn interface_error(subnet: &str, role: &str, e: &CallError) -> FabricError {
+    FabricError::Describe {
+        call: format!("CreateNetworkInterface in {subnet} ({role})"),
+        code: e.code.clone(),
+        reason: e.to_string(),
     }
 }

@@ -26,6 +26,7 @@ mod nft;
 mod pass_through;
 mod plan;
 mod render;
+mod reread;
 mod routes;
 mod security_group;
 mod services;
@@ -34,7 +35,7 @@ mod vpc;
 mod written;
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, BTreeSet, HashMap},
     net::{Ipv4Addr, SocketAddr},
     path::PathBuf,
     sync::{Arc, Mutex, RwLock},
@@ -424,11 +425,31 @@ impl Fabric {
     /// endpoints, peerings), then rewrites every subnet's routes from its route table. Returns
     /// how long it took.
     pub async fn sync(&self) -> Result<std::time::Duration, FabricError> {
+        self.sync_reading(None).await
+    }
+
+    /// [`Fabric::sync`] after a deploy whose stack made or named `touched` (its values): only
+    /// the VPCs it created or named are read again, unless that read leaves a named id
+    /// unknown, when everything is.
+    pub(crate) async fn sync_touched(
+        &self,
+        touched: &BTreeSet<String>,
+    ) -> Result<std::time::Duration, FabricError> {
+        self.sync_reading(Some(touched)).await
+    }
+
+    async fn sync_reading(
+        &self,
+        touched: Option<&BTreeSet<String>>,
+    ) -> Result<std::time::Duration, FabricError> {
         let started = Instant::now();
         self.start_internet().await?;
-        let topology = Topology::read_regions(&self.clients(), &self.route53).await?;
+        let topology = self.read_topology(touched).await?;
         let read = started.elapsed();
         vpc::validate(&topology)?;
+        for subnet in &topology.subnets {
+            crate::aws::blocks::remember(&subnet.id, subnet.cidr);
+        }
         let mut guard = self.state.lock().await;
         // Planning updates the state as it goes: work on a copy, kept only if it all applies.
         let mut state = guard.clone();
@@ -470,6 +491,24 @@ impl Fabric {
             .unwrap_or_else(|e| e.into_inner())
             .push(took);
         Ok(took)
+    }
+
+    /// The topology as EC2 describes it now: read whole, or (`touched`) only where a deploy
+    /// changed it.
+    async fn read_topology(
+        &self,
+        touched: Option<&BTreeSet<String>>,
+    ) -> Result<Topology, FabricError> {
+        let regions = self.clients();
+        if let Some(touched) = touched {
+            let previous = self.state.lock().await.topology.clone();
+            if let Some(read) =
+                reread::read_touched(&previous, &regions, &self.route53, touched).await?
+            {
+                return Ok(read);
+            }
+        }
+        Topology::read_regions(&regions, &self.route53).await
     }
 
     /// Applies a sync's plan, starts its services and rewrites every security group.

@@ -3,7 +3,11 @@
 
 use std::net::Ipv4Addr;
 
-use aws_sdk_ec2::{Client, error::ProvideErrorMetadata, types::IpPermission};
+use aws_sdk_ec2::{
+    Client,
+    error::ProvideErrorMetadata,
+    types::{Filter, IpPermission},
+};
 use ipnet::Ipv4Net;
 
 use super::{FabricError, hosted_zones::HostedZone};
@@ -269,48 +273,71 @@ impl Topology {
     ) -> Result<Self, FabricError> {
         let mut all = Self::default();
         for (region, ec2) in regions {
-            let one = Self::read(ec2, region).await?;
-            all.vpcs.extend(one.vpcs);
-            all.subnets.extend(one.subnets);
-            all.route_tables.extend(one.route_tables);
-            all.internet_gateways.extend(one.internet_gateways);
-            all.nat_gateways.extend(one.nat_gateways);
-            all.security_groups.extend(one.security_groups);
-            all.endpoints.extend(one.endpoints);
-            // A peering across regions is described in both.
-            for peering in one.peerings {
-                if !all.peerings.iter().any(|p| p.id == peering.id) {
-                    all.peerings.push(peering);
-                }
-            }
-            all.interfaces.extend(one.interfaces);
-            all.instances.extend(one.instances);
+            let mut one = Self::read(ec2, region).await?;
+            all.vpcs.append(&mut one.vpcs);
+            all.absorb(one);
         }
         all.hosted_zones = super::hosted_zones::read(route53).await?;
         Ok(all)
     }
 
+    /// Adds `other`'s resources (not its VPCs or hosted zones; a peering described in two
+    /// regions once).
+    pub(super) fn absorb(&mut self, other: Self) {
+        self.subnets.extend(other.subnets);
+        self.route_tables.extend(other.route_tables);
+        self.internet_gateways.extend(other.internet_gateways);
+        self.nat_gateways.extend(other.nat_gateways);
+        self.security_groups.extend(other.security_groups);
+        self.endpoints.extend(other.endpoints);
+        for peering in other.peerings {
+            if !self.peerings.iter().any(|p| p.id == peering.id) {
+                self.peerings.push(peering);
+            }
+        }
+        self.interfaces.extend(other.interfaces);
+        self.instances.extend(other.instances);
+    }
+
     /// Reads the topology of the client's account in `region`.
     pub async fn read(ec2: &Client, region: &str) -> Result<Self, FabricError> {
         let vpcs = read_vpcs(ec2, region).await?;
-        let ours = Ours(&vpcs);
-        let mut topology = Self {
-            subnets: read_subnets(ec2, &ours).await?,
-            route_tables: read_route_tables(ec2, &ours).await?,
-            internet_gateways: read_internet_gateways(ec2).await?,
-            nat_gateways: read_nat_gateways(ec2, &ours).await?,
-            security_groups: read_security_groups(ec2, &ours).await?,
-            endpoints: read_endpoints(ec2, &ours).await?,
-            peerings: read_peerings(ec2).await?,
-            interfaces: read_interfaces(ec2, &ours).await?,
-            instances: read_instances(ec2, &ours).await?,
-            vpcs: Vec::new(),
-            hosted_zones: Vec::new(),
-        };
+        let mut topology = Self::read_of(ec2, Ours::all(&vpcs)).await?;
         topology.vpcs = vpcs;
         topology.link_nat_interfaces();
         topology.link_endpoint_interfaces();
         Ok(topology)
+    }
+
+    /// Reads what lies in `vpcs` of the client's region (asking EC2 for those VPCs' only),
+    /// with every internet gateway and peering of the region; `vpcs` itself is left empty and
+    /// nothing is linked yet.
+    pub(super) async fn read_vpcs_in(ec2: &Client, vpcs: &[Vpc]) -> Result<Self, FabricError> {
+        if vpcs.is_empty() {
+            return Ok(Self {
+                internet_gateways: read_internet_gateways(ec2).await?,
+                peerings: read_peerings(ec2).await?,
+                ..Self::default()
+            });
+        }
+        Self::read_of(ec2, Ours::only(vpcs)).await
+    }
+
+    async fn read_of(ec2: &Client, ours: Ours<'_>) -> Result<Self, FabricError> {
+        let ours = &ours;
+        Ok(Self {
+            subnets: read_subnets(ec2, ours).await?,
+            route_tables: read_route_tables(ec2, ours).await?,
+            internet_gateways: read_internet_gateways(ec2).await?,
+            nat_gateways: read_nat_gateways(ec2, ours).await?,
+            security_groups: read_security_groups(ec2, ours).await?,
+            endpoints: read_endpoints(ec2, ours).await?,
+            peerings: read_peerings(ec2).await?,
+            interfaces: read_interfaces(ec2, ours).await?,
+            instances: read_instances(ec2, ours).await?,
+            vpcs: Vec::new(),
+            hosted_zones: Vec::new(),
+        })
     }
 
     /// Gives each NAT gateway its network interface, through EC2's own fields: the one its
@@ -319,7 +346,7 @@ impl Topology {
     /// IP is associated with. A private NAT gateway has no Elastic IP: its replacement is found
     /// by the description AWS gives the interface, which the emulator keeps. The gateway's
     /// address and subnet are that interface's.
-    fn link_nat_interfaces(&mut self) {
+    pub(super) fn link_nat_interfaces(&mut self) {
         for nat in &mut self.nat_gateways {
             let named = nat
                 .interface_id
@@ -357,7 +384,7 @@ impl Topology {
     /// emulator's interfaces (moto keeps the endpoint's `NetworkInterfaceIds` pointing at the
     /// ones it made, and offers no call to change them), the replacements are found by the
     /// description AWS gives an endpoint's interfaces, the one field the emulator keeps.
-    fn link_endpoint_interfaces(&mut self) {
+    pub(super) fn link_endpoint_interfaces(&mut self) {
         for endpoint in &mut self.endpoints {
             let existing: Vec<String> = endpoint
                 .interface_ids
@@ -417,13 +444,39 @@ impl Topology {
     }
 }
 
-/// The VPCs of a scenario: every VPC but the default one.
-struct Ours<'a>(&'a [Vpc]);
+/// The VPCs a read covers: every VPC of a scenario (all but the default one), or some of them,
+/// which EC2 is then asked for by id.
+struct Ours<'a> {
+    vpcs: &'a [Vpc],
+    only: bool,
+}
 
-impl Ours<'_> {
+impl<'a> Ours<'a> {
+    /// Every VPC of the scenario, `vpcs`.
+    fn all(vpcs: &'a [Vpc]) -> Self {
+        Self { vpcs, only: false }
+    }
+
+    /// Only `vpcs`.
+    fn only(vpcs: &'a [Vpc]) -> Self {
+        Self { vpcs, only: true }
+    }
+
     /// Whether `vpc` is one of them.
     fn contains(&self, vpc: Option<&str>) -> bool {
-        vpc.is_some_and(|id| self.0.iter().any(|v| v.id == id))
+        vpc.is_some_and(|id| self.vpcs.iter().any(|v| v.id == id))
+    }
+
+    /// The filter that asks EC2 for these VPCs' resources alone (none for all of them).
+    fn filters(&self) -> Option<Vec<Filter>> {
+        self.only.then(|| {
+            vec![
+                Filter::builder()
+                    .name("vpc-id")
+                    .set_values(Some(self.vpcs.iter().map(|v| v.id.clone()).collect()))
+                    .build(),
+            ]
+        })
     }
 }
 
@@ -439,7 +492,7 @@ where
     }
 }
 
-async fn read_vpcs(ec2: &Client, region: &str) -> Result<Vec<Vpc>, FabricError> {
+pub(super) async fn read_vpcs(ec2: &Client, region: &str) -> Result<Vec<Vpc>, FabricError> {
     let described = ec2
         .describe_vpcs()
         .send()
@@ -462,6 +515,7 @@ async fn read_vpcs(ec2: &Client, region: &str) -> Result<Vec<Vpc>, FabricError> 
 async fn read_subnets(ec2: &Client, ours: &Ours<'_>) -> Result<Vec<Subnet>, FabricError> {
     let described = ec2
         .describe_subnets()
+        .set_filters(ours.filters())
         .send()
         .await
         .map_err(sdk("DescribeSubnets"))?;
@@ -482,6 +536,7 @@ async fn read_subnets(ec2: &Client, ours: &Ours<'_>) -> Result<Vec<Subnet>, Fabr
 async fn read_route_tables(ec2: &Client, ours: &Ours<'_>) -> Result<Vec<RouteTable>, FabricError> {
     let described = ec2
         .describe_route_tables()
+        .set_filters(ours.filters())
         .send()
         .await
         .map_err(sdk("DescribeRouteTables"))?;
@@ -531,6 +586,7 @@ async fn read_internet_gateways(ec2: &Client) -> Result<Vec<InternetGateway>, Fa
 async fn read_nat_gateways(ec2: &Client, ours: &Ours<'_>) -> Result<Vec<NatGateway>, FabricError> {
     let described = ec2
         .describe_nat_gateways()
+        .set_filter(ours.filters())
         .send()
         .await
         .map_err(sdk("DescribeNatGateways"))?;
@@ -564,6 +620,7 @@ async fn read_security_groups(
 ) -> Result<Vec<SecurityGroup>, FabricError> {
     let described = ec2
         .describe_security_groups()
+        .set_filters(ours.filters())
         .send()
         .await
         .map_err(sdk("DescribeSecurityGroups"))?;
@@ -586,6 +643,7 @@ async fn read_security_groups(
 async fn read_endpoints(ec2: &Client, ours: &Ours<'_>) -> Result<Vec<Endpoint>, FabricError> {
     let described = ec2
         .describe_vpc_endpoints()
+        .set_filters(ours.filters())
         .send()
         .await
         .map_err(sdk("DescribeVpcEndpoints"))?;
@@ -662,6 +720,7 @@ async fn read_peerings(ec2: &Client) -> Result<Vec<Peering>, FabricError> {
 async fn read_interfaces(ec2: &Client, ours: &Ours<'_>) -> Result<Vec<Interface>, FabricError> {
     let described = ec2
         .describe_network_interfaces()
+        .set_filters(ours.filters())
         .send()
         .await
         .map_err(sdk("DescribeNetworkInterfaces"))?;
@@ -697,6 +756,7 @@ async fn read_interfaces(ec2: &Client, ours: &Ours<'_>) -> Result<Vec<Interface>
 async fn read_instances(ec2: &Client, ours: &Ours<'_>) -> Result<Vec<Instance>, FabricError> {
     let described = ec2
         .describe_instances()
+        .set_filters(ours.filters())
         .send()
         .await
         .map_err(sdk("DescribeInstances"))?;

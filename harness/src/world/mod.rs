@@ -314,11 +314,17 @@ impl World {
         let changes_network = stack
             .resource_types()
             .any(|t| !NETWORK_NEUTRAL_TYPES.contains(&t));
+        let touched = stack.touched_values();
         inner.stacks.push(stack);
         if changes_network || inner.unsynced {
-            // A failed sync is retried by the next deploy, whatever it creates.
-            inner.unsynced = true;
-            let took = inner.fabric.sync().await?;
+            // A failed sync is retried by the next deploy, whatever it creates, reading
+            // everything: what the failed one missed is not among this stack's values.
+            let took = if inner.unsynced {
+                inner.fabric.sync().await?
+            } else {
+                inner.unsynced = true;
+                inner.fabric.sync_touched(&touched).await?
+            };
             inner.unsynced = false;
             tracing::debug!("vpclab: fabric realised the topology in {took:?}");
             for problem in inner.edge.observe(&inner.fabric.topology().await) {

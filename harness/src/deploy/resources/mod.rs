@@ -17,14 +17,14 @@ mod sqs;
 mod ssm;
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, BTreeSet},
     sync::atomic::{AtomicU64, Ordering},
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use serde_json::Value;
 
-use super::artifacts::ArtifactStore;
+use super::{artifacts::ArtifactStore, graph::AttributeReads};
 use aws_sdk_ec2::error::ProvideErrorMetadata;
 
 use crate::{
@@ -275,6 +275,7 @@ pub(crate) async fn create(
     logical_id: &str,
     resource_type: &str,
     properties: &Value,
+    reads: &AttributeReads,
 ) -> Result<Created, ProviderError> {
     let props = Props(properties);
     match resource_type {
@@ -306,9 +307,9 @@ pub(crate) async fn create(
         "AWS::EC2::SecurityGroupEgress" | "AWS::EC2::SecurityGroupIngress" => {
             ec2::create_rule(ctx, logical_id, resource_type, props).await
         }
-        "AWS::EC2::Subnet" => ec2::create_subnet(ctx, logical_id, props).await,
+        "AWS::EC2::Subnet" => ec2::create_subnet(ctx, logical_id, props, reads).await,
         "AWS::EC2::SubnetRouteTableAssociation" => ec2::create_association(ctx, props).await,
-        "AWS::EC2::VPC" => ec2::create_vpc(ctx, props).await,
+        "AWS::EC2::VPC" => ec2::create_vpc(ctx, props, reads).await,
         "AWS::EC2::VPCEndpoint" => ec2::create_vpc_endpoint(ctx, logical_id, props).await,
         "AWS::EC2::VPCGatewayAttachment" => ec2::create_gateway_attachment(ctx, props).await,
         "AWS::EC2::VPCPeeringConnection" => ec2::create_peering(ctx, logical_id, props).await,
@@ -336,6 +337,33 @@ pub(crate) async fn create(
 }
 
 /// Deletes one resource; an already deleted resource is not an error.
+/// The ids of the resources among `deleted` that take others with them when they go: route
+/// tables (their routes) and security groups (their rules).
+pub(crate) fn parents_among<'a>(deleted: impl Iterator<Item = &'a Created>) -> BTreeSet<&'a str> {
+    deleted
+        .filter_map(|c| match c.resource_type.as_str() {
+            "AWS::EC2::RouteTable" => Some(c.physical_id.as_str()),
+            "AWS::EC2::SecurityGroup" => Some(c.kept("GroupId").unwrap_or(&c.physical_id)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Whether `created` goes with one of `parents` (see [`parents_among`]) that is deleted in
+/// the same step, as AWS removes a table's routes and a group's rules with them: a route of a
+/// table in `parents`, a rule of a group in `parents` naming no other group or prefix list
+/// (one that does must go first, or its peer could not be deleted).
+pub(crate) fn goes_with_parent(created: &Created, parents: &BTreeSet<&str>) -> bool {
+    match created.resource_type.as_str() {
+        "AWS::EC2::Route" => ec2::route_goes_with_table(&created.physical_id, parents),
+        "AWS::EC2::SecurityGroupEgress" | "AWS::EC2::SecurityGroupIngress" => {
+            ec2::rule_goes_with_group(created, parents)
+        }
+        _ => false,
+    }
+}
+
+/// Deletes a resource by what its creation returned.
 pub(crate) async fn delete(
     ctx: &ProviderContext<'_>,
     created: &Created,
@@ -576,6 +604,42 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn made(resource_type: &str, physical_id: &str) -> Created {
+        Created::new(resource_type, physical_id)
+    }
+
+    fn rule(group: &str, rule: serde_json::Value) -> Created {
+        made("AWS::EC2::SecurityGroupIngress", "stack-Rule-1")
+            .keep("GroupId", group)
+            .keep("Rule", rule)
+    }
+
+    #[test]
+    fn routes_and_plain_rules_go_with_their_table_and_group() {
+        let going = [
+            made("AWS::EC2::RouteTable", "rtb-1"),
+            made("AWS::EC2::SecurityGroup", "stack-Group-1").keep("GroupId", "sg-1"),
+            made("AWS::EC2::Subnet", "subnet-1"),
+        ];
+        let parents = parents_among(going.iter());
+        assert_eq!(parents, BTreeSet::from(["rtb-1", "sg-1"]));
+        let route = |id: &str| made("AWS::EC2::Route", id);
+        assert!(goes_with_parent(&route("rtb-1|0.0.0.0/0"), &parents));
+        assert!(!goes_with_parent(&route("rtb-2|0.0.0.0/0"), &parents));
+        let cidr = serde_json::json!({"IpProtocol": "tcp", "CidrIp": "10.0.0.0/24"});
+        assert!(goes_with_parent(&rule("sg-1", cidr.clone()), &parents));
+        assert!(!goes_with_parent(&rule("sg-2", cidr), &parents));
+        let from_self = serde_json::json!({"IpProtocol": "-1", "SourceSecurityGroupId": "sg-1"});
+        assert!(goes_with_parent(&rule("sg-1", from_self), &parents));
+        // A rule naming another group must go first, or that group could not be deleted.
+        let from_other = serde_json::json!({"IpProtocol": "-1", "SourceSecurityGroupId": "sg-9"});
+        assert!(!goes_with_parent(&rule("sg-1", from_other), &parents));
+        assert!(!goes_with_parent(
+            &made("AWS::EC2::Subnet", "subnet-1"),
+            &parents
+        ));
+    }
 
     #[test]
     fn generated_names_fit_and_differ() {

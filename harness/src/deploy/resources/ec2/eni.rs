@@ -18,7 +18,7 @@ pub(super) async fn inside_subnet(
     let (Some(subnet), Some(address)) = (eni.subnet_id(), eni.private_ip_address()) else {
         return Ok(true);
     };
-    let (block, _) = eni::subnet_usage(&ctx.clients.ec2, subnet).await?;
+    let block = crate::aws::blocks::subnet_block(&ctx.clients.ec2, subnet).await?;
     Ok(cidr::parse(&format!("{address}/32")).is_some_and(|a| block.contains(&a)))
 }
 

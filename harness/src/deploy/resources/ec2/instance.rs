@@ -290,7 +290,7 @@ async fn check_addresses(
 ) -> Result<(), ProviderError> {
     let id = instance.instance_id().unwrap_or_default();
     if let (Some(subnet), Some(ip)) = (instance.subnet_id(), instance.private_ip_address()) {
-        let (block, _) = addresses::subnet_usage(&ctx.clients.ec2, subnet).await?;
+        let block = crate::aws::blocks::subnet_block(&ctx.clients.ec2, subnet).await?;
         if !cidr::parse(&format!("{ip}/32")).is_some_and(|a| block.contains(&a)) {
             return Err(ProviderError::Invalid(format!(
                 "the emulator gave instance {id} address {ip}, outside its subnet {subnet} ({block})"

@@ -26,11 +26,11 @@ pub(crate) use peering::client_for;
 pub(super) use peering::{create_peering, delete_peering};
 pub(super) use routing::{
     create_association, create_route, create_route_table, delete_association, delete_route,
-    delete_route_table,
+    delete_route_table, route_goes_with_table,
 };
 pub(super) use security_group::{
     create_rule, create_security_group, delete_rule,
-    delete_security_group_created as delete_security_group,
+    delete_security_group_created as delete_security_group, rule_goes_with_group,
 };
 pub(super) use vpc::{
     create_gateway_attachment, create_internet_gateway, create_subnet, create_vpc,

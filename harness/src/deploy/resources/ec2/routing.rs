@@ -1,5 +1,7 @@
 //! `AWS::EC2::RouteTable`, `AWS::EC2::Route` and `AWS::EC2::SubnetRouteTableAssociation`.
 
+use std::collections::BTreeSet;
+
 use aws_sdk_ec2::types::ResourceType;
 
 use super::{
@@ -183,6 +185,12 @@ pub(crate) async fn delete_route(ctx: &ProviderContext<'_>, id: &str) -> Result<
         .await
         .map(drop)
         .map_err(|e| ProviderError::sdk(&format!("DeleteRoute {id}"), e))
+}
+
+/// Whether the route (`table|destination`) is in one of `tables`, which go with it.
+pub(crate) fn route_goes_with_table(id: &str, tables: &BTreeSet<&str>) -> bool {
+    id.split_once('|')
+        .is_some_and(|(table, _)| tables.contains(table))
 }
 
 /// Associates a subnet (or gateway) with a route table.

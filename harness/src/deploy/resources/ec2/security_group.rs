@@ -1,6 +1,8 @@
 //! `AWS::EC2::SecurityGroup`, `AWS::EC2::SecurityGroupIngress` and
 //! `AWS::EC2::SecurityGroupEgress`.
 
+use std::collections::BTreeSet;
+
 use aws_sdk_ec2::types::{
     IpPermission, IpRange, Ipv6Range, PrefixListId, ResourceType, UserIdGroupPair,
 };
@@ -270,6 +272,30 @@ pub(crate) async fn create_rule(
     )
     .keep("GroupId", group_id)
     .keep("Rule", props.0.clone()))
+}
+
+/// Whether the standalone rule belongs to one of `groups` and names no other group or prefix
+/// list: deleting its group removes it.
+pub(crate) fn rule_goes_with_group(created: &Created, groups: &BTreeSet<&str>) -> bool {
+    let Some(group) = created.kept("GroupId") else {
+        return false;
+    };
+    let Some(rule) = created.internal.get("Rule") else {
+        return false;
+    };
+    let names_another = [
+        "SourceSecurityGroupId",
+        "SourceSecurityGroupName",
+        "DestinationSecurityGroupId",
+        "SourcePrefixListId",
+        "DestinationPrefixListId",
+    ]
+    .iter()
+    .any(|key| {
+        rule.get(key)
+            .is_some_and(|peer| peer.as_str() != Some(group))
+    });
+    groups.contains(group) && !names_another
 }
 
 /// Revokes a standalone rule.

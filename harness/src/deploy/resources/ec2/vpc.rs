@@ -5,20 +5,25 @@ use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType};
 use serde_json::Value;
 
 use super::{
-    super::{Created, Props, ProviderContext, ProviderError},
+    super::{super::graph::AttributeReads, Created, Props, ProviderContext, ProviderError},
     filter, tag_specification,
 };
-use crate::aws::cidr::{self, Ipv4Block};
+use crate::aws::{
+    blocks,
+    cidr::{self, Ipv4Block},
+};
 
 /// A boolean attribute value for `Modify*Attribute`.
 fn flag(value: bool) -> AttributeBooleanValue {
     AttributeBooleanValue::builder().value(value).build()
 }
 
-/// Creates a VPC, sets its DNS attributes and reads back its default ACL and security group.
+/// Creates a VPC, sets its DNS attributes, makes its default security group admit its
+/// members and reads back its default ACL when the template reads it.
 pub(crate) async fn create_vpc(
     ctx: &ProviderContext<'_>,
     props: Props<'_>,
+    reads: &AttributeReads,
 ) -> Result<Created, ProviderError> {
     let ec2 = &ctx.clients.ec2;
     let cidr = props.required_str("CidrBlock")?;
@@ -33,18 +38,24 @@ pub(crate) async fn create_vpc(
         .vpc
         .ok_or_else(|| ProviderError::Invalid("CreateVpc returned no Vpc".into()))?;
     let vpc_id = vpc.vpc_id().unwrap_or_default().to_owned();
+    if let Some(block) = vpc.cidr_block().and_then(cidr::parse) {
+        blocks::remember(&vpc_id, block);
+    }
     set_dns_attributes(ctx, &vpc_id, props).await?;
     let associations: Vec<Value> = vpc
         .cidr_block_association_set()
         .iter()
         .filter_map(|a| a.association_id().map(Value::from))
         .collect();
-    let default_acl = default_acl(ctx, &vpc_id).await?;
     let default_group = default_group(ctx, &vpc_id).await?;
-    Ok(Created::new("AWS::EC2::VPC", vpc_id.clone())
+    let mut created = Created::new("AWS::EC2::VPC", vpc_id.clone());
+    // Finding the default ACL takes a call of its own: made only when the template reads it.
+    if reads.reads("DefaultNetworkAcl") {
+        created = created.with("DefaultNetworkAcl", default_acl(ctx, &vpc_id).await?);
+    }
+    Ok(created
         .with("CidrBlock", vpc.cidr_block().unwrap_or(cidr))
         .with("CidrBlockAssociations", associations)
-        .with("DefaultNetworkAcl", default_acl)
         .with("DefaultSecurityGroup", default_group)
         .with("Ipv6CidrBlocks", Vec::<Value>::new())
         .with("VpcId", vpc_id))
@@ -153,8 +164,9 @@ pub(crate) async fn delete_vpc(ctx: &ProviderContext<'_>, id: &str) -> Result<()
         .vpc_id(id)
         .send()
         .await
-        .map(drop)
-        .map_err(|e| ProviderError::sdk(&format!("DeleteVpc {id}"), e))
+        .map_err(|e| ProviderError::sdk(&format!("DeleteVpc {id}"), e))?;
+    blocks::forget(id);
+    Ok(())
 }
 
 /// The IPv4 blocks of a VPC, as AWS stores them.
@@ -177,16 +189,19 @@ pub(super) async fn vpc_blocks(
             message: format!("VPC {vpc_id} does not exist"),
         })
     })?;
-    let mut blocks: Vec<Ipv4Block> = vpc
+    if let Some(primary) = vpc.cidr_block().and_then(cidr::parse) {
+        blocks::remember(vpc_id, primary);
+    }
+    let mut found: Vec<Ipv4Block> = vpc
         .cidr_block_association_set()
         .iter()
         .filter_map(|a| a.cidr_block())
         .filter_map(cidr::parse)
         .collect();
-    if blocks.is_empty() {
-        blocks.extend(vpc.cidr_block().and_then(cidr::parse));
+    if found.is_empty() {
+        found.extend(vpc.cidr_block().and_then(cidr::parse));
     }
-    Ok(blocks)
+    Ok(found)
 }
 
 /// Creates a subnet after checking that its block lies inside its VPC's (the emulator does
@@ -195,6 +210,7 @@ pub(crate) async fn create_subnet(
     ctx: &ProviderContext<'_>,
     logical_id: &str,
     props: Props<'_>,
+    reads: &AttributeReads,
 ) -> Result<Created, ProviderError> {
     let ec2 = &ctx.clients.ec2;
     let vpc_id = props.required_str("VpcId")?;
@@ -213,6 +229,9 @@ pub(crate) async fn create_subnet(
         .subnet
         .ok_or_else(|| ProviderError::Invalid("CreateSubnet returned no Subnet".into()))?;
     let subnet_id = subnet.subnet_id().unwrap_or_default().to_owned();
+    if let Some(block) = subnet.cidr_block().and_then(cidr::parse) {
+        blocks::remember(&subnet_id, block);
+    }
     if let Some(public) = props.bool("MapPublicIpOnLaunch")? {
         ec2.modify_subnet_attribute()
             .subnet_id(&subnet_id)
@@ -226,7 +245,12 @@ pub(crate) async fn create_subnet(
                 )
             })?;
     }
-    let acl_association = acl_association(ctx, &subnet_id).await?;
+    // Finding the ACL association takes a call of its own: made only when the template reads it.
+    let acl_association = if reads.reads("NetworkAclAssociationId") {
+        acl_association(ctx, &subnet_id).await?
+    } else {
+        None
+    };
     let mut created = Created::new("AWS::EC2::Subnet", subnet_id.clone())
         .with(
             "AvailabilityZone",
@@ -258,6 +282,10 @@ async fn check_inside_vpc(
             "property CidrBlock: {cidr:?} is not an IPv4 CIDR block"
         ))
     })?;
+    // The primary block never changes: a subnet inside it needs no describe.
+    if blocks::known_block(vpc_id).is_some_and(|primary| primary.contains(&block)) {
+        return Ok(());
+    }
     let vpc_blocks = vpc_blocks(ec2, vpc_id).await?;
     if vpc_blocks.iter().any(|b| b.contains(&block)) {
         return Ok(());
@@ -301,8 +329,9 @@ pub(crate) async fn delete_subnet(
         .subnet_id(id)
         .send()
         .await
-        .map(drop)
-        .map_err(|e| ProviderError::sdk(&format!("DeleteSubnet {id}"), e))
+        .map_err(|e| ProviderError::sdk(&format!("DeleteSubnet {id}"), e))?;
+    blocks::forget(id);
+    Ok(())
 }
 
 /// Creates an internet gateway.
