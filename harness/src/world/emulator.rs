@@ -1,7 +1,12 @@
 //! The emulator shared by every world of this process, with the Lambda executor its plug-in
-//! calls; reference-counted: the first world starts them, the last one to drop stops them.
+//! calls; reference-counted: the first world starts them. A world's `shutdown` stops them once
+//! no other world holds them; a world dropped at the end of a test leaves them running for
+//! [`LINGER`], so that the process's next test joins a warm emulator instead of starting one.
 
-use std::sync::{Arc, Weak};
+use std::{
+    sync::{Arc, Mutex, Weak},
+    time::{Duration, Instant},
+};
 
 use crate::{
     Error,
@@ -20,6 +25,49 @@ pub(crate) struct RunningEmulator {
 static RUNNING: tokio::sync::Mutex<Vec<Weak<RunningEmulator>>> =
     tokio::sync::Mutex::const_new(Vec::new());
 
+/// How long the emulator outlives the last world dropped (a test ends, the next one starts a
+/// world within moments). If the process ends meanwhile, its watchdog stops the emulator.
+pub(crate) const LINGER: Duration = Duration::from_secs(3);
+
+/// The hold on the emulator after a world dropped, and until when it lasts.
+static LINGERING: Mutex<Option<(Arc<RunningEmulator>, Instant)>> = Mutex::new(None);
+
+/// Lets go of a world's hold on `emulator`: `at_once` (a world's `shutdown`) stops it if no
+/// other world holds it; otherwise it is kept [`LINGER`] longer for the next world to join.
+pub(crate) fn release(emulator: Arc<RunningEmulator>, at_once: bool) {
+    let mut lingering = LINGERING.lock().unwrap_or_else(|e| e.into_inner());
+    if at_once {
+        let same = lingering
+            .as_ref()
+            .is_some_and(|(kept, _)| Arc::ptr_eq(kept, &emulator));
+        let kept = if same { lingering.take() } else { None };
+        drop(lingering);
+        drop((kept, emulator));
+        return;
+    }
+    let replaced = lingering.replace((emulator, Instant::now() + LINGER));
+    drop(lingering);
+    drop(replaced);
+    let reaper = std::thread::Builder::new()
+        .name("vpclab-emulator-linger".into())
+        .spawn(|| {
+            std::thread::sleep(LINGER);
+            let mut lingering = LINGERING.lock().unwrap_or_else(|e| e.into_inner());
+            let expired = lingering
+                .as_ref()
+                .is_some_and(|(_, until)| *until <= Instant::now());
+            let kept = if expired { lingering.take() } else { None };
+            drop(lingering);
+            // The emulator stops here unless a world joined it meanwhile.
+            drop(kept);
+        });
+    if let Err(e) = reaper {
+        tracing::warn!("vpclab: no thread to keep the emulator for the next world: {e}");
+        let kept = LINGERING.lock().unwrap_or_else(|e| e.into_inner()).take();
+        drop(kept);
+    }
+}
+
 /// Joins the running emulator of the chosen backend, or starts one.
 pub(crate) async fn acquire(choice: Choice) -> Result<Arc<RunningEmulator>, Error> {
     let mut running = RUNNING.lock().await;
@@ -29,6 +77,7 @@ pub(crate) async fn acquire(choice: Choice) -> Result<Arc<RunningEmulator>, Erro
     if let Some(existing) = running
         .iter()
         .filter_map(Weak::upgrade)
+        .filter(|e| e.is_running())
         .find(|e| match choice {
             Choice::Explicit(backend) => e.emulator.backend() == backend,
             Choice::Automatic => true,

@@ -472,10 +472,12 @@ impl World {
         self.inner().emulator.executor().environment_count()
     }
 
-    /// Tears the world down now and reports what could not be removed.
+    /// Tears the world down now and reports what could not be removed; the emulator stops
+    /// too unless another world holds it. (A world dropped instead leaves the emulator
+    /// running a few seconds for the process's next world.)
     pub async fn shutdown(mut self) -> Result<(), Error> {
         match self.inner.take() {
-            Some(inner) => teardown::teardown(inner).await,
+            Some(inner) => teardown::teardown(inner, true).await,
             None => Ok(()),
         }
     }
@@ -486,7 +488,10 @@ impl Drop for World {
         let Some(inner) = self.inner.take() else {
             return;
         };
-        if std::thread::panicking() {
+        // A panicking test stops the emulator with its world (nothing of it outlives the
+        // panic); a test that ends well leaves it for the next world (see `emulator::LINGER`).
+        let stop_emulator = std::thread::panicking();
+        if stop_emulator {
             let account = format!("{}/", inner.account_id);
             eprintln!(
                 "vpclab: the test panicked; logs of world {}:\n{}\n{}",
@@ -514,7 +519,11 @@ impl Drop for World {
                 .map(|(region, state)| (region, state.refreshed()))
                 .collect();
             let outcome = runtime.block_on(async {
-                tokio::time::timeout(DROP_TEARDOWN_LIMIT, teardown::teardown(inner)).await
+                tokio::time::timeout(
+                    DROP_TEARDOWN_LIMIT,
+                    teardown::teardown(inner, stop_emulator),
+                )
+                .await
             });
             match outcome {
                 Ok(Ok(())) => {}

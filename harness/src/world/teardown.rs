@@ -23,8 +23,10 @@ use crate::{
 /// stacks go one at a time, in dependency order, and failed ones are retried.
 const STACKS_AT_ONCE: usize = 1;
 
-/// Tears `inner` down, or keeps it (`VPCLAB_KEEP=1`); returns what could not be removed.
-pub(super) async fn teardown(mut inner: Inner) -> Result<(), Error> {
+/// Tears `inner` down, or keeps it (`VPCLAB_KEEP=1`); returns what could not be removed. The
+/// emulator stops at once (`stop_emulator`, if no other world holds it) or lingers for the next
+/// world (see [`super::emulator::release`]).
+pub(super) async fn teardown(mut inner: Inner, stop_emulator: bool) -> Result<(), Error> {
     if inner.keep {
         keep(inner);
         return Ok(());
@@ -52,7 +54,7 @@ pub(super) async fn teardown(mut inner: Inner) -> Result<(), Error> {
         started.elapsed() - stacks,
     );
     drop(inner.fabric);
-    drop(inner.emulator);
+    super::emulator::release(inner.emulator, stop_emulator);
     if errors.is_empty() {
         Ok(())
     } else {
