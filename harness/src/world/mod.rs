@@ -143,9 +143,11 @@ const NETWORK_NEUTRAL_TYPES: &[&str] = &[
 
 /// A world: an account on a running emulator, and what was deployed into it.
 ///
-/// Dropping it deletes its stacks in reverse order, stops its functions' processes and, when
-/// it was the last world of the process, stops the emulator. [`World::shutdown`] does the same
-/// and reports errors.
+/// Dropping it deletes its stacks in reverse order and stops its functions' processes; when it
+/// was the last world of the process, the emulator stops a few seconds later unless another
+/// world joins it (at once if the test panicked). [`World::shutdown`] does the same, stops the
+/// emulator at once, and reports errors. A change made to EC2 outside a deploy reaches the
+/// fabric with [`Fabric::sync`](crate::Fabric::sync): a deploy reads again only what it touched.
 #[derive(Debug)]
 pub struct World {
     inner: Option<Inner>,
