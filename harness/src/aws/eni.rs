@@ -190,18 +190,6 @@ pub(crate) async fn create_interface_at(
         })
 }
 
-/// The first address of `subnet` AWS would give: not reserved, not used by an ENI (call it
-/// under [`allocation_guard`]).
-pub(crate) async fn free_address(
-    ec2: &aws_sdk_ec2::Client,
-    subnet: &str,
-    operation: &str,
-) -> Result<Ipv4Addr, CallError> {
-    Allocation::read(ec2, BTreeSet::from([subnet]))
-        .await?
-        .take(subnet, operation)
-}
-
 /// Creates an ENI in `subnet` at its first free address (see [`create_interface_at`]).
 pub(crate) async fn create_interface(
     ec2: &aws_sdk_ec2::Client,

@@ -164,10 +164,32 @@ impl AttributeReads {
 
 /// The attributes each resource has read of it anywhere in `document` (`Fn::GetAtt` and
 /// `${X.Attr}` in `Fn::Sub`), by logical id; a resource not listed has none read.
+///
+/// An `Fn::Sub` whose template is itself computed is read through its string literals; when
+/// part of it is known only at deploy time (a `Ref`, `Fn::FindInMap`, ...), any attribute of
+/// any resource may be read.
 pub(crate) fn attributes_read(document: &Value) -> BTreeMap<String, AttributeReads> {
     let mut out = BTreeMap::new();
-    collect_attributes(document, &mut out);
+    if collect_attributes(document, &mut out) == Unseen::Some {
+        let resources = document.get("Resources").and_then(Value::as_object);
+        for name in resources.into_iter().flat_map(|r| r.keys()) {
+            read(&mut out, name, None);
+        }
+    }
     out
+}
+
+/// Whether a walk met an `Fn::Sub` template it could not read whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unseen {
+    None,
+    Some,
+}
+
+impl Unseen {
+    fn or(self, other: Self) -> Self {
+        if self == Self::Some { self } else { other }
+    }
 }
 
 fn read(out: &mut BTreeMap<String, AttributeReads>, resource: &str, attribute: Option<&str>) {
@@ -177,7 +199,7 @@ fn read(out: &mut BTreeMap<String, AttributeReads>, resource: &str, attribute: O
 }
 
 /// Adds the attribute reads inside `value` to `out`.
-fn collect_attributes(value: &Value, out: &mut BTreeMap<String, AttributeReads>) {
+fn collect_attributes(value: &Value, out: &mut BTreeMap<String, AttributeReads>) -> Unseen {
     let intrinsic = match value {
         Value::Object(map) if map.len() == 1 => map.iter().next(),
         _ => None,
@@ -187,37 +209,72 @@ fn collect_attributes(value: &Value, out: &mut BTreeMap<String, AttributeReads>)
             if let Some((resource, attribute)) = target.split_once('.') {
                 read(out, resource, Some(attribute));
             }
+            Unseen::None
         }
         Some(("Fn::GetAtt", Value::Array(items))) => {
             if let Some(Value::String(resource)) = items.first() {
                 read(out, resource, items.get(1).and_then(Value::as_str));
             }
-            items
-                .iter()
-                .skip(1)
-                .for_each(|item| collect_attributes(item, out));
+            collect_all(items.iter().skip(1), out)
         }
         Some(("Fn::Sub", arg)) => {
             let (template, variables) = match arg {
                 Value::Array(items) => (items.first(), items.get(1)),
                 other => (Some(other), None),
             };
-            if let Some(Value::String(template)) = template {
-                for name in sub_placeholders(template, variables.and_then(Value::as_object)) {
-                    if let Some((resource, attribute)) = name.split_once('.') {
-                        read(out, resource, Some(attribute));
-                    }
-                }
-            }
-            variables
-                .into_iter()
-                .for_each(|v| collect_attributes(v, out));
+            let variables_map = variables.and_then(Value::as_object);
+            let unseen = template.map_or(Unseen::None, |t| sub_template(t, variables_map, out));
+            unseen.or(collect_all(variables, out))
         }
         _ => match value {
-            Value::Object(map) => map.values().for_each(|item| collect_attributes(item, out)),
-            Value::Array(items) => items.iter().for_each(|item| collect_attributes(item, out)),
-            _ => {}
+            Value::Object(map) => collect_all(map.values(), out),
+            Value::Array(items) => collect_all(items, out),
+            _ => Unseen::None,
         },
+    }
+}
+
+/// [`collect_attributes`] over several values.
+fn collect_all<'v>(
+    values: impl IntoIterator<Item = &'v Value>,
+    out: &mut BTreeMap<String, AttributeReads>,
+) -> Unseen {
+    values.into_iter().fold(Unseen::None, |unseen, v| {
+        unseen.or(collect_attributes(v, out))
+    })
+}
+
+/// The reads of an `Fn::Sub` template: its placeholders when it is a string, those of every
+/// string literal in it when it is computed (`Fn::If`, `Fn::Join`, ...), and [`Unseen::Some`]
+/// when part of it is known only at deploy time.
+fn sub_template(
+    template: &Value,
+    variables: Option<&serde_json::Map<String, Value>>,
+    out: &mut BTreeMap<String, AttributeReads>,
+) -> Unseen {
+    match template {
+        Value::String(text) => {
+            for name in sub_placeholders(text, variables) {
+                if let Some((resource, attribute)) = name.split_once('.') {
+                    read(out, resource, Some(attribute));
+                }
+            }
+            Unseen::None
+        }
+        Value::Array(items) => items.iter().fold(Unseen::None, |unseen, item| {
+            unseen.or(sub_template(item, variables, out))
+        }),
+        Value::Object(map) => {
+            let known = map.len() == 1
+                && map
+                    .keys()
+                    .all(|k| matches!(k.as_str(), "Fn::If" | "Fn::Join" | "Fn::Select"));
+            let inner = map.values().fold(Unseen::None, |unseen, item| {
+                unseen.or(sub_template(item, variables, out))
+            });
+            if known { inner } else { Unseen::Some }
+        }
+        _ => Unseen::None,
     }
 }
 
@@ -409,6 +466,24 @@ mod tests {
         assert!(got["Fn"].reads("Arn"));
         assert!(!got["Vpc"].reads("DefaultNetworkAcl"));
         assert_eq!(got.len(), 6, "{got:?}");
+    }
+
+    #[test]
+    fn a_computed_sub_template_is_read_through_its_literals() {
+        let yaml = "{Resources: {Vpc: {}, Topic: {}}, Outputs: {A: {Value: !Sub [!If [C, '${Vpc.DefaultNetworkAcl}', '${Topic.Arn}'], {}]}}}";
+        let got = attributes_read(&parse_document(yaml).expect("yaml"));
+        assert!(got["Vpc"].reads("DefaultNetworkAcl"), "{got:?}");
+        assert!(got["Topic"].reads("Arn"), "{got:?}");
+        assert!(!got["Vpc"].reads("CidrBlock"), "{got:?}");
+
+        let yaml = "{Resources: {Vpc: {}, Topic: {}}, Outputs: {A: {Value: !Sub [!Join ['', [!Ref Prefix, '-x']], {}]}}}";
+        let got = attributes_read(&parse_document(yaml).expect("yaml"));
+        assert_eq!(
+            got["Vpc"],
+            AttributeReads::Any,
+            "a template known only at deploy time"
+        );
+        assert_eq!(got["Topic"], AttributeReads::Any);
     }
 
     /// Orders the resources of a template given as YAML `Resources` body.

@@ -4,7 +4,7 @@
 //! gateways, peerings and hosted zones are always read whole. When the deploy names an id the
 //! result does not hold, nothing is trusted: the caller reads everything.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_ec2::Client;
 
@@ -38,47 +38,34 @@ fn is_ec2_id(word: &str) -> bool {
     })
 }
 
-impl Topology {
-    /// The VPCs `id` (of any kind in [`KINDS`]) lies in, as this topology knows them: two for
-    /// a peering, none for an id it does not hold.
-    fn vpcs_of(&self, id: &str) -> Vec<&str> {
-        let subnet_vpc = |subnet: &str| self.subnet(subnet).map(|s| s.vpc_id.as_str());
-        let vpc = match id.split_once('-').map_or("", |(kind, _)| kind) {
-            "vpc" => self.vpc(id).map(|v| v.id.as_str()),
-            "subnet" => subnet_vpc(id),
-            "rtb" => self
-                .route_tables
-                .iter()
-                .find(|t| t.id == id)
-                .map(|t| t.vpc_id.as_str()),
-            "sg" => self.security_group(id).map(|g| g.vpc_id.as_str()),
-            "nat" => self.nat_gateway(id).and_then(|n| subnet_vpc(&n.subnet_id)),
-            "eni" => {
-                (self.interfaces.iter().find(|i| i.id == id)).and_then(|i| subnet_vpc(&i.subnet_id))
-            }
-            "vpce" => self
-                .endpoints
-                .iter()
-                .find(|e| e.id == id)
-                .map(|e| e.vpc_id.as_str()),
-            "i" => self
-                .instances
-                .iter()
-                .find(|i| i.id == id)
-                .map(|i| i.vpc_id.as_str()),
-            "pcx" => {
-                return (self.peerings.iter().find(|p| p.id == id)).map_or(Vec::new(), |p| {
-                    vec![p.requester_vpc_id.as_str(), p.accepter_vpc_id.as_str()]
-                });
-            }
-            _ => None,
-        };
-        vpc.into_iter().collect()
-    }
+/// The VPCs each id of a topology (of any kind in [`KINDS`]) lies in: two for a peering.
+type VpcIndex<'t> = BTreeMap<&'t str, Vec<&'t str>>;
 
-    /// Whether the topology holds `id`.
-    fn holds(&self, id: &str) -> bool {
-        !self.vpcs_of(id).is_empty()
+impl Topology {
+    /// Every id this topology holds, with the VPCs it lies in, built once per read.
+    fn vpc_index(&self) -> VpcIndex<'_> {
+        let subnet_vpc: BTreeMap<&str, &str> = (self.subnets.iter())
+            .map(|s| (s.id.as_str(), s.vpc_id.as_str()))
+            .collect();
+        let pairs = (self.vpcs.iter().map(|v| (&v.id, &v.id)))
+            .chain(self.subnets.iter().map(|s| (&s.id, &s.vpc_id)))
+            .chain(self.route_tables.iter().map(|t| (&t.id, &t.vpc_id)))
+            .chain(self.security_groups.iter().map(|g| (&g.id, &g.vpc_id)))
+            .chain(self.endpoints.iter().map(|e| (&e.id, &e.vpc_id)))
+            .chain(self.instances.iter().map(|i| (&i.id, &i.vpc_id)))
+            .chain(self.peerings.iter().map(|p| (&p.id, &p.requester_vpc_id)))
+            .chain(self.peerings.iter().map(|p| (&p.id, &p.accepter_vpc_id)))
+            .map(|(id, vpc)| (id.as_str(), vpc.as_str()));
+        let placed = (self.nat_gateways.iter().map(|n| (&n.id, &n.subnet_id)))
+            .chain(self.interfaces.iter().map(|i| (&i.id, &i.subnet_id)))
+            .filter_map(|(id, subnet)| {
+                (subnet_vpc.get(subnet.as_str())).map(|vpc| (id.as_str(), *vpc))
+            });
+        let mut index: VpcIndex<'_> = BTreeMap::new();
+        for (id, vpc) in pairs.chain(placed) {
+            index.entry(id).or_default().push(vpc);
+        }
+        index
     }
 
     /// What this topology holds of the VPCs in `kept`, internet gateways, peerings and hosted
@@ -147,7 +134,12 @@ pub(super) async fn read_touched(
     touched: &BTreeSet<String>,
 ) -> Result<Option<Topology>, FabricError> {
     let named = ec2_ids(touched);
-    let touched_vpcs: BTreeSet<&str> = named.iter().flat_map(|id| previous.vpcs_of(id)).collect();
+    let index = previous.vpc_index();
+    let touched_vpcs: BTreeSet<&str> = (named.iter())
+        .filter_map(|id| index.get(id.as_str()))
+        .flatten()
+        .copied()
+        .collect();
     let mut all = Topology::default();
     for (region, ec2) in regions {
         let vpcs = super::model::read_vpcs(ec2, region).await?;
@@ -168,7 +160,8 @@ pub(super) async fn read_touched(
     all.hosted_zones = super::hosted_zones::read(route53).await?;
     all.link_nat_interfaces();
     all.link_endpoint_interfaces();
-    if let Some(unknown) = named.iter().find(|id| !all.holds(id)) {
+    let index = all.vpc_index();
+    if let Some(unknown) = named.iter().find(|id| !index.contains_key(id.as_str())) {
         tracing::debug!(
             "vpclab: the deploy names {unknown}, which no VPC read holds: reading everything"
         );

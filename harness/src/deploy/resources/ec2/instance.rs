@@ -341,19 +341,18 @@ pub(crate) async fn create_instance(
 ) -> Result<Created, ProviderError> {
     let launch = launch_of(props)?;
     check_image(ctx, &launch.image_id).await?;
-    let id = {
-        let subnet_of_launch = launch.subnet_id.as_deref().unwrap_or_default();
-        let _allocating = addresses::allocation_guard(subnet_of_launch).await;
-        let private_ip = match (&launch.private_ip, &launch.subnet_id) {
-            (Some(ip), _) => Some(ip.clone()),
-            (None, Some(subnet)) => Some(
-                addresses::free_address(&ctx.clients.ec2, subnet, "RunInstances")
-                    .await?
-                    .to_string(),
-            ),
-            (None, None) => None,
-        };
-        run(ctx, logical_id, &launch, private_ip).await?
+    // An address is chosen, and a given one taken, under the subnet's allocation lock.
+    let id = match (&launch.private_ip, launch.subnet_id.as_deref()) {
+        (None, Some(subnet)) => {
+            let mut allocation = addresses::Allocation::lock(&ctx.clients.ec2, [subnet]).await?;
+            let ip = allocation.take(subnet, "RunInstances")?;
+            run(ctx, logical_id, &launch, Some(ip.to_string())).await?
+        }
+        (Some(ip), Some(subnet)) => {
+            let _allocating = addresses::allocation_guard(subnet).await;
+            run(ctx, logical_id, &launch, Some(ip.clone())).await?
+        }
+        (ip, None) => run(ctx, logical_id, &launch, ip.clone()).await?,
     };
     let running = match wait_running(ctx, &id).await {
         Ok(instance) => check_addresses(ctx, &instance).await.map(|()| instance),
