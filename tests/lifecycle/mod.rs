@@ -11,6 +11,8 @@ use std::{
 
 use nix::{sys::signal::Signal, unistd::Pid};
 
+mod loopback;
+
 /// What `up` prints once its world runs.
 const UP: &str = "tears the world down";
 /// Longest wait for `up`'s world (a cold LocalStack and a Lambda build).

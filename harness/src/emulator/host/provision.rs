@@ -54,6 +54,10 @@ const PLUGIN_FILES: &[(&str, &str)] = &[
         "vpclab_executor/fidelity.py",
         include_str!("../../../python/vpclab_executor/fidelity.py"),
     ),
+    (
+        "vpclab_executor/server.py",
+        include_str!("../../../python/vpclab_executor/server.py"),
+    ),
 ];
 
 /// The plug-in's files, as `(path inside the package folder, contents)`.
