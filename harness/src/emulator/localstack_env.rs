@@ -35,6 +35,13 @@ pub(crate) fn localstack_env(
         ("DISABLE_EVENTS", "1".to_owned()),
         ("DYNAMODB_LOCAL_PORT", ports.dynamodb.to_string()),
         ("DYNAMODB_IN_MEMORY", "1".to_owned()),
+        // DynamoDB Local's JVM (the only one LocalStack starts) serves a test's few hundred
+        // requests: the quick compiler alone and one GC thread halve its CPU (5.1 s -> 2.9 s
+        // over seed 004's four processing tests; BENCHMARKS.md, eighth pass).
+        (
+            "JDK_JAVA_OPTIONS",
+            "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -XX:CICompilerCount=1".to_owned(),
+        ),
         // AWS long-polls SQS for a mapping, so messages reach functions within tens of
         // milliseconds; LocalStack short-polls (batching window 0), waits 1 s after a batch
         // and backs off up to 10 s when a queue is empty and up to 60 s after a failed poll
