@@ -18,6 +18,7 @@ def apply() -> None:
         return
     _applied = True
     _keep_sqs_bodies_verbatim()
+    _sqs_mappings_long_poll()
     _public_elastic_ips()
     _aws_endpoint_names()
     _public_instance_ips()
@@ -125,6 +126,48 @@ def _public_instance_ips() -> None:
         LOG.warning("vpclab: instance public IP fix not applied: moto's allocation changed")
         return
     elastic_network_interfaces.random_public_ip = _fresh_public_ip
+
+
+# How long one ReceiveMessage of an SQS event source mapping with no batching window waits for a
+# message (see `_sqs_mappings_long_poll`).
+_LONG_POLL_SECONDS = 5
+
+
+def _sqs_mappings_long_poll() -> None:
+    """In AWS an SQS event source mapping long-polls its queue: a message sent to an idle queue
+    reaches the function at once, and an idle mapping makes few calls. LocalStack's poller
+    waits only as long as the mapping's batching window, so with the default window of 0 it
+    short-polls an empty queue over and over (every 0.1 to 0.5 s here): CPU for every mapping
+    alive, and up to half a second before a message is seen. With no batching window, wait
+    up to `_LONG_POLL_SECONDS` instead; SQS answers as soon as a message is there, with what
+    the queue holds at that moment (up to the batch size), as without the wait."""
+    try:
+        from localstack.services.lambda_.event_source_mapping.pollers import sqs_poller
+    except ImportError as e:
+        LOG.warning("vpclab: SQS long-poll fix not applied: %s", e)
+        return
+    poller = getattr(sqs_poller, "SqsPoller", None)
+    original = getattr(poller, "_register_client_hooks", None)
+    if original is None:
+        LOG.warning("vpclab: SQS long-poll fix not applied: LocalStack's SQS poller changed")
+        return
+
+    def long_poll(params, **kwargs):
+        if not params.get("WaitTimeSeconds"):
+            params["WaitTimeSeconds"] = _LONG_POLL_SECONDS
+
+    def register_client_hooks(self):
+        original(self)
+        if not getattr(self, "maximum_batching_window", None):
+            # One hook per client (pollers may share an internal client); it only turns an
+            # SQS ReceiveMessage that would not wait into one that does.
+            self.source_client.meta.events.register(
+                "provide-client-params.sqs.ReceiveMessage",
+                long_poll,
+                unique_id="vpclab-sqs-long-poll",
+            )
+
+    poller._register_client_hooks = register_client_hooks
 
 
 def _keep_sqs_bodies_verbatim() -> None:
