@@ -12,9 +12,10 @@ LOG = logging.getLogger(__name__)
 @hooks.on_infra_start()
 def _vpclab_fidelity() -> None:
     # The one hook pyproject.toml names (`localstack.hooks.on_infra_start`).
-    from vpclab_executor import fidelity
+    from vpclab_executor import fidelity, speed
 
     fidelity.apply()
+    speed.apply()
     _children_in_the_group()
 
 

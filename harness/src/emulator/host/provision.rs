@@ -58,6 +58,10 @@ const PLUGIN_FILES: &[(&str, &str)] = &[
         "vpclab_executor/server.py",
         include_str!("../../../python/vpclab_executor/server.py"),
     ),
+    (
+        "vpclab_executor/speed.py",
+        include_str!("../../../python/vpclab_executor/speed.py"),
+    ),
 ];
 
 /// The plug-in's files, as `(path inside the package folder, contents)`.
