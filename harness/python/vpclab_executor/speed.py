@@ -8,15 +8,10 @@ import inspect
 import logging
 
 LOG = logging.getLogger(__name__)
-_applied = False
 
 
 def apply() -> None:
-    """Applies every change once."""
-    global _applied
-    if _applied:
-        return
-    _applied = True
+    """Applies every change (from the start-up hook, once a process)."""
     _cheap_moto_action_lookup()
 
 

@@ -43,11 +43,12 @@ pub(crate) fn localstack_env(
             "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -XX:CICompilerCount=1".to_owned(),
         ),
         // AWS long-polls SQS for a mapping, so messages reach functions within tens of
-        // milliseconds; LocalStack short-polls (batching window 0), waits 1 s after a batch
-        // and backs off up to 10 s when a queue is empty and up to 60 s after a failed poll
-        // (a busy emulator's timeout). Poll more often, within what idling costs: LocalStack
-        // holding one mapping used 9% of a core at these settings, 14% with a 0.1 s empty
-        // back-off.
+        // milliseconds; the plug-in makes LocalStack's SQS poller do so for a mapping without
+        // a batching window (fidelity.py). LocalStack waits 1 s after a batch, backs off up to
+        // 10 s after an empty poll and up to 60 s after a failed one (a busy emulator's
+        // timeout): shorter pauses here, which pollers that short-poll (streams, SQS with a
+        // batching window) pay for when idle: one such mapping used 9% of a core at these
+        // settings, 14% with a 0.1 s empty back-off.
         // LocalStack's first back-off after a batch is 0.5 to 1.5 s whatever is set here.
         (
             "LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC",
